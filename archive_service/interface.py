@@ -1,0 +1,210 @@
+"""The backend-neutral contract: status-go V3 `ArchiveServiceBackend` (reference §1.3), async.
+
+A *link* is opaque here: a magnet URI for BitTorrent, an index CID for Codex. Creation is split
+so that one pass over the message store can feed several backends at once (side-by-side
+distribution) and so that migration can republish stored archive bytes without re-encoding:
+
+    archives.build_archives(...)  ->  BuiltArchive*  ->  Publication.add() per backend
+                                                     ->  Publication.commit() -> PublishResult
+
+`creation.create_history_archives` runs that loop; backends only implement `open_publication`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from archive_service.crypto.hashratchet import HashRatchet
+    from archive_service.events import ArchiveEvent
+    from archive_service.store import Store
+    from archive_service.wire import pb
+
+
+@dataclass(frozen=True)
+class ArchiveMetadata:
+    """WakuMessageArchiveMetadata: the half-open window [from_ts, to_ts) in unix seconds."""
+
+    from_ts: int
+    to_ts: int
+    topics: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class BuiltArchive:
+    """One encoded archive, ready to store: `data` is the WakuMessageArchive bytes, or the
+    hash-ratchet ProtocolMessage wrapping them when the community is encrypted."""
+
+    metadata: ArchiveMetadata
+    data: bytes
+    message_count: int
+    encrypted: bool
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """A backend-neutral view of one index entry. `locator` is backend-specific:
+    {'offset','size','padding'} for BitTorrent, {'cid'} for Codex."""
+
+    archive_id: str
+    metadata: ArchiveMetadata
+    locator: dict[str, Any]
+    size: int  # bytes a member must fetch for this archive (torrent: incl. padding)
+
+
+@dataclass
+class PublishResult:
+    backend: str
+    archive_ids: list[str]  # IDs added by this publication, in creation order
+    link: str | None  # the link to announce (None when nothing was published)
+    index_size: int = 0  # archives in the whole index after the publication
+    bytes_stored: int = 0  # bytes the backend now stores for the community (owner side)
+
+
+@dataclass
+class DownloadTaskInfo:
+    """status-go HistoryArchiveDownloadTaskInfo plus what a caller needs to retry and report."""
+
+    total_archives: int = 0
+    total_downloaded: int = 0  # already-downloaded plus downloaded in this run
+    cancelled: bool = False
+    failed_archive_ids: list[str] = field(default_factory=list)
+    skipped_archive_ids: list[str] = field(default_factory=list)  # covered through another backend
+    bytes_downloaded: int = 0
+
+
+@dataclass
+class Timeouts:
+    """Seconds. `index` bounds metadata/index fetch (retried once by the manager), `archive`
+    bounds one archive, `download` bounds a whole download run; none is shared."""
+
+    index: float = 20.0
+    archive: float = 60.0
+    download: float = 3600.0
+
+
+@dataclass
+class BackendContext:
+    """What the core hands a backend: its own directory, the node's store and crypto, events."""
+
+    data_dir: Path
+    store: Store
+    crypto: HashRatchet
+    emit: Callable[[ArchiveEvent], None]
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    node_public_key_hex: str = ""  # '0x04…' uncompressed; BitTorrent's `created by`
+    max_download_concurrency: int = 4
+
+
+class Publication(abc.ABC):
+    """One owner-side create run of one backend. Nothing is visible to members and nothing
+    already stored is changed until `commit`; `abort` leaves the previous state intact."""
+
+    @abc.abstractmethod
+    async def add(self, archive: BuiltArchive) -> str:
+        """Store one archive; return its archive ID ('0x' + Keccak-256 of the index entry)."""
+
+    @abc.abstractmethod
+    async def commit(self) -> PublishResult:
+        """Write the cumulative index (encrypted when the community is) and produce the link."""
+
+    @abc.abstractmethod
+    async def abort(self) -> None:
+        """Undo what `add` stored so far, as far as the medium allows."""
+
+
+class ArchiveBackend(abc.ABC):
+    """One storage medium. Instances are made by a `BackendFactory` from the plugin system."""
+
+    name: ClassVar[str]
+
+    def __init__(self, context: BackendContext, settings: BaseModel | None = None) -> None:
+        self.context = context
+        self.settings = settings
+
+    # lifecycle --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def is_started(self) -> bool: ...
+
+    @classmethod
+    @abc.abstractmethod
+    def handles_link(cls, link: str) -> bool:
+        """True if `link` is of this backend's kind (cheap syntax check, no I/O)."""
+
+    # owner ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open_publication(self, community_id: bytes, encrypt: bool) -> Publication: ...
+
+    @abc.abstractmethod
+    def current_link(self, community_id: bytes) -> str | None:
+        """The link of the last committed publication held locally, if any."""
+
+    @abc.abstractmethod
+    async def seed(self, community_id: bytes, link: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unseed(self, community_id: bytes, link: str) -> None: ...
+
+    @abc.abstractmethod
+    async def is_seeding(self, community_id: bytes, link: str) -> bool: ...
+
+    # member -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def download_history_archives(
+        self, community_id: bytes, link: str, cancel: asyncio.Event
+    ) -> DownloadTaskInfo:
+        """Fetch the index behind `link`, then every archive `plan.plan_downloads` selects
+        (newest first), saving each archive ID as it completes. Cancellation returns
+        `cancelled=True` without raising; a timeout of the index raises ArchiveTimeoutError."""
+
+    @abc.abstractmethod
+    async def load_archive_messages(
+        self, community_id: bytes, link: str, archive_id: str
+    ) -> list[pb.WakuMessage]:
+        """Read one downloaded archive from local storage, decrypting if needed."""
+
+    # both sides -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def read_index(self, community_id: bytes, link: str | None = None) -> list[IndexEntry]:
+        """The locally held index (owner: the last commit; member: the downloaded one)."""
+
+    @abc.abstractmethod
+    async def read_archive_bytes(
+        self, community_id: bytes, link: str | None, archive_id: str
+    ) -> bytes:
+        """The stored bytes of one archive exactly as published (still encrypted if it was)."""
+
+
+@dataclass(frozen=True)
+class BackendFactory:
+    """What a plugin registers through the `archive_backend_factories` hook."""
+
+    name: str
+    description: str
+    backend_class: type[ArchiveBackend]
+    settings_model: type[BaseModel] | None = None
+
+    def create(self, context: BackendContext, settings: dict[str, Any] | None) -> ArchiveBackend:
+        model = None
+        if self.settings_model is not None:
+            from archive_service.config import validate_backend_settings
+
+            model = validate_backend_settings(self.name, self.settings_model, settings or {})
+        return self.backend_class(context, model)
+
+    def handles_link(self, link: str) -> bool:
+        return self.backend_class.handles_link(link)

@@ -1,0 +1,1 @@
+"""BitTorrent backend: status-go-compatible `index` + `data` torrents on libtorrent."""
