@@ -110,6 +110,27 @@ class HistoryArchiveDownloadFailed(ArchiveEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HistoryArchivesDownloadFailed(ArchiveEvent):
+    """A whole download run failed (index timeout after the retry, bad index, node down)."""
+
+    type: ClassVar[str] = "community.historyArchivesDownloadFailed"
+    link: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryArchiveImportFailed(ArchiveEvent):
+    """An archive could not be imported; `postponed` when a key is missing (retried later)."""
+
+    type: ClassVar[str] = "community.historyArchiveImportFailed"
+    archive_id: str
+    reason: str
+    attempts: int
+    postponed: bool = False
+    gave_up: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class ImportingHistoryArchiveMessages(ArchiveEvent):
     type: ClassVar[str] = "community.importingHistoryArchiveMessages"
     archive_id: str = ""

@@ -1,0 +1,59 @@
+"""Host-side plugins of the embedded default: what a Status client would do with a link to
+publish and with messages to import, done in-process for the CLI, demo and tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from archive_service.archives import StoredMessage
+from archive_service.hookspecs import hookimpl
+from archive_service.store import Store
+from archive_service.wire import pb
+
+
+class StoreImporter:
+    """`archive_messages_import` into the member's own waku_messages, deduplicated by message
+    hash, so a member store never holds a message twice whatever backend delivered it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @hookimpl
+    def archive_messages_import(self, community_id: bytes, messages: list[pb.WakuMessage]) -> int:
+        return self.store.save_waku_messages(
+            StoredMessage(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
+            for m in messages
+        )
+
+
+LinkHandler = Callable[[bytes], Awaitable[object]]
+
+
+class InProcessBus:
+    """Stands in for the community's Waku channel: an owner's signed link message reaches every
+    subscribed member, as `archive_link_publish` would hand it to the transport."""
+
+    def __init__(self) -> None:
+        self._members: list[LinkHandler] = []
+        self.sent: list[tuple[bytes, str, str, bytes]] = []
+        self._deliveries: set[asyncio.Task[object]] = set()
+
+    def subscribe(self, handler: LinkHandler) -> None:
+        self._members.append(handler)
+
+    @hookimpl
+    def archive_link_publish(
+        self, community_id: bytes, backend: str, link: str, message: bytes
+    ) -> bool:
+        self.sent.append((community_id, backend, link, message))
+        for handler in self._members:
+            task = asyncio.get_running_loop().create_task(handler(message))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return True
+
+    async def drain(self) -> None:
+        """Wait until every message sent so far has been handled by every member."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries), return_exceptions=True)

@@ -1,0 +1,134 @@
+"""One archive-service node assembled from a Config: store, hash ratchet, plugin manager,
+the enabled backends and the ArchiveManager over them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import coincurve
+import pluggy
+
+from archive_service.clock import Clock
+from archive_service.config import Config
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.host import StoreImporter
+from archive_service.interface import ArchiveBackend, BackendContext, Timeouts
+from archive_service.manager import ArchiveManager
+from archive_service.plugins import event_emitter, plugin_manager, require_backends
+from archive_service.store import Store
+
+NODE_KEY_FILE = "node.key"
+
+
+def load_node_key(data_dir: Path) -> coincurve.PrivateKey:
+    """The node's identity key (BitTorrent `created by`, ratchet installation ID), created on
+    first use with mode 0600."""
+    path = data_dir / NODE_KEY_FILE
+    if path.exists():
+        return coincurve.PrivateKey(path.read_bytes())
+    key = coincurve.PrivateKey()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.secret)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return key
+
+
+class ArchiveNode:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        crypto: HashRatchet,
+        pm: pluggy.PluginManager,
+        backends: dict[str, ArchiveBackend],
+        manager: ArchiveManager,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.crypto = crypto
+        self.pm = pm
+        self.backends = backends
+        self.manager = manager
+        self._started = False
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        *,
+        plugins: Sequence[object] = (),
+        clock: Clock | None = None,
+        load_entrypoints: bool = True,
+    ) -> ArchiveNode:
+        """Build (not start) a node. `plugins` are registered after the embedded importer, so
+        a host's `archive_messages_import` takes precedence over it."""
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = load_node_key(config.data_dir)
+        store = Store(config.database)
+        crypto = HashRatchet(store, installation_id=key.public_key.format().hex()[:16])
+        pm = plugin_manager(
+            load_entrypoints=load_entrypoints, plugins=[StoreImporter(store), *plugins]
+        )
+        emit = event_emitter(pm)
+        timeouts = Timeouts(
+            index=config.timeouts.index,
+            archive=config.timeouts.archive,
+            download=config.timeouts.download,
+        )
+        backends: dict[str, ArchiveBackend] = {}
+        for name, factory in require_backends(pm, config.enabled).items():
+            context = BackendContext(
+                data_dir=config.backend_dir(name),
+                store=store,
+                crypto=crypto,
+                emit=emit,
+                timeouts=timeouts,
+                node_public_key_hex="0x" + key.public_key.format(compressed=False).hex(),
+                max_download_concurrency=config.max_download_concurrency,
+            )
+            context.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            backends[name] = factory.create(context, config.backend.get(name))
+        manager = ArchiveManager(
+            store=store, crypto=crypto, backends=backends, pm=pm, config=config, clock=clock
+        )
+        return cls(config, store, crypto, pm, backends, manager)
+
+    async def start(self) -> None:
+        started: list[ArchiveBackend] = []
+        try:
+            for backend in self.backends.values():
+                await backend.start()
+                started.append(backend)
+            await self.manager.start()
+        except BaseException:
+            for backend in reversed(started):
+                await backend.stop()
+            raise
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            await self.manager.stop()
+            for backend in reversed(self.backends.values()):
+                await backend.stop()
+            self._started = False
+        self.store.close()
+
+    async def __aenter__(self) -> ArchiveNode:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
