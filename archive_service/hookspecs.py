@@ -36,3 +36,10 @@ def archive_link_publish(community_id: bytes, backend: str, link: str, message: 
 def archive_messages_import(community_id: bytes, messages: list[pb.WakuMessage]) -> int:
     """Member side: handle messages from an archive (status-go handleArchiveMessages).
     Return how many were new. The embedded default writes them to the member's store."""
+
+
+@hookspec(firstresult=True)
+def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
+    """Decode a backend-specific artefact (a .torrent, a magnet link, a CID, a manifest) for
+    `archive-service inspect`; `text` is the argument when it was given as a string. Return
+    None when it is not this backend's format."""
