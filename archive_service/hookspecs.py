@@ -9,6 +9,7 @@ import pluggy
 if TYPE_CHECKING:
     from archive_service.events import ArchiveEvent
     from archive_service.interface import BackendFactory
+    from archive_service.lab import LoopbackProvider
     from archive_service.wire import pb
 
 PROJECT = "archive_service"
@@ -43,3 +44,9 @@ def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
     """Decode a backend-specific artefact (a .torrent, a magnet link, a CID, a manifest) for
     `archive-service inspect`; `text` is the argument when it was given as a string. Return
     None when it is not this backend's format."""
+
+
+@hookspec
+def archive_loopback_providers() -> list[LoopbackProvider]:
+    """Return providers that configure this plugin's backends for a run where every node is on
+    127.0.0.1 (demo, compare, end-to-end tests): see `archive_service.lab`."""
