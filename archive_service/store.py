@@ -1,16 +1,24 @@
 """SQLite persistence with status-go's tables (reference §3) plus what the manager needs.
 
-CONTRACT STUB: signatures are fixed; bodies are being implemented (issue #2).
-Thread-safe (one connection, a lock), WAL, migrations by PRAGMA user_version.
+One connection shared by asyncio code and worker threads, serialised by an RLock; WAL so
+readers in other processes are not blocked; schema versions by `PRAGMA user_version`.
+Encodings follow status-go: community_id = '0x' + hex, waku_messages.topic = '0x' + 8 hex,
+waku_messages.hash = hex without '0x', archive IDs = '0x' + 64 hex.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from archive_service.archives import StoredMessage
+from archive_service.errors import StoreError
+from archive_service.ids import community_hex, topic_from_hex, topic_hex
 
 
 @dataclass(frozen=True)
@@ -43,62 +51,484 @@ class DownloadedArchive:
     link: str = ""
 
 
+# Each step runs in one transaction and bumps user_version by one. Append only; never edit a
+# released step (databases in the field have already run it).
+_MIGRATIONS: list[str] = [
+    # 1: status-go's tables as of V3 (§3) with this project's extra columns and tables.
+    """
+    CREATE TABLE waku_messages (
+        sig BLOB NOT NULL,
+        timestamp INT NOT NULL,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        padding BLOB NOT NULL,
+        hash TEXT PRIMARY KEY NOT NULL,
+        third_party_id TEXT DEFAULT ""
+    );
+    CREATE INDEX waku_messages_timestamp_topic ON waku_messages (timestamp, topic);
+
+    CREATE TABLE communities (
+        id TEXT PRIMARY KEY NOT NULL,
+        private_key BLOB,
+        joined BOOL NOT NULL DEFAULT TRUE,
+        encrypted BOOL NOT NULL DEFAULT FALSE
+    );
+    CREATE TABLE community_chats (
+        community_id TEXT NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+        chat_id TEXT NOT NULL,
+        position INT NOT NULL,
+        PRIMARY KEY (community_id, chat_id)
+    );
+    -- status-go mirrors one flag (HistoryArchiveSupportEnabled) into both columns.
+    CREATE TABLE communities_settings (
+        community_id TEXT PRIMARY KEY NOT NULL,
+        message_archive_seeding_enabled BOOLEAN DEFAULT FALSE,
+        message_archive_fetching_enabled BOOLEAN DEFAULT FALSE
+    );
+
+    -- V3 columns; written only by upserts (never ON CONFLICT REPLACE, §11.5). The link and
+    -- clock here are the latest over all backends; per-backend values are in the next table.
+    CREATE TABLE communities_archive_info (
+        community_id TEXT PRIMARY KEY,
+        archive_link_clock INT NOT NULL DEFAULT 0,
+        last_message_archive_end_date INT NOT NULL DEFAULT 0,
+        last_archive_link TEXT DEFAULT ""
+    );
+    CREATE TABLE communities_archive_links (
+        community_id TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        link TEXT NOT NULL DEFAULT "",
+        clock INT NOT NULL DEFAULT 0,
+        PRIMARY KEY (community_id, backend)
+    );
+
+    CREATE TABLE community_message_archive_hashes (
+        community_id TEXT NOT NULL,
+        hash TEXT PRIMARY KEY NOT NULL,
+        imported BOOL DEFAULT FALSE,
+        backend TEXT NOT NULL DEFAULT "",
+        from_ts INT NOT NULL DEFAULT 0,
+        to_ts INT NOT NULL DEFAULT 0,
+        link TEXT NOT NULL DEFAULT ""
+    );
+    CREATE INDEX community_message_archive_hashes_community
+        ON community_message_archive_hashes (community_id, imported);
+
+    CREATE TABLE hash_ratchet_encryption (
+        group_id BLOB NOT NULL,
+        key_id BLOB NOT NULL UNIQUE,
+        key_timestamp INT NOT NULL,
+        deprecated_key_id INT NOT NULL,
+        key BLOB NOT NULL,
+        PRIMARY KEY (group_id, key_id)
+    );
+    CREATE TABLE hash_ratchet_encryption_cache (
+        group_id BLOB NOT NULL,
+        key_id BLOB NOT NULL,
+        seq_no INT NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (key_id, seq_no)
+    );
+    """,
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+# Rows per keyset page of iter_waku_messages, and the bytes after which a page ends early
+# (media payloads can be megabytes): memory stays bounded whatever the history size.
+_PAGE_ROWS = 4096
+_PAGE_BYTES = 16 * 1024 * 1024
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _topic_list(topics: Sequence[bytes]) -> list[str]:
+    return [topic_hex(t) for t in topics]
+
+
 class Store:
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         """Open (and migrate) the database; create=False raises StoreError if it is missing."""
-        raise NotImplementedError
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise StoreError(
+                    f"database {self.path} does not exist; run `archive-service generate` "
+                    "or pass --db"
+                )
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create directory for database {self.path}: {exc}"
+                ) from None
+        self._lock = threading.RLock()
+        try:
+            # isolation_level=None: transactions are explicit (see _write), never implicit.
+            self._conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=10.0
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        try:
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(
+                f"{self.path} is not a usable archive-service database ({exc}); "
+                "pass --db with another path or move the file away"
+            ) from None
+        except StoreError:
+            self._conn.close()
+            raise
+
+    def _configure(self) -> None:
+        c = self._conn
+        mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"database {self.path} cannot use WAL journaling (got {mode!r})")
+        # NORMAL is durable against process crashes in WAL mode; a power loss may drop the last
+        # commits but never corrupts the file.
+        c.execute("PRAGMA synchronous=NORMAL")
+        c.execute("PRAGMA foreign_keys=ON")
+        c.execute("PRAGMA busy_timeout=10000")
+        # Random message hashes make the primary-key index the hot spot of bulk inserts; a
+        # fixed 32 MiB page cache keeps it warm (and bounded: RSS does not grow with history).
+        c.execute("PRAGMA cache_size=-32768")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"archive-service understands ({SCHEMA_VERSION}); upgrade archive-service "
+                    "or pass --db with another database"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                # executescript would COMMIT on its own; run statements one by one instead so
+                # the step and its version bump are one transaction.
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _split_sql(_MIGRATIONS[step]):
+                        self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version={step + 1}")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
 
     def close(self) -> None:
-        raise NotImplementedError
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._read() as c:
+            return int(c.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def journal_mode(self) -> str:
+        with self._read() as c:
+            return str(c.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # transactions ----------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction; sqlite errors become StoreError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to database {self.path}: {exc}") from None
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise StoreError(f"write to database {self.path} failed: {exc}") from None
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"read from database {self.path} failed: {exc}") from None
 
     # waku_messages ------------------------------------------------------------------------
     def save_waku_messages(self, messages: Iterable[StoredMessage]) -> int:
         """Insert, deduplicated by message hash; returns how many were new."""
-        raise NotImplementedError
+        rows = (
+            (m.sig, m.timestamp, topic_hex(m.topic), m.payload, m.padding, m.hash.hex(),
+             m.third_party_id)
+            for m in messages
+        )  # fmt: skip
+        with self._write() as c:
+            before = c.total_changes
+            c.executemany(
+                "INSERT OR IGNORE INTO waku_messages "
+                "(sig, timestamp, topic, payload, padding, hash, third_party_id) "
+                "VALUES (?,?,?,?,?,?,?)",
+                rows,
+            )
+            return c.total_changes - before
 
     def iter_waku_messages(
         self, topics: Sequence[bytes], from_ts: int, to_ts: int
     ) -> Iterator[StoredMessage]:
-        """Streaming GetWakuMessagesByFilterTopic: from_ts <= timestamp < to_ts, by timestamp."""
-        raise NotImplementedError
+        """Streaming GetWakuMessagesByFilterTopic: from_ts <= timestamp < to_ts, by timestamp.
+
+        Keyset pages in the order of the (timestamp, topic) index (then rowid): no statement
+        stays open between yields, so the lock is free for other threads while the consumer
+        works, and an abandoned iterator holds no read snapshot.
+        """
+        if not topics or from_ts >= to_ts:
+            return
+        hexes = _topic_list(topics)
+        in_list = _placeholders(len(hexes))
+        cols = "rowid, sig, timestamp, topic, payload, padding, hash, third_party_id"
+        first = (
+            f"SELECT {cols} FROM waku_messages INDEXED BY waku_messages_timestamp_topic "
+            f"WHERE timestamp >= ? AND timestamp < ? AND topic IN ({in_list}) "
+            "ORDER BY timestamp, topic, rowid LIMIT ?"
+        )
+        following = (
+            f"SELECT {cols} FROM waku_messages INDEXED BY waku_messages_timestamp_topic "
+            f"WHERE (timestamp, topic, rowid) > (?, ?, ?) AND timestamp < ? "
+            f"AND topic IN ({in_list}) ORDER BY timestamp, topic, rowid LIMIT ?"
+        )
+        key: tuple[int, str, int] | None = None
+        topic_bytes = {h: t for h, t in zip(hexes, topics, strict=True)}
+        while True:
+            page: list[StoredMessage] = []
+            with self._read() as c:
+                if key is None:
+                    cur = c.execute(first, (from_ts, to_ts, *hexes, _PAGE_ROWS))
+                else:
+                    cur = c.execute(following, (*key, to_ts, *hexes, _PAGE_ROWS))
+                size = 0
+                full = True
+                try:
+                    for rowid, sig, ts, topic, payload, padding, hash_, tpid in cur:
+                        page.append(
+                            StoredMessage(
+                                sig,
+                                ts,
+                                topic_bytes.get(topic) or topic_from_hex(topic),
+                                payload,
+                                padding,
+                                bytes.fromhex(hash_),
+                                tpid or "",
+                            )
+                        )
+                        key = (ts, topic, rowid)
+                        size += len(payload) + len(sig)
+                        if size >= _PAGE_BYTES:
+                            break
+                    else:
+                        full = len(page) >= _PAGE_ROWS
+                finally:
+                    cur.close()
+            yield from page
+            if not full:
+                return
+
+    def _min_max(self, func: str, topics: Sequence[bytes]) -> int:
+        if not topics:
+            return 0
+        hexes = _topic_list(topics)
+        with self._read() as c:
+            row = c.execute(
+                f"SELECT {func}(timestamp) FROM waku_messages "
+                f"WHERE topic IN ({_placeholders(len(hexes))})",
+                hexes,
+            ).fetchone()
+        return int(row[0] or 0)
 
     def oldest_message_timestamp(self, topics: Sequence[bytes]) -> int:
-        raise NotImplementedError
+        """MIN(timestamp) over the topics; 0 when there is none (as status-go)."""
+        return self._min_max("MIN", topics)
 
     def latest_message_timestamp(self, topics: Sequence[bytes]) -> int:
-        raise NotImplementedError
+        """MAX(timestamp) over the topics; 0 when there is none (as status-go)."""
+        return self._min_max("MAX", topics)
 
     def count_waku_messages(self, topics: Sequence[bytes] | None = None) -> int:
-        raise NotImplementedError
+        with self._read() as c:
+            if topics is None:
+                row = c.execute("SELECT COUNT(*) FROM waku_messages").fetchone()
+            else:
+                hexes = _topic_list(topics)
+                row = c.execute(
+                    "SELECT COUNT(*) FROM waku_messages "
+                    f"WHERE topic IN ({_placeholders(len(hexes))})",
+                    hexes,
+                ).fetchone()
+        return int(row[0])
 
     def message_hashes(self, topics: Sequence[bytes] | None = None) -> set[bytes]:
-        raise NotImplementedError
+        with self._read() as c:
+            if topics is None:
+                cur = c.execute("SELECT hash FROM waku_messages")
+            else:
+                hexes = _topic_list(topics)
+                cur = c.execute(
+                    f"SELECT hash FROM waku_messages WHERE topic IN ({_placeholders(len(hexes))})",
+                    hexes,
+                )
+            return {bytes.fromhex(h) for (h,) in cur}
 
     # communities ---------------------------------------------------------------------------
     def save_community(self, community: Community) -> None:
-        raise NotImplementedError
+        """Insert or update the community; its chat list is replaced by `community.chat_ids`."""
+        cid = community_hex(community.id)
+        enabled = bool(community.archives_enabled)
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO communities (id, private_key, joined, encrypted) VALUES (?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET private_key = excluded.private_key, "
+                "joined = excluded.joined, encrypted = excluded.encrypted",
+                (cid, community.private_key, bool(community.joined), bool(community.encrypted)),
+            )
+            c.execute(
+                "INSERT INTO communities_settings (community_id, "
+                "message_archive_seeding_enabled, message_archive_fetching_enabled) "
+                "VALUES (?,?,?) ON CONFLICT(community_id) DO UPDATE SET "
+                "message_archive_seeding_enabled = excluded.message_archive_seeding_enabled, "
+                "message_archive_fetching_enabled = excluded.message_archive_fetching_enabled",
+                (cid, enabled, enabled),
+            )
+            c.execute("DELETE FROM community_chats WHERE community_id = ?", (cid,))
+            c.executemany(
+                "INSERT OR IGNORE INTO community_chats (community_id, chat_id, position) "
+                "VALUES (?,?,?)",
+                [(cid, chat, i) for i, chat in enumerate(community.chat_ids)],
+            )
+
+    def _communities(self, where: str, args: Sequence[object]) -> list[Community]:
+        with self._read() as c:
+            rows = c.execute(
+                "SELECT c.id, c.private_key, c.joined, c.encrypted, "
+                "COALESCE(s.message_archive_seeding_enabled, TRUE) "
+                "FROM communities c LEFT JOIN communities_settings s ON s.community_id = c.id "
+                f"{where} ORDER BY c.id",
+                args,
+            ).fetchall()
+            out = []
+            for cid, private_key, joined, encrypted, enabled in rows:
+                chats = tuple(
+                    chat
+                    for (chat,) in c.execute(
+                        "SELECT chat_id FROM community_chats WHERE community_id = ? "
+                        "ORDER BY position",
+                        (cid,),
+                    )
+                )
+                out.append(
+                    Community(
+                        id=bytes.fromhex(cid[2:]),
+                        joined=bool(joined),
+                        encrypted=bool(encrypted),
+                        archives_enabled=bool(enabled),
+                        private_key=private_key,
+                        chat_ids=chats,
+                    )
+                )
+            return out
 
     def get_community(self, community_id: bytes) -> Community | None:
-        raise NotImplementedError
+        found = self._communities("WHERE c.id = ?", (community_hex(community_id),))
+        return found[0] if found else None
 
     def list_communities(self) -> list[Community]:
-        raise NotImplementedError
+        return self._communities("", ())
 
     # archive info (per community; links and clocks per backend kind) -------------------------
+    def _info_column(self, community_id: bytes, column: str) -> int | str | None:
+        with self._read() as c:
+            row = c.execute(
+                f"SELECT {column} FROM communities_archive_info WHERE community_id = ?",
+                (community_hex(community_id),),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def _upsert_info(self, c: sqlite3.Connection, cid: str, column: str, value: object) -> None:
+        # V3 semantics: only the targeted column changes (never V0's whole-row REPLACE, §11.5).
+        c.execute(
+            f"INSERT INTO communities_archive_info (community_id, {column}) VALUES (?, ?) "
+            f"ON CONFLICT(community_id) DO UPDATE SET {column} = excluded.{column}",
+            (cid, value),
+        )
+
     def get_last_archive_end_date(self, community_id: bytes) -> int:
-        raise NotImplementedError
+        """Unix seconds the last create run covered up to; 0 when none."""
+        value = self._info_column(community_id, "last_message_archive_end_date")
+        return int(value or 0)
 
     def set_last_archive_end_date(self, community_id: bytes, end_ts: int) -> None:
-        raise NotImplementedError
+        with self._write() as c:
+            self._upsert_info(
+                c, community_hex(community_id), "last_message_archive_end_date", end_ts
+            )
 
     def get_archive_link(self, community_id: bytes, backend: str) -> ArchiveLinkState:
-        raise NotImplementedError
+        """The last link seen (member) or published (owner) through `backend`, and its clock."""
+        with self._read() as c:
+            row = c.execute(
+                "SELECT link, clock FROM communities_archive_links "
+                "WHERE community_id = ? AND backend = ?",
+                (community_hex(community_id), backend),
+            ).fetchone()
+        return ArchiveLinkState() if row is None else ArchiveLinkState(row[0] or "", int(row[1]))
 
     def set_archive_link(self, community_id: bytes, backend: str, link: str) -> None:
-        raise NotImplementedError
+        """Per-backend upsert; communities_archive_info.last_archive_link follows the last write
+        so a status-go-shaped reader still sees the latest link."""
+        cid = community_hex(community_id)
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO communities_archive_links (community_id, backend, link) "
+                "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
+                "link = excluded.link",
+                (cid, backend, link),
+            )
+            self._upsert_info(c, cid, "last_archive_link", link)
 
     def set_archive_link_clock(self, community_id: bytes, backend: str, clock: int) -> None:
-        raise NotImplementedError
+        """Per-backend upsert of the link clock; communities_archive_info.archive_link_clock
+        keeps the highest clock over all backends."""
+        cid = community_hex(community_id)
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO communities_archive_links (community_id, backend, clock) "
+                "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
+                "clock = excluded.clock",
+                (cid, backend, clock),
+            )
+            c.execute(
+                "INSERT INTO communities_archive_info (community_id, archive_link_clock) "
+                "VALUES (?, ?) ON CONFLICT(community_id) DO UPDATE SET archive_link_clock = "
+                "MAX(archive_link_clock, excluded.archive_link_clock)",
+                (cid, clock),
+            )
 
     # downloaded / imported archive IDs ------------------------------------------------------
     def save_archive_id(
@@ -112,40 +542,127 @@ class Store:
         link: str = "",
     ) -> None:
         """Idempotent (a second save of the same ID is not an error, unlike status-go)."""
-        raise NotImplementedError
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO community_message_archive_hashes "
+                "(community_id, hash, imported, backend, from_ts, to_ts, link) "
+                "VALUES (?,?,FALSE,?,?,?,?) ON CONFLICT(hash) DO NOTHING",
+                (community_hex(community_id), archive_id, backend, from_ts, to_ts, link),
+            )
 
     def has_archive_id(self, community_id: bytes, archive_id: str) -> bool:
-        raise NotImplementedError
+        with self._read() as c:
+            row = c.execute(
+                "SELECT 1 FROM community_message_archive_hashes "
+                "WHERE community_id = ? AND hash = ?",
+                (community_hex(community_id), archive_id),
+            ).fetchone()
+        return row is not None
+
+    def _archives(self, community_id: bytes, extra: str) -> list[DownloadedArchive]:
+        with self._read() as c:
+            rows = c.execute(
+                "SELECT hash, backend, from_ts, to_ts, imported, link "
+                "FROM community_message_archive_hashes WHERE community_id = ? "
+                f"{extra} ORDER BY from_ts DESC, to_ts DESC, hash",
+                (community_hex(community_id),),
+            ).fetchall()
+        return [
+            DownloadedArchive(h, b or "", int(f), int(t), bool(i), link or "")
+            for h, b, f, t, i, link in rows
+        ]
 
     def downloaded_archives(self, community_id: bytes) -> list[DownloadedArchive]:
-        raise NotImplementedError
+        """Every recorded archive of the community, newest window first."""
+        return self._archives(community_id, "")
 
     def archives_to_import(self, community_id: bytes) -> list[DownloadedArchive]:
         """Not yet imported, newest window first."""
-        raise NotImplementedError
+        return self._archives(community_id, "AND NOT imported")
 
     def set_archive_imported(
         self, community_id: bytes, archive_id: str, imported: bool = True
     ) -> None:
-        raise NotImplementedError
+        with self._write() as c:
+            cur = c.execute(
+                "UPDATE community_message_archive_hashes SET imported = ? "
+                "WHERE community_id = ? AND hash = ?",
+                (bool(imported), community_hex(community_id), archive_id),
+            )
+            if cur.rowcount == 0:
+                raise StoreError(
+                    f"archive {archive_id} of community {community_hex(community_id)} was never "
+                    "recorded; save_archive_id must come before set_archive_imported"
+                )
 
     # hash-ratchet keys and cache (status-go hash_ratchet_encryption{,_cache}) ----------------
     def save_group_key(self, group_id: bytes, key_id: bytes, timestamp_ms: int, key: bytes) -> None:
-        raise NotImplementedError
+        """Idempotent per key_id; deprecated_key_id is uint32(timestamp) as in status-go."""
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO hash_ratchet_encryption "
+                "(group_id, key_id, key_timestamp, deprecated_key_id, key) VALUES (?,?,?,?,?) "
+                "ON CONFLICT DO NOTHING",
+                (group_id, key_id, timestamp_ms, timestamp_ms & 0xFFFFFFFF, key),
+            )
 
     def group_keys(self, group_id: bytes) -> list[tuple[bytes, int, bytes]]:
         """(key_id, timestamp_ms, key), oldest first."""
-        raise NotImplementedError
+        with self._read() as c:
+            rows = c.execute(
+                "SELECT key_id, key_timestamp, key FROM hash_ratchet_encryption "
+                "WHERE group_id = ? ORDER BY key_timestamp, key_id",
+                (group_id,),
+            ).fetchall()
+        return [(bytes(k), int(t), bytes(key)) for k, t, key in rows]
 
     def group_key_by_id(self, key_id: bytes) -> tuple[bytes, int, bytes] | None:
         """(group_id, timestamp_ms, key)"""
-        raise NotImplementedError
+        with self._read() as c:
+            row = c.execute(
+                "SELECT group_id, key_timestamp, key FROM hash_ratchet_encryption WHERE key_id = ?",
+                (key_id,),
+            ).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]), bytes(row[2]))
 
     def save_ratchet_step(self, key_id: bytes, seq_no: int, hash_: bytes) -> None:
-        raise NotImplementedError
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO hash_ratchet_encryption_cache (group_id, key_id, seq_no, hash) "
+                "VALUES (COALESCE((SELECT group_id FROM hash_ratchet_encryption WHERE key_id = ?),"
+                " X''), ?, ?, ?) ON CONFLICT(key_id, seq_no) DO UPDATE SET hash = excluded.hash",
+                (key_id, key_id, seq_no, hash_),
+            )
+
+    def _ratchet_step(self, sql: str, args: Sequence[object]) -> tuple[int, bytes] | None:
+        with self._read() as c:
+            row = c.execute(sql, args).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
 
     def ratchet_step_at_or_below(self, key_id: bytes, seq_no: int) -> tuple[int, bytes] | None:
-        raise NotImplementedError
+        """The cached (seq_no, hash) closest to `seq_no` from below, to ratchet forward from."""
+        return self._ratchet_step(
+            "SELECT seq_no, hash FROM hash_ratchet_encryption_cache "
+            "WHERE key_id = ? AND seq_no <= ? ORDER BY seq_no DESC LIMIT 1",
+            (key_id, seq_no),
+        )
 
     def latest_ratchet_step(self, key_id: bytes) -> tuple[int, bytes] | None:
-        raise NotImplementedError
+        return self._ratchet_step(
+            "SELECT seq_no, hash FROM hash_ratchet_encryption_cache "
+            "WHERE key_id = ? ORDER BY seq_no DESC LIMIT 1",
+            (key_id,),
+        )
+
+
+def _split_sql(script: str) -> list[str]:
+    """The statements of a migration script, split where SQLite sees a complete statement."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
