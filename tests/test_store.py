@@ -1,0 +1,390 @@
+"""The SQLite store on real database files."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from archive_service.archives import StoredMessage
+from archive_service.errors import StoreError
+from archive_service.ids import community_hex, keccak256, topic_hex
+from archive_service.store import SCHEMA_VERSION, ArchiveLinkState, Community, Store
+
+T1 = b"\x01\x02\x03\x04"
+T2 = b"\xaa\xbb\xcc\xdd"
+T3 = b"\x00\x00\x00\x09"
+CID = bytes([2]) + bytes(range(32))
+CID2 = bytes([3]) + bytes(range(32, 64))
+
+
+def msg(ts: int, topic: bytes = T1, n: int = 0, payload: bytes = b"payload") -> StoredMessage:
+    h = keccak256(b"%d/%d/%s" % (ts, n, topic))
+    return StoredMessage(b"s" * 65, ts, topic, payload, b"\x00" * 3, h, "")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "node.sqlite")
+    yield s
+    s.close()
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path)
+
+
+# opening, schema, migrations -----------------------------------------------------------------
+
+
+def test_new_database_is_wal_and_current_version(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "dir" / "node.sqlite"  # parent directories are created
+    with Store(path) as s:
+        assert s.journal_mode == "wal"
+        assert s.schema_version == SCHEMA_VERSION >= 1
+        assert s._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert raw(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopen_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite"
+    with Store(path) as s:
+        s.save_waku_messages([msg(10)])
+        s.set_last_archive_end_date(CID, 99)
+    for _ in range(2):
+        with Store(path, create=False) as s:
+            assert s.schema_version == SCHEMA_VERSION
+            assert s.count_waku_messages() == 1
+            assert s.get_last_archive_end_date(CID) == 99
+
+
+def test_status_go_columns_and_encodings(store: Store) -> None:
+    store.save_waku_messages([msg(10, T1)._replace(third_party_id="tp")])
+    store.save_archive_id(CID, "0x" + "ab" * 32, backend="torrent", from_ts=0, to_ts=10)
+    store.set_archive_link(CID, "torrent", "magnet:?xt=urn:btih:00")
+    c = store._conn
+    cols = [r[1] for r in c.execute("PRAGMA table_info(waku_messages)")]
+    assert cols == ["sig", "timestamp", "topic", "payload", "padding", "hash", "third_party_id"]
+    info_cols = [r[1] for r in c.execute("PRAGMA table_info(communities_archive_info)")]
+    assert info_cols == [
+        "community_id",
+        "archive_link_clock",
+        "last_message_archive_end_date",
+        "last_archive_link",
+    ]
+    hashes_cols = [r[1] for r in c.execute("PRAGMA table_info(community_message_archive_hashes)")]
+    assert hashes_cols[:3] == ["community_id", "hash", "imported"]
+    topic, hash_, tp = c.execute("SELECT topic, hash, third_party_id FROM waku_messages").fetchone()
+    assert topic == "0x01020304" == topic_hex(T1)
+    assert hash_ == msg(10, T1).hash.hex() and not hash_.startswith("0x")
+    assert tp == "tp"
+    (cid,) = c.execute("SELECT community_id FROM community_message_archive_hashes").fetchone()
+    assert cid == community_hex(CID) and len(cid) == 68
+    (cid,) = c.execute("SELECT community_id FROM communities_archive_info").fetchone()
+    assert cid == community_hex(CID)
+    plan = c.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM waku_messages WHERE timestamp >= 1 AND timestamp < 2"
+    ).fetchall()
+    assert "waku_messages_timestamp_topic" in str(plan)
+
+
+def test_missing_database_without_create(tmp_path: Path) -> None:
+    path = tmp_path / "absent.sqlite"
+    with pytest.raises(StoreError, match="does not exist; run `archive-service generate`"):
+        Store(path, create=False)
+    assert not path.exists()
+
+
+def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite"
+    Store(path).close()
+    with raw(path) as c:
+        c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    with pytest.raises(StoreError, match=r"newer than this archive-service.*upgrade"):
+        Store(path)
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "junk.sqlite"
+    path.write_bytes(b"this is not sqlite" * 500)
+    with pytest.raises(StoreError, match="not a usable archive-service database"):
+        Store(path)
+    assert path.read_bytes() == b"this is not sqlite" * 500  # nothing overwritten
+
+
+def test_empty_sqlite_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite"
+    raw(path).close()  # a valid, empty SQLite database at user_version 0
+    with Store(path, create=False) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.count_waku_messages() == 0
+
+
+# waku_messages ---------------------------------------------------------------------------
+
+
+def test_save_dedupes_by_hash(store: Store) -> None:
+    batch = [msg(1), msg(2), msg(1)]  # a duplicate inside the batch too
+    assert store.save_waku_messages(batch) == 2
+    assert store.save_waku_messages([msg(1), msg(3)]) == 1
+    assert store.count_waku_messages() == 3
+    assert store.message_hashes() == {msg(1).hash, msg(2).hash, msg(3).hash}
+
+
+def test_save_is_atomic(store: Store) -> None:
+    def broken() -> Iterator[StoredMessage]:
+        yield msg(1)
+        yield msg(2)
+        raise RuntimeError("source failed")
+
+    with pytest.raises(RuntimeError, match="source failed"):
+        store.save_waku_messages(broken())
+    assert store.count_waku_messages() == 0
+    assert store.save_waku_messages([msg(1)]) == 1  # the store is still usable
+
+
+def test_iter_half_open_ordered_and_filtered(store: Store) -> None:
+    messages = [msg(ts, topic) for ts in (50, 10, 30, 20, 40, 60) for topic in (T1, T2, T3)]
+    store.save_waku_messages(messages)
+    got = list(store.iter_waku_messages([T2, T1], 20, 50))
+    assert [m.timestamp for m in got] == [20, 20, 30, 30, 40, 40]
+    assert {m.topic for m in got} == {T1, T2}
+    assert set(got) == {m for m in messages if 20 <= m.timestamp < 50 and m.topic != T3}
+    assert list(store.iter_waku_messages([T1], 50, 50)) == []
+    assert list(store.iter_waku_messages([], 0, 100)) == []
+    assert list(store.iter_waku_messages([b"\xff" * 4], 0, 100)) == []
+
+
+def test_iter_round_trips_every_field(store: Store) -> None:
+    m = StoredMessage(b"\x01" * 65, 7, T2, b"\x00\xff" * 100, b"\x07" * 5, b"\x09" * 32, "3rd")
+    store.save_waku_messages([m])
+    assert list(store.iter_waku_messages([T2], 0, 8)) == [m]
+
+
+def test_iter_streams_across_pages_without_loss(store: Store) -> None:
+    # More rows than one page, most with the same (timestamp, topic): the keyset must resume
+    # inside a run of equal keys.
+    messages = [msg(100, T1, n) for n in range(9000)] + [msg(101, T2, n) for n in range(10)]
+    messages += [msg(99, T1, n) for n in range(5)]
+    store.save_waku_messages(messages)
+    got = list(store.iter_waku_messages([T1, T2], 0, 1000))
+    assert len(got) == len(messages)
+    assert {m.hash for m in got} == {m.hash for m in messages}
+    assert [m.timestamp for m in got] == sorted(m.timestamp for m in messages)
+
+
+def test_iter_pages_end_early_on_large_payloads(store: Store) -> None:
+    big = b"x" * 3_000_000  # several of these exceed one page's byte budget
+    messages = [msg(ts, T1, payload=big) for ts in range(12)]
+    store.save_waku_messages(messages)
+    got = [m.timestamp for m in store.iter_waku_messages([T1], 0, 100)]
+    assert got == list(range(12))
+
+
+def test_iter_does_not_hold_the_lock_between_items(store: Store) -> None:
+    store.save_waku_messages([msg(ts) for ts in range(10)])
+    it = store.iter_waku_messages([T1], 0, 100)
+    first = next(it)
+    done = threading.Event()
+
+    def writer() -> None:
+        store.save_waku_messages([msg(1000)])
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    t.join(timeout=5)
+    assert done.is_set(), "a writer thread blocked while an iterator was paused"
+    rest = list(it)
+    assert [first.timestamp, *(m.timestamp for m in rest)] == list(range(10))
+
+
+def test_oldest_latest_and_counts(store: Store) -> None:
+    assert store.oldest_message_timestamp([T1]) == 0
+    assert store.latest_message_timestamp([T1]) == 0
+    store.save_waku_messages([msg(5, T1), msg(9, T1), msg(2, T2), msg(20, T3)])
+    assert store.oldest_message_timestamp([T1]) == 5
+    assert store.latest_message_timestamp([T1]) == 9
+    assert store.oldest_message_timestamp([T1, T2]) == 2
+    assert store.latest_message_timestamp([T1, T2, T3]) == 20
+    assert store.oldest_message_timestamp([]) == 0
+    assert store.count_waku_messages([T1]) == 2
+    assert store.count_waku_messages([T2, T3]) == 2
+    assert store.count_waku_messages() == 4
+    assert store.message_hashes([T2]) == {msg(2, T2).hash}
+
+
+def test_concurrent_threads(store: Store) -> None:
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(20):
+                store.save_waku_messages([msg(i, T1, n=k * 1000 + j) for j in range(25)])
+                sum(1 for _ in store.iter_waku_messages([T1], 0, 100))
+                store.set_archive_link_clock(CID, f"b{k}", i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert store.count_waku_messages() == 4 * 20 * 25
+    assert all(store.get_archive_link(CID, f"b{k}").clock == 19 for k in range(4))
+
+
+# communities -----------------------------------------------------------------------------
+
+
+def test_communities_round_trip_and_update(store: Store) -> None:
+    assert store.get_community(CID) is None
+    owner = Community(CID, private_key=b"\x11" * 32, encrypted=True, chat_ids=("c2", "c1"))
+    member = Community(CID2, joined=False, archives_enabled=False)
+    store.save_community(owner)
+    store.save_community(member)
+    assert store.get_community(CID) == owner
+    assert store.get_community(CID).is_control_node
+    assert store.get_community(CID2) == member
+    assert not member.is_control_node
+    assert store.list_communities() == [owner, member]
+    updated = Community(CID, private_key=b"\x11" * 32, chat_ids=("c3",))
+    store.save_community(updated)
+    assert store.get_community(CID) == updated
+    rows = store._conn.execute("SELECT COUNT(*) FROM community_chats").fetchone()[0]
+    assert rows == 1
+
+
+# archive info ----------------------------------------------------------------------------
+
+
+def test_archive_info_defaults(store: Store) -> None:
+    assert store.get_last_archive_end_date(CID) == 0
+    assert store.get_archive_link(CID, "torrent") == ArchiveLinkState("", 0)
+
+
+def test_archive_info_upserts_touch_one_column(store: Store) -> None:
+    # status-go V0's INSERT ... ON CONFLICT REPLACE wiped the clock and link (§11.5).
+    store.set_archive_link(CID, "torrent", "magnet:a")
+    store.set_archive_link_clock(CID, "torrent", 1234)
+    store.set_last_archive_end_date(CID, 777)
+    assert store.get_archive_link(CID, "torrent") == ArchiveLinkState("magnet:a", 1234)
+    store.set_archive_link(CID, "torrent", "magnet:b")
+    assert store.get_archive_link(CID, "torrent") == ArchiveLinkState("magnet:b", 1234)
+    assert store.get_last_archive_end_date(CID) == 777
+    store.set_last_archive_end_date(CID, 888)
+    assert store.get_last_archive_end_date(CID) == 888
+    assert store.get_archive_link(CID, "torrent") == ArchiveLinkState("magnet:b", 1234)
+    row = store._conn.execute(
+        "SELECT archive_link_clock, last_message_archive_end_date, last_archive_link "
+        "FROM communities_archive_info WHERE community_id = ?",
+        (community_hex(CID),),
+    ).fetchone()
+    assert row == (1234, 888, "magnet:b")
+
+
+def test_archive_links_per_backend_and_community(store: Store) -> None:
+    store.set_archive_link(CID, "torrent", "magnet:t")
+    store.set_archive_link(CID, "codex", "zCodex")
+    store.set_archive_link_clock(CID, "codex", 50)
+    store.set_archive_link_clock(CID, "torrent", 40)
+    store.set_archive_link(CID2, "codex", "zOther")
+    assert store.get_archive_link(CID, "torrent") == ArchiveLinkState("magnet:t", 40)
+    assert store.get_archive_link(CID, "codex") == ArchiveLinkState("zCodex", 50)
+    assert store.get_archive_link(CID2, "codex") == ArchiveLinkState("zOther", 0)
+    store.set_archive_link_clock(CID, "codex", 10)  # a backend's own clock is set as given
+    assert store.get_archive_link(CID, "codex").clock == 10
+    # the status-go-shaped row holds the latest link and the highest clock
+    row = store._conn.execute(
+        "SELECT archive_link_clock, last_archive_link FROM communities_archive_info "
+        "WHERE community_id = ?",
+        (community_hex(CID),),
+    ).fetchone()
+    assert row == (50, "zCodex")
+
+
+# downloaded / imported archive IDs -------------------------------------------------------
+
+
+def aid(n: int) -> str:
+    return "0x" + keccak256(bytes([n])).hex()
+
+
+def test_archive_ids(store: Store) -> None:
+    store.save_archive_id(CID, aid(1), backend="torrent", from_ts=0, to_ts=10, link="magnet:x")
+    store.save_archive_id(CID, aid(1), backend="torrent", from_ts=0, to_ts=10)  # idempotent
+    store.save_archive_id(CID, aid(2), backend="codex", from_ts=20, to_ts=30)
+    store.save_archive_id(CID, aid(3), backend="codex", from_ts=10, to_ts=20)
+    store.save_archive_id(CID2, aid(4), backend="codex", from_ts=10, to_ts=20)
+    assert store.has_archive_id(CID, aid(1))
+    assert not store.has_archive_id(CID, aid(4))
+    assert not store.has_archive_id(CID, aid(9))
+    downloaded = store.downloaded_archives(CID)
+    assert [d.archive_id for d in downloaded] == [aid(2), aid(3), aid(1)]
+    assert downloaded[2].link == "magnet:x" and downloaded[2].backend == "torrent"
+    assert (downloaded[0].from_ts, downloaded[0].to_ts) == (20, 30)
+    assert all(not d.imported for d in downloaded)
+
+    store.set_archive_imported(CID, aid(2))
+    assert [d.archive_id for d in store.archives_to_import(CID)] == [aid(3), aid(1)]
+    store.save_archive_id(CID, aid(2), backend="codex", from_ts=20, to_ts=30)
+    assert store.downloaded_archives(CID)[0].imported  # a re-save keeps the imported flag
+    store.set_archive_imported(CID, aid(2), imported=False)
+    assert len(store.archives_to_import(CID)) == 3
+
+
+def test_set_imported_of_unknown_archive_fails(store: Store) -> None:
+    with pytest.raises(StoreError, match="never recorded"):
+        store.set_archive_imported(CID, aid(7))
+    store.save_archive_id(CID2, aid(7), backend="codex", from_ts=0, to_ts=1)
+    with pytest.raises(StoreError):
+        store.set_archive_imported(CID, aid(7))  # it belongs to another community
+
+
+# hash ratchet ----------------------------------------------------------------------------
+
+
+def test_group_keys(store: Store) -> None:
+    assert store.group_keys(CID) == []
+    assert store.group_key_by_id(b"k" * 32) is None
+    store.save_group_key(CID, b"k2" * 16, 2_000, b"\x02" * 32)
+    store.save_group_key(CID, b"k1" * 16, 1_000, b"\x01" * 32)
+    store.save_group_key(CID, b"k1" * 16, 1_000, b"\x01" * 32)  # idempotent
+    store.save_group_key(CID2, b"k3" * 16, 500, b"\x03" * 32)
+    assert store.group_keys(CID) == [
+        (b"k1" * 16, 1_000, b"\x01" * 32),
+        (b"k2" * 16, 2_000, b"\x02" * 32),
+    ]
+    assert store.group_key_by_id(b"k3" * 16) == (CID2, 500, b"\x03" * 32)
+    big_ts = 1_700_000_000_123
+    store.save_group_key(CID, b"k4" * 16, big_ts, b"\x04" * 32)
+    (dep,) = store._conn.execute(
+        "SELECT deprecated_key_id FROM hash_ratchet_encryption WHERE key_id = ?", (b"k4" * 16,)
+    ).fetchone()
+    assert dep == big_ts & 0xFFFFFFFF  # uint32(key.Timestamp), as status-go
+
+
+def test_ratchet_steps(store: Store) -> None:
+    kid = b"k" * 32
+    store.save_group_key(CID, kid, 1, b"\x01" * 32)
+    assert store.latest_ratchet_step(kid) is None
+    assert store.ratchet_step_at_or_below(kid, 10) is None
+    store.save_ratchet_step(kid, 1, b"h1")
+    store.save_ratchet_step(kid, 5, b"h5")
+    store.save_ratchet_step(kid, 9, b"h9")
+    store.save_ratchet_step(b"other", 50, b"x")  # a step of another key does not leak
+    assert store.ratchet_step_at_or_below(kid, 0) is None
+    assert store.ratchet_step_at_or_below(kid, 1) == (1, b"h1")
+    assert store.ratchet_step_at_or_below(kid, 8) == (5, b"h5")
+    assert store.ratchet_step_at_or_below(kid, 100) == (9, b"h9")
+    assert store.latest_ratchet_step(kid) == (9, b"h9")
+    (group,) = store._conn.execute(
+        "SELECT group_id FROM hash_ratchet_encryption_cache WHERE key_id = ? AND seq_no = 5",
+        (kid,),
+    ).fetchone()
+    assert group == CID
