@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from google.protobuf.message import DecodeError
 
-from archive_service.crypto.hashratchet import is_hash_ratchet_message
+from archive_service.crypto.hashratchet import NO_INSTALLATION, is_hash_ratchet_message
 from archive_service.errors import DecryptionError, InvalidInputError, MalformedArchiveError
 from archive_service.ids import TOPIC_LEN
 from archive_service.index import metadata_to_pb
@@ -288,10 +288,11 @@ def decode_archive(
     # §11.16: a ProtocolMessage may parse as an archive (its field 2 read as metadata, field
     # 101 skipped as unknown). Such a parse never has messages, and a real archive never has
     # an HR envelope, so an empty parse that is also an envelope is treated as encrypted.
-    if plaintext and (len(archive.messages) > 0 or not is_hash_ratchet_message(data)):
+    installation = crypto.installation_id if crypto is not None else NO_INSTALLATION
+    if plaintext and (len(archive.messages) > 0 or not is_hash_ratchet_message(data, installation)):
         return _checked(archive, len(data), encrypted=False)
 
-    if not is_hash_ratchet_message(data):
+    if not is_hash_ratchet_message(data, installation):
         raise MalformedArchiveError(
             f"{len(data)} bytes are neither a WakuMessageArchive nor a hash-ratchet "
             "ProtocolMessage; the archive is corrupt or the index points at the wrong bytes"
