@@ -1,0 +1,674 @@
+"""Codex CIDs and manifests, byte-identical to nim-codex v0.2.x (reference/codex.md §2).
+
+Upload recipe: 64 KiB blocks (last one zero-padded), leaf = SHA-256(block), CodexTree Merkle
+root, tree CID = CIDv1(codex-root, sha2-256 root), manifest protobuf, manifest CID =
+CIDv1(codex-manifest, SHA-256(manifest bytes)). Text form: multibase base58btc (`z…`).
+
+`CidBuilder` computes all of it incrementally: memory is one block plus O(log n) tree nodes,
+whatever the dataset size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from archive_service.errors import InvalidInputError
+
+# --- constants (codex/codextypes.nim, codex/multicodec_exts.nim) ---------------------------------
+
+MANIFEST_CODEC = 0xCD01  # codex-manifest
+BLOCK_CODEC = 0xCD02  # codex-block
+TREE_CODEC = 0xCD03  # codex-root
+SHA2_256 = 0x12
+DAG_PB = 0x70
+DEFAULT_BLOCK_SIZE = 65536
+CID_V1_WIRE_VERSION = 2  # the manifest stores Nim's enum ordinal of CIDv1, not 1
+DIGEST_LEN = 32
+
+_KEY_NONE = b"\x00"
+_KEY_BOTTOM = b"\x01"
+_KEY_ODD = b"\x02"
+_KEY_ODD_BOTTOM = b"\x03"
+_ZERO = bytes(32)
+
+# Content codecs nim-libp2p's Cid.init accepts (its ContentIds list) plus Codex's own; any other
+# codec makes the node answer 400.
+KNOWN_CONTENT_CODECS: frozenset[int] = frozenset(
+    {
+        0x55,  # raw
+        0x70,  # dag-pb
+        0x71,  # dag-cbor
+        0x72,  # libp2p-key
+        0x78,  # git-raw
+        0x7B,  # torrent-info
+        0x7C,  # torrent-file
+        *range(0x90, 0x99),  # eth-block … eth-storage-trie
+        0xB0,  # bitcoin-block
+        0xB1,  # bitcoin-tx
+        0xC0,  # zcash-block
+        0xC1,  # zcash-tx
+        0xD0,  # stellar-block
+        0xD1,  # stellar-tx
+        0xE0,  # decred-block
+        0xE1,  # decred-tx
+        0xF0,  # dash-block
+        0xF1,  # dash-tx
+        0x0129,  # dag-json
+        *range(0xCD01, 0xCD07),  # codex-manifest … codex-slot-cell
+    }
+)
+
+# Multihash codes with their fixed digest length (None: any length, i.e. identity).
+_MULTIHASH_LENGTHS: dict[int, int | None] = {
+    0x00: None,  # identity
+    0x11: 20,  # sha1
+    0x12: 32,  # sha2-256
+    0x13: 64,  # sha2-512
+    0x14: 64,  # sha3-512
+    0x15: 48,  # sha3-384
+    0x16: 32,  # sha3-256
+    0x17: 28,  # sha3-224
+    0x1A: 28,  # keccak-224
+    0x1B: 32,  # keccak-256
+    0x1C: 48,  # keccak-384
+    0x1D: 64,  # keccak-512
+    0xB220: 32,  # blake2b-256
+    0xB240: 64,  # blake2b-512
+    0xB260: 32,  # blake2s-256
+    0xCD10: 32,  # poseidon2-alt_bn_128-sponge-r2
+    0xCD11: 32,  # poseidon2-alt_bn_128-merkle-2kb
+    0xCD12: 32,  # poseidon2-alt_bn_128-keyed-compress
+}
+
+# The node's 400 bodies (codex/rest/coders.nim).
+INCORRECT_CID = "Incorrect Cid"
+UNSUPPORTED_CID = "Unsupported Cid"
+
+
+class InvalidCidError(InvalidInputError):
+    """A CID string or binary CID cannot be parsed.
+
+    `reason` is the body the real node answers with 400 (`Incorrect Cid`, `Unsupported Cid`).
+    """
+
+    def __init__(self, message: str, reason: str = INCORRECT_CID) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InvalidManifestError(InvalidInputError):
+    """Bytes that claim to be a Codex manifest cannot be decoded (or do not match their CID)."""
+
+
+# --- varints and base58btc -----------------------------------------------------------------------
+
+B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_FLICKR = "123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+_B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
+_B58_FLICKR_INDEX = {c: i for i, c in enumerate(_B58_FLICKR)}
+
+
+def uvarint(value: int) -> bytes:
+    """Unsigned LEB128, as multiformats and protobuf use."""
+    if value < 0:
+        raise ValueError("uvarint of a negative number")
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def read_uvarint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Decode a uvarint at `pos`; returns (value, next position). Max 9 bytes (63 bits)."""
+    value = 0
+    shift = 0
+    end = len(data)
+    while True:
+        if pos >= end:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 9 bytes")
+
+
+def b58encode(data: bytes, alphabet: str = B58_ALPHABET) -> str:
+    n = int.from_bytes(data, "big")
+    out: list[str] = []
+    while n:
+        n, r = divmod(n, 58)
+        out.append(alphabet[r])
+    zeros = len(data) - len(data.lstrip(b"\0"))
+    return alphabet[0] * zeros + "".join(reversed(out))
+
+
+def b58decode(text: str, index: dict[str, int] = _B58_INDEX) -> bytes:
+    n = 0
+    for ch in text:
+        digit = index.get(ch)
+        if digit is None:
+            raise ValueError(f"invalid base58 character {ch!r}")
+        n = n * 58 + digit
+    zeros = len(text) - len(text.lstrip(next(iter(index))))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    return b"\0" * zeros + body
+
+
+def _unpadded(decoder: Any, text: str, quantum: int) -> bytes:
+    if "=" in text:
+        raise ValueError("unexpected padding")
+    return decoder(text + "=" * (-len(text) % quantum))
+
+
+def _base36_decode(text: str) -> bytes:
+    if not text or not text.isalnum() or not text.isascii():
+        raise ValueError("invalid base36")
+    zeros = len(text) - len(text.lstrip("0"))
+    n = int(text, 36)
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    return b"\0" * zeros + body
+
+
+def multibase_decode(text: str) -> bytes:
+    """Decode the multibase encodings a CID realistically arrives in; ValueError otherwise."""
+    if not text:
+        raise ValueError("empty multibase string")
+    prefix, body = text[0], text[1:]
+    if prefix == "z":
+        return b58decode(body)
+    if prefix == "Z":
+        return b58decode(body, _B58_FLICKR_INDEX)
+    if prefix in "bB":
+        if body != (body.lower() if prefix == "b" else body.upper()):
+            raise ValueError("mixed-case base32")
+        return _unpadded(base64.b32decode, body.upper(), 8)
+    if prefix in "fF":
+        if body != (body.lower() if prefix == "f" else body.upper()):
+            raise ValueError("mixed-case base16")
+        return bytes.fromhex(body)
+    if prefix in "kK":
+        return _base36_decode(body.lower())
+    if prefix == "m":
+        return _unpadded(lambda s: base64.b64decode(s, validate=True), body, 4)
+    if prefix == "M":
+        return base64.b64decode(body, validate=True)
+    if prefix == "u":
+        return _unpadded(base64.urlsafe_b64decode, _check_urlsafe(body), 4)
+    if prefix == "U":
+        stripped = body.rstrip("=")
+        return base64.urlsafe_b64decode(_check_urlsafe(stripped) + body[len(stripped) :])
+    raise ValueError(f"unknown multibase prefix {prefix!r}")
+
+
+def _check_urlsafe(body: str) -> str:
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    if not set(body) <= allowed:
+        raise ValueError("invalid base64url character")
+    return body
+
+
+# --- CIDs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cid:
+    """A parsed CID. Equality and hashing follow the binary form."""
+
+    version: int
+    codec: int
+    mh_code: int
+    digest: bytes
+
+    @classmethod
+    def v1(cls, codec: int, digest: bytes) -> Cid:
+        """CIDv1 over a sha2-256 digest (every CID Codex creates)."""
+        return cls(1, codec, SHA2_256, digest)
+
+    @cached_property
+    def multihash(self) -> bytes:
+        return uvarint(self.mh_code) + uvarint(len(self.digest)) + self.digest
+
+    @cached_property
+    def binary(self) -> bytes:
+        if self.version == 0:
+            return self.multihash
+        return b"\x01" + uvarint(self.codec) + self.multihash
+
+    @cached_property
+    def text(self) -> str:
+        # nim-libp2p's `$`: CIDv0 is bare base58btc, CIDv1 multibase base58btc ('z').
+        encoded = b58encode(self.binary)
+        return encoded if self.version == 0 else "z" + encoded
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Cid({self.text!r})"
+
+    @property
+    def is_manifest(self) -> bool:
+        return self.version == 1 and self.codec == MANIFEST_CODEC
+
+    @property
+    def is_block(self) -> bool:
+        return self.version == 1 and self.codec == BLOCK_CODEC
+
+    @property
+    def is_tree(self) -> bool:
+        return self.version == 1 and self.codec == TREE_CODEC
+
+
+def cid_from_bytes(data: bytes) -> Cid:
+    """Decode a binary CID (v0: a bare sha2-256 multihash; v1: version ‖ codec ‖ multihash)."""
+    view = memoryview(data)
+    if len(data) == 34 and data[0] == SHA2_256 and data[1] == 32:
+        return Cid(0, DAG_PB, SHA2_256, bytes(data[2:]))
+    try:
+        version, pos = read_uvarint(view, 0)
+        codec, pos = read_uvarint(view, pos)
+        mh_code, pos = read_uvarint(view, pos)
+        length, pos = read_uvarint(view, pos)
+    except ValueError as exc:
+        raise InvalidCidError(f"malformed binary CID: {exc}") from None
+    if version != 1:
+        raise InvalidCidError(f"CID version {version} is not supported", UNSUPPORTED_CID)
+    if codec not in KNOWN_CONTENT_CODECS:
+        raise InvalidCidError(f"unknown content codec 0x{codec:x} in CID")
+    if mh_code not in _MULTIHASH_LENGTHS:
+        raise InvalidCidError(f"unknown multihash code 0x{mh_code:x} in CID")
+    expected = _MULTIHASH_LENGTHS[mh_code]
+    if (expected is not None and length != expected) or pos + length != len(data):
+        raise InvalidCidError(
+            f"CID digest length {length} does not match its multihash "
+            f"(expected {expected}, {len(data) - pos} bytes present)"
+        )
+    return Cid(1, codec, mh_code, bytes(data[pos:]))
+
+
+def parse_cid(text: str) -> Cid:
+    """Parse a CID as the Codex node does: any CIDv0 (`Qm…`), any multibase CIDv1 whose codec is
+    known. Raises InvalidCidError (its `reason` is the node's 400 body)."""
+    if not isinstance(text, str):
+        raise InvalidCidError(f"a CID must be a string, not {type(text).__name__}")
+    if len(text) > 512:
+        raise InvalidCidError(f"CID string of {len(text)} characters is too long")
+    try:
+        if len(text) == 46 and text.startswith("Qm"):
+            raw = b58decode(text)
+        else:
+            raw = multibase_decode(text)
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidCidError(f"{text!r} is not a CID: {exc}") from None
+    try:
+        return cid_from_bytes(raw)
+    except InvalidCidError as exc:
+        raise InvalidCidError(f"{text!r} is not a valid CID: {exc}", exc.reason) from None
+
+
+def manifest_cid_for(encoded_manifest: bytes) -> Cid:
+    return Cid.v1(MANIFEST_CODEC, hashlib.sha256(encoded_manifest).digest())
+
+
+def block_cid_for_leaf(leaf: bytes) -> Cid:
+    return Cid.v1(BLOCK_CODEC, leaf)
+
+
+def tree_cid_for_root(root: bytes) -> Cid:
+    return Cid.v1(TREE_CODEC, root)
+
+
+# --- the CodexTree Merkle root -------------------------------------------------------------------
+
+
+def _compress(left: bytes, right: bytes, key: bytes) -> bytes:
+    return hashlib.sha256(left + right + key).digest()
+
+
+class MerkleBuilder:
+    """CodexTree root over leaves added one by one, in O(log n) memory.
+
+    A pair at a layer is compressed as soon as it is complete (key 0x01 at the bottom, 0x00
+    above); at the end every layer with an odd count compresses its last node with 32 zero bytes
+    (0x03 at the bottom — even for a single leaf — and 0x02 above), bottom-up.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[bytes | None] = []
+        self.count = 0
+
+    def add(self, leaf: bytes) -> None:
+        if len(leaf) != DIGEST_LEN:
+            raise ValueError("a leaf is a 32-byte SHA-256 digest")
+        self.count += 1
+        self._push(leaf, 0)
+
+    def _push(self, node: bytes, level: int) -> None:
+        pending = self._pending
+        while True:
+            if level == len(pending):
+                pending.append(node)
+                return
+            left = pending[level]
+            if left is None:
+                pending[level] = node
+                return
+            pending[level] = None
+            node = _compress(left, node, _KEY_BOTTOM if level == 0 else _KEY_NONE)
+            level += 1
+
+    def root(self) -> bytes:
+        """The root; the builder is consumed."""
+        if self.count == 0:
+            raise ValueError("Empty leaves")
+        size = self.count
+        level = 0
+        while True:
+            if level > 0 and size == 1:
+                node = self._pending[level]
+                assert node is not None
+                return node
+            if size % 2:
+                last = self._pending[level]
+                assert last is not None
+                self._pending[level] = None
+                self._push(
+                    _compress(last, _ZERO, _KEY_ODD_BOTTOM if level == 0 else _KEY_ODD), level + 1
+                )
+            size = (size + 1) // 2
+            level += 1
+
+
+def merkle_root(leaves: Iterable[bytes]) -> bytes:
+    builder = MerkleBuilder()
+    for leaf in leaves:
+        builder.add(leaf)
+    return builder.root()
+
+
+# --- manifests -----------------------------------------------------------------------------------
+
+
+def _field_varint(number: int, value: int) -> bytes:
+    return uvarint(number << 3) + uvarint(value)
+
+
+def _field_bytes(number: int, value: bytes) -> bytes:
+    return uvarint((number << 3) | 2) + uvarint(len(value)) + value
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A decoded (or freshly built) Codex manifest and its CID."""
+
+    cid: Cid
+    tree_cid: Cid
+    dataset_size: int
+    block_size: int
+    filename: str | None
+    mimetype: str | None
+    encoded: bytes = field(repr=False)
+    codec: int = BLOCK_CODEC
+    hcodec: int = SHA2_256
+    version: int = CID_V1_WIRE_VERSION
+    protected: bool = False
+
+    @property
+    def block_count(self) -> int:
+        return -(-self.dataset_size // self.block_size)
+
+    def to_json(self) -> dict[str, Any]:
+        """The REST API's ManifestItem, keys in the node's order."""
+        return {
+            "treeCid": self.tree_cid.text,
+            "datasetSize": self.dataset_size,
+            "blockSize": self.block_size,
+            "filename": self.filename,
+            "mimetype": self.mimetype,
+            "protected": self.protected,
+        }
+
+
+def encode_manifest(
+    tree_cid: Cid,
+    dataset_size: int,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    filename: str | None = None,
+    mimetype: str | None = None,
+) -> bytes:
+    """codex/manifest/coders.nim for a plain (unprotected) dataset."""
+    header = b"".join(
+        (
+            _field_bytes(1, tree_cid.binary),
+            _field_varint(2, block_size),
+            _field_varint(3, dataset_size),
+            _field_varint(4, BLOCK_CODEC),
+            _field_varint(5, SHA2_256),
+            _field_varint(6, CID_V1_WIRE_VERSION),
+            _field_bytes(8, filename.encode()) if filename else b"",
+            _field_bytes(9, mimetype.encode()) if mimetype else b"",
+        )
+    )
+    return _field_bytes(1, header)
+
+
+def build_manifest(
+    tree_cid: Cid,
+    dataset_size: int,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    filename: str | None = None,
+    mimetype: str | None = None,
+) -> Manifest:
+    encoded = encode_manifest(tree_cid, dataset_size, block_size, filename, mimetype)
+    return Manifest(
+        cid=manifest_cid_for(encoded),
+        tree_cid=tree_cid,
+        dataset_size=dataset_size,
+        block_size=block_size,
+        filename=filename or None,
+        mimetype=mimetype or None,
+        encoded=encoded,
+    )
+
+
+def _iter_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    pos = 0
+    while pos < len(data):
+        key, pos = read_uvarint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = read_uvarint(data, pos)
+            yield number, wire, value
+        elif wire == 2:
+            length, pos = read_uvarint(data, pos)
+            if pos + length > len(data):
+                raise ValueError(f"field {number} overruns the message")
+            yield number, wire, data[pos : pos + length]
+            pos += length
+        else:
+            raise ValueError(f"unsupported wire type {wire} (field {number})")
+
+
+def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
+    """Decode manifest bytes; with `cid`, also check they hash to it."""
+    computed = manifest_cid_for(data)
+    if cid is not None and computed != cid:
+        raise InvalidManifestError(f"manifest bytes do not hash to {cid}")
+    try:
+        outer = {n: v for n, _, v in _iter_fields(data)}
+        header = outer.get(1)
+        if not isinstance(header, bytes):
+            raise ValueError("no header (field 1)")
+        fields: dict[int, int | bytes] = {}
+        for number, _, value in _iter_fields(header):
+            fields[number] = value  # minprotobuf: the last occurrence wins
+        tree_raw = fields.get(1)
+        if not isinstance(tree_raw, bytes):
+            raise ValueError("no tree CID (field 1)")
+        tree_cid = cid_from_bytes(tree_raw)
+        ints = {}
+        for number, name in (
+            (2, "blockSize"),
+            (3, "datasetSize"),
+            (4, "codec"),
+            (5, "hcodec"),
+            (6, "version"),
+        ):
+            value = fields.get(number)
+            if not isinstance(value, int):
+                raise ValueError(f"missing or malformed {name} (field {number})")
+            ints[name] = value
+        if ints["blockSize"] <= 0:
+            raise ValueError("blockSize must be positive")
+        texts: dict[int, str | None] = {}
+        for number in (8, 9):
+            value = fields.get(number)
+            if value is None or value == b"":
+                texts[number] = None
+            elif isinstance(value, bytes):
+                texts[number] = value.decode("utf-8")
+            else:
+                raise ValueError(f"field {number} must be a string")
+    except (ValueError, InvalidCidError) as exc:
+        raise InvalidManifestError(f"not a Codex manifest: {exc}") from None
+    return Manifest(
+        cid=computed,
+        tree_cid=tree_cid,
+        dataset_size=ints["datasetSize"],
+        block_size=ints["blockSize"],
+        filename=texts[8],
+        mimetype=texts[9],
+        encoded=bytes(data),
+        codec=ints["codec"],
+        hcodec=ints["hcodec"],
+        version=ints["version"],
+        protected=7 in fields,
+    )
+
+
+# --- streaming upload --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    """One stored block: `data` is always `block_size` bytes (the last one zero-padded)."""
+
+    index: int
+    data: bytes = field(repr=False)
+    leaf: bytes
+
+    @property
+    def cid(self) -> Cid:
+        return block_cid_for_leaf(self.leaf)
+
+
+class CidBuilder:
+    """Incremental upload recipe: feed bytes with `update`, store the blocks it returns, call
+    `close` for the padded last block, then `finish` for the manifest.
+
+    >>> b = CidBuilder(); blocks = b.update(b"some file contents") + b.close()
+    >>> str(b.finish().cid)
+    'zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy'
+    """
+
+    def __init__(self, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+        if block_size <= 0:
+            raise ValueError("block_size must be positive")
+        self.block_size = block_size
+        self._buf = bytearray()
+        self._tree = MerkleBuilder()
+        self._leaves: list[bytes] | None = None
+        self.dataset_size = 0
+        self._closed = False
+        self._root: bytes | None = None
+
+    @property
+    def block_count(self) -> int:
+        return self._tree.count
+
+    def _emit(self, data: bytes) -> Block:
+        leaf = hashlib.sha256(data).digest()
+        block = Block(self._tree.count, data, leaf)
+        self._tree.add(leaf)
+        return block
+
+    def update(self, data: bytes | bytearray | memoryview) -> list[Block]:
+        """Add bytes; returns the blocks completed by them (each exactly block_size bytes)."""
+        if self._closed:
+            raise ValueError("update() after close()")
+        size = self.block_size
+        self.dataset_size += len(data)
+        out: list[Block] = []
+        view = memoryview(data)
+        if self._buf:
+            take = min(size - len(self._buf), len(view))
+            self._buf += view[:take]
+            view = view[take:]
+            if len(self._buf) < size:
+                return out
+            out.append(self._emit(bytes(self._buf)))
+            self._buf.clear()
+        whole = len(view) - len(view) % size
+        for start in range(0, whole, size):
+            out.append(self._emit(bytes(view[start : start + size])))
+        if whole < len(view):
+            self._buf += view[whole:]
+        return out
+
+    def close(self) -> list[Block]:
+        """Emit the zero-padded last block, if any. Raises InvalidInputError on no data."""
+        if self._closed:
+            return []
+        self._closed = True
+        out: list[Block] = []
+        if self._buf:
+            self._buf += bytes(self.block_size - len(self._buf))
+            out.append(self._emit(bytes(self._buf)))
+            self._buf = bytearray()
+        if self._tree.count == 0:
+            raise InvalidInputError("Empty leaves")
+        self._root = self._tree.root()
+        return out
+
+    @property
+    def root(self) -> bytes:
+        if self._root is None:
+            raise ValueError("root is known after close()")
+        return self._root
+
+    @property
+    def tree_cid(self) -> Cid:
+        return tree_cid_for_root(self.root)
+
+    def finish(self, filename: str | None = None, mimetype: str | None = None) -> Manifest:
+        """The manifest (call after storing the blocks of `update`/`close`)."""
+        if not self._closed:
+            if self.close():
+                raise ValueError("finish() before close() would drop the last block; call close()")
+        return build_manifest(self.tree_cid, self.dataset_size, self.block_size, filename, mimetype)
+
+
+def compute_manifest(
+    chunks: bytes | Iterable[bytes],
+    filename: str | None = None,
+    mimetype: str | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Manifest:
+    """The manifest (and so the CID) a Codex node would return for these bytes and headers."""
+    builder = CidBuilder(block_size)
+    for chunk in [chunks] if isinstance(chunks, bytes | bytearray | memoryview) else chunks:
+        builder.update(chunk)
+    builder.close()
+    return builder.finish(filename, mimetype)

@@ -1,0 +1,225 @@
+"""Persistent content-addressed block store with the Codex repo's quota accounting.
+
+Layout under `<data-dir>/repo`:
+
+- `blocks/<xx>/<cid>`: one file per block, named by its CID text (`xx` = first hex byte of
+  the digest). Data blocks are stored padded to the block size; manifests are blocks too.
+- `trees/<treeCid>`: the dataset's leaf digests (n × 32 bytes), i.e. the (treeCid, index) →
+  block CID mapping of the real repo store.
+- `tmp/`: files being written. Every write is temp file + rename, so a crash never leaves a
+  half-written block visible; leftovers are cleared at start.
+
+Accounting follows `repostore`: `quotaUsedBytes` is the sum of stored block sizes (padded data
+blocks, manifests at their encoded length), `totalBlocks` counts unique blocks, a block already
+stored adds nothing. A data block is referenced by each (tree, index) that maps to it and is
+deleted with the last reference, like the real `delBlock(treeCid, index)`.
+
+Single-threaded by design: every method is synchronous and runs on the node's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from archive_service.errors import BackendError
+from archive_service_codex.cid import (
+    BLOCK_CODEC,
+    DIGEST_LEN,
+    Cid,
+    InvalidCidError,
+    InvalidManifestError,
+    Manifest,
+    block_cid_for_leaf,
+    decode_manifest,
+    merkle_root,
+    parse_cid,
+)
+
+log = logging.getLogger(__name__)
+
+
+class QuotaExceededError(BackendError):
+    """Storing a block would exceed the node's storage quota."""
+
+
+class BlockStore:
+    def __init__(self, repo_dir: Path, quota_bytes: int) -> None:
+        self.root = repo_dir
+        self.quota_bytes = quota_bytes
+        self.used_bytes = 0
+        self.total_blocks = 0
+        self._sizes: dict[Cid, int] = {}
+        self._refs: Counter[Cid] = Counter()
+        self._trees: set[Cid] = set()
+        self._manifests: dict[Cid, Manifest] = {}
+        self._tmp_seq = 0
+
+    # --- start-up -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        for sub in ("blocks", "trees", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for leftover in (self.root / "tmp").iterdir():
+            leftover.unlink(missing_ok=True)
+        for shard in range(256):
+            (self.root / "blocks" / f"{shard:02x}").mkdir(exist_ok=True)
+        for entry in os.scandir(self.root / "trees"):
+            try:
+                tree = parse_cid(entry.name)
+            except InvalidCidError:
+                continue
+            leaves = Path(entry.path).read_bytes()
+            if len(leaves) % DIGEST_LEN:
+                log.warning("dropping corrupt tree index %s", entry.name)
+                os.unlink(entry.path)
+                continue
+            self._trees.add(tree)
+            self._refs.update(self._leaf_cids(leaves))
+        for shard in os.scandir(self.root / "blocks"):
+            for entry in os.scandir(shard.path):
+                self._load_block(Path(entry.path))
+        # Blocks no tree references are leftovers of an upload that did not finish.
+        for cid in [c for c in self._sizes if c.codec == BLOCK_CODEC and not self._refs[c]]:
+            self._remove(cid)
+
+    def _load_block(self, path: Path) -> None:
+        try:
+            cid = parse_cid(path.name)
+        except InvalidCidError:
+            return
+        size = path.stat().st_size
+        if cid.is_manifest:
+            try:
+                self._manifests[cid] = decode_manifest(path.read_bytes(), cid)
+            except InvalidManifestError:
+                log.warning("dropping corrupt manifest block %s", cid)
+                path.unlink()
+                return
+        self._sizes[cid] = size
+        self.used_bytes += size
+        self.total_blocks += 1
+
+    @staticmethod
+    def _leaf_cids(leaves: bytes) -> Iterator[Cid]:
+        for i in range(0, len(leaves), DIGEST_LEN):
+            yield block_cid_for_leaf(leaves[i : i + DIGEST_LEN])
+
+    # --- blocks ---------------------------------------------------------------------------------
+
+    def _path(self, cid: Cid) -> Path:
+        return self.root / "blocks" / f"{cid.digest[0]:02x}" / cid.text
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        self._tmp_seq += 1
+        tmp = self.root / "tmp" / f"{os.getpid()}-{self._tmp_seq}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def has(self, cid: Cid) -> bool:
+        return cid in self._sizes
+
+    def get(self, cid: Cid) -> bytes | None:
+        if cid not in self._sizes:
+            return None
+        try:
+            with open(self._path(cid), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def put(self, cid: Cid, data: bytes) -> bool:
+        """Store a block (caller has verified `data` against `cid`). True if it was new."""
+        if cid in self._sizes:
+            return False
+        if self.used_bytes + len(data) > self.quota_bytes:
+            raise QuotaExceededError(
+                f"storing block {cid} ({len(data)} bytes) would exceed the storage quota "
+                f"({self.used_bytes} of {self.quota_bytes} bytes used)"
+            )
+        self._write_atomic(self._path(cid), data)
+        self._sizes[cid] = len(data)
+        self.used_bytes += len(data)
+        self.total_blocks += 1
+        return True
+
+    def _remove(self, cid: Cid) -> None:
+        size = self._sizes.pop(cid, None)
+        if size is None:
+            return
+        self._path(cid).unlink(missing_ok=True)
+        self.used_bytes -= size
+        self.total_blocks -= 1
+        self._manifests.pop(cid, None)
+
+    def delete_block(self, cid: Cid) -> None:
+        """Delete one block unless a dataset still references it (missing: no-op)."""
+        if self._refs[cid] == 0:
+            self._remove(cid)
+
+    def discard_unreferenced(self, cids: list[Cid]) -> None:
+        """Roll back blocks a failed upload stored that no dataset references."""
+        for cid in cids:
+            if cid.codec == BLOCK_CODEC and self._refs[cid] == 0:
+                self._remove(cid)
+
+    # --- trees (the (treeCid, index) → block mapping) -------------------------------------------
+
+    def has_tree(self, tree: Cid) -> bool:
+        return tree in self._trees
+
+    def put_tree(self, tree: Cid, leaves: bytes, *, verified: bool = False) -> None:
+        """Record a dataset's leaves (`verified`: the caller already checked the root)."""
+        if tree in self._trees:
+            return
+        if not leaves or len(leaves) % DIGEST_LEN:
+            raise ValueError("a tree index is a non-empty list of 32-byte leaves")
+        if not verified:
+            split = (leaves[i : i + DIGEST_LEN] for i in range(0, len(leaves), DIGEST_LEN))
+            if merkle_root(split) != tree.digest:
+                raise ValueError(f"leaves do not hash to tree {tree}")
+        self._write_atomic(self.root / "trees" / tree.text, leaves)
+        self._trees.add(tree)
+        self._refs.update(self._leaf_cids(leaves))
+
+    def tree_leaves(self, tree: Cid) -> bytes | None:
+        if tree not in self._trees:
+            return None
+        try:
+            return (self.root / "trees" / tree.text).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def delete_tree(self, tree: Cid) -> None:
+        leaves = self.tree_leaves(tree)
+        if leaves is None:
+            return
+        (self.root / "trees" / tree.text).unlink(missing_ok=True)
+        self._trees.discard(tree)
+        for cid in self._leaf_cids(leaves):
+            self._refs[cid] -= 1
+            if self._refs[cid] <= 0:
+                del self._refs[cid]
+                self._remove(cid)
+
+    # --- manifests ------------------------------------------------------------------------------
+
+    def put_manifest(self, manifest: Manifest) -> bool:
+        new = self.put(manifest.cid, manifest.encoded)
+        self._manifests[manifest.cid] = manifest
+        return new
+
+    def get_manifest(self, cid: Cid) -> Manifest | None:
+        return self._manifests.get(cid)
+
+    def manifests(self) -> list[Manifest]:
+        return list(self._manifests.values())
+
+    def delete_dataset(self, manifest: Manifest) -> None:
+        """As the node: every block (treeCid, i) of the dataset, then the manifest block."""
+        self.delete_tree(manifest.tree_cid)
+        self._remove(manifest.cid)
