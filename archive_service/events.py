@@ -110,6 +110,21 @@ class HistoryArchiveDownloadFailed(ArchiveEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HistoryArchivesDownloadCompleted(ArchiveEvent):
+    """A download run ended (member side): what it fetched, skipped and failed, or that it
+    was cancelled (superseded by a newer or preferred link, or shutdown)."""
+
+    type: ClassVar[str] = "community.historyArchivesDownloadCompleted"
+    link: str
+    total_archives: int
+    downloaded: int
+    skipped: int
+    failed: int
+    cancelled: bool
+    bytes_downloaded: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class HistoryArchivesDownloadFailed(ArchiveEvent):
     """A whole download run failed (index timeout after the retry, bad index, node down)."""
 

@@ -34,7 +34,9 @@ class InProcessBus:
     """Stands in for the community's Waku channel: an owner's signed link message reaches every
     subscribed member, as `archive_link_publish` would hand it to the transport."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, auto_deliver: bool = True) -> None:
+        # auto_deliver=False keeps messages in `sent` for a caller to deliver by hand.
+        self.auto_deliver = auto_deliver
         self._members: list[LinkHandler] = []
         self.sent: list[tuple[bytes, str, str, bytes]] = []
         self._deliveries: set[asyncio.Task[object]] = set()
@@ -42,11 +44,16 @@ class InProcessBus:
     def subscribe(self, handler: LinkHandler) -> None:
         self._members.append(handler)
 
+    def unsubscribe(self, handler: LinkHandler) -> None:
+        self._members.remove(handler)
+
     @hookimpl
     def archive_link_publish(
         self, community_id: bytes, backend: str, link: str, message: bytes
     ) -> bool:
         self.sent.append((community_id, backend, link, message))
+        if not self.auto_deliver:
+            return True
         for handler in self._members:
             task = asyncio.get_running_loop().create_task(handler(message))
             self._deliveries.add(task)

@@ -133,6 +133,7 @@ class Lab:
         self.members: list[ArchiveNode] = []
         self._stack = contextlib.AsyncExitStack()
         self._shared: dict[str, Any] = {}
+        self._roles: dict[int, tuple[str, str]] = {}
 
     # lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> Lab:
@@ -186,15 +187,33 @@ class Lab:
             )
             for b in self.backends
         }
+        return await self._open(name, role, self.node_config(name, settings))
+
+    async def _open(self, name: str, role: str, config: Config) -> ArchiveNode:
         plugins: list[object] = [_Recorder(self.events, name)]
         if role == "owner":
             plugins.append(self.bus)
-        node = ArchiveNode.open(self.node_config(name, settings), plugins=plugins, clock=self.clock)
+        node = ArchiveNode.open(config, plugins=plugins, clock=self.clock)
         await node.start()
+        self._roles[id(node)] = (name, role)
         self._stack.push_async_callback(node.stop)
         if role == "member":
             self.bus.subscribe(node.manager.handle_archive_link_message)
         return node
+
+    async def restart(self, node: ArchiveNode) -> ArchiveNode:
+        """Stop `node` and open it again on the same data (a process restart); backend
+        services such as its Codex node keep running, as they would on a real machine."""
+        name, role = self._roles.pop(id(node))
+        if role == "member":
+            self.bus.unsubscribe(node.manager.handle_archive_link_message)
+        await node.stop()
+        fresh = await self._open(name, role, node.config)
+        if role == "owner":
+            self.owner = fresh
+        else:
+            self.members[self.members.index(node)] = fresh
+        return fresh
 
     # community ------------------------------------------------------------------------------
     def join(self, member: ArchiveNode, community: Community) -> None:

@@ -35,6 +35,7 @@ from archive_service.events import (
     DownloadingHistoryArchivesFinished,
     HistoryArchiveImported,
     HistoryArchiveImportFailed,
+    HistoryArchivesDownloadCompleted,
     HistoryArchivesDownloadFailed,
     HistoryArchivesSeeding,
     HistoryArchivesUnseeded,
@@ -520,7 +521,7 @@ class ArchiveManager:
         attempts = 1 + self.config.timeouts.index_retries
         for attempt in range(1, attempts + 1):
             try:
-                return await backend.download_history_archives(community_id, link, cancel)
+                info = await backend.download_history_archives(community_id, link, cancel)
             except ArchiveTimeoutError as exc:
                 reason = f"timeout: {exc}"
                 if attempt < attempts:
@@ -528,6 +529,21 @@ class ArchiveManager:
                     continue
             except ArchiveServiceError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            else:
+                self.emit(
+                    HistoryArchivesDownloadCompleted(
+                        community_id=community_hex(community_id),
+                        backend=backend_name,
+                        link=link,
+                        total_archives=info.total_archives,
+                        downloaded=info.total_downloaded,
+                        skipped=len(info.skipped_archive_ids),
+                        failed=len(info.failed_archive_ids),
+                        cancelled=info.cancelled,
+                        bytes_downloaded=info.bytes_downloaded,
+                    )
+                )
+                return info
             log.warning("download of %s via %s failed: %s", link, backend_name, reason)
             self.emit(
                 HistoryArchivesDownloadFailed(

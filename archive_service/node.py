@@ -57,6 +57,7 @@ class ArchiveNode:
         self.backends = backends
         self.manager = manager
         self._started = False
+        self._closed = False
 
     @classmethod
     def open(
@@ -114,6 +115,10 @@ class ArchiveNode:
         self._started = True
 
     async def stop(self) -> None:
+        """Idempotent: a lab restart stops a node that its exit stack stops again later."""
+        if self._closed:
+            return
+        self._closed = True
         if self._started:
             await self.manager.stop()
             for backend in reversed(self.backends.values()):
