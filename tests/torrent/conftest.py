@@ -1,0 +1,164 @@
+"""Fixtures for the BitTorrent backend: real libtorrent sessions on 127.0.0.1 (loopback-only IP
+filter, no trackers, DHT/LSD/UPnP/NAT-PMP off), each node with its own temporary directory,
+SQLite store and hash ratchet. Every backend a fixture starts is stopped at teardown.
+
+- `make_side(name, **settings)`: start a node (settings as TorrentSettings, loopback defaults).
+- `week_messages(week, count, size)`: deterministic messages inside week `week`.
+- `publish(side, messages, start, end, encrypt=False)`: the core create loop for one backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from archive_service_torrent.backend import TorrentBackend
+from archive_service_torrent.settings import TorrentSettings
+
+from archive_service.archives import StoredMessage, messages_from_list
+from archive_service.creation import create_history_archives
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.events import ArchiveEvent
+from archive_service.ids import keccak256
+from archive_service.interface import BackendContext, PublishResult, Timeouts
+from archive_service.store import Store
+
+COMMUNITY = bytes.fromhex("03" + "5a" * 32)
+OTHER_COMMUNITY = bytes.fromhex("02" + "77" * 32)
+TOPICS = (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd")
+WEEK = 7 * 24 * 3600
+T0 = 1_700_000_000 - 1_700_000_000 % WEEK  # a week boundary
+OWNER_KEY_HEX = "0x04" + "ab" * 64
+
+
+@dataclass
+class Side:
+    """One archive-service node: its store, crypto, events and BitTorrent backend."""
+
+    name: str
+    backend: TorrentBackend
+    store: Store
+    crypto: HashRatchet
+    root: Path
+    events: list[ArchiveEvent] = field(default_factory=list)
+
+    def of(self, kind: type[ArchiveEvent]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+MakeSide = Callable[..., Any]
+
+
+def side_context(
+    root: Path, store: Store, crypto: HashRatchet, events: list[ArchiveEvent], **kw: Any
+) -> BackendContext:
+    on_event = kw.pop("on_event", None)
+
+    def emit(event: ArchiveEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    return BackendContext(
+        data_dir=root / "torrent",
+        store=store,
+        crypto=crypto,
+        emit=emit,
+        timeouts=kw.pop("timeouts", None) or Timeouts(index=10, archive=20, download=60),
+        node_public_key_hex=OWNER_KEY_HEX,
+        max_download_concurrency=kw.pop("concurrency", 4),
+    )
+
+
+@pytest.fixture
+async def make_side(tmp_path: Path) -> AsyncIterator[MakeSide]:
+    sides: list[Side] = []
+
+    async def make(
+        name: str,
+        *,
+        timeouts: Timeouts | None = None,
+        concurrency: int = 4,
+        on_event: Callable[[ArchiveEvent], None] | None = None,
+        start: bool = True,
+        **settings: Any,
+    ) -> Side:
+        root = tmp_path / name
+        root.mkdir(parents=True, exist_ok=True)
+        store = Store(root / "archive-service.sqlite")
+        crypto = HashRatchet(store)
+        events: list[ArchiveEvent] = []
+        context = side_context(
+            root,
+            store,
+            crypto,
+            events,
+            timeouts=timeouts,
+            concurrency=concurrency,
+            on_event=on_event,
+        )
+        backend = TorrentBackend(context, TorrentSettings.loopback(**settings))
+        if start:
+            await backend.start()
+        side = Side(name, backend, store, crypto, root, events)
+        sides.append(side)
+        return side
+
+    yield make
+    for side in sides:
+        await side.backend.stop()
+        side.store.close()
+
+
+def week_messages(week: int, count: int = 40, size: int = 6000) -> list[StoredMessage]:
+    """`count` messages spread over week `week`; payloads differ per message."""
+    start = T0 + week * WEEK
+    out = []
+    for i in range(count):
+        n = week * 100_000 + i
+        payload = keccak256(n.to_bytes(8, "big")) * (size // 32)
+        out.append(
+            StoredMessage(
+                sig=b"\x01" * 65,
+                timestamp=start + i * (WEEK // count),
+                topic=TOPICS[i % 2],
+                payload=payload,
+                padding=b"",
+                hash=keccak256(b"msg" + n.to_bytes(8, "big")),
+            )
+        )
+    return out
+
+
+async def publish(
+    side: Side,
+    messages: list[StoredMessage],
+    start: int,
+    end: int,
+    *,
+    encrypt: bool = False,
+    community: bytes = COMMUNITY,
+) -> PublishResult:
+    encryptor = (lambda data: side.crypto.encrypt(community, data)) if encrypt else None
+    results = await create_history_archives(
+        [side.backend],
+        messages_from_list(messages),
+        community,
+        TOPICS,
+        start,
+        end,
+        WEEK,
+        encrypt=encryptor,
+        emit=side.events.append,
+    )
+    return results["torrent"]
+
+
+async def publish_and_seed(side: Side, *args: Any, **kwargs: Any) -> PublishResult:
+    result = await publish(side, *args, **kwargs)
+    assert result.link is not None
+    await side.backend.seed(kwargs.get("community", COMMUNITY), result.link)
+    return result
