@@ -1,0 +1,672 @@
+"""The Codex ArchiveBackend: one CID per archive plus an index CID (status-go §6).
+
+Owner: every archive is uploaded as `archive-data.bin` / `application/octet-stream` (so CIDs
+match status-go's), the cumulative CodexWakuMessageArchiveIndex is kept locally (localstore)
+and uploaded — encrypted when the community is — and its CID is the link. History is never
+dropped: the index is extended from the local copy, not from whatever the node still holds.
+
+Member: the index and each missing archive are fetched through the node from the network,
+checked against their CID (verify.py) before they are parsed or saved, and saved locally; the
+archive ID is recorded as each one completes, failures are reported per archive and retried on
+the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from archive_service.archives import decode_archive
+from archive_service.asyncutil import wait_cancellable
+from archive_service.errors import (
+    ArchiveNotFoundError,
+    ArchiveServiceError,
+    ArchiveTimeoutError,
+    BackendUnavailableError,
+    InvalidInputError,
+    InvalidLinkError,
+    MalformedIndexError,
+    OperationCancelled,
+)
+from archive_service.events import (
+    DownloadingHistoryArchivesStarted,
+    HistoryArchiveDownloaded,
+    HistoryArchiveDownloadFailed,
+    IndexDownloadCompleted,
+)
+from archive_service.ids import community_hex
+from archive_service.index import (
+    archive_id,
+    codex_entries,
+    decode_codex_index,
+    encode_index,
+    metadata_to_pb,
+)
+from archive_service.interface import (
+    ArchiveBackend,
+    BackendContext,
+    BuiltArchive,
+    DownloadTaskInfo,
+    IndexEntry,
+    Publication,
+    PublishResult,
+)
+from archive_service.plan import plan_downloads
+from archive_service.wire import pb
+from archive_service_codex.cid import InvalidCidError, compute_manifest, parse_cid
+from archive_service_codex.client import (
+    UPLOAD_FILENAME,
+    UPLOAD_MIMETYPE,
+    CodexClient,
+    CodexError,
+    CodexUnavailable,
+)
+from archive_service_codex.localstore import LocalStore, OwnerState, check_archive_id
+from archive_service_codex.settings import CodexSettings
+from archive_service_codex.verify import CidVerifier, CodexIntegrityError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from archive_service_codex.node import LocalCodexNode
+
+log = logging.getLogger(__name__)
+
+SEED_CHECK_CONCURRENCY = 8
+
+
+def local_cid(data: bytes) -> str:
+    """The manifest CID a Codex node gives `data` uploaded the way status-go uploads it."""
+    return compute_manifest(data, UPLOAD_FILENAME, UPLOAD_MIMETYPE).cid.text
+
+
+def parse_link(link: str) -> str:
+    """A Codex link is a manifest CID; returns its canonical `z…` text."""
+    try:
+        cid = parse_cid(link)
+    except InvalidCidError as exc:
+        raise InvalidLinkError(f"{link!r} is not a Codex CID: {exc}") from None
+    if not cid.is_manifest:
+        raise InvalidLinkError(
+            f"{link!r} is a CID but not a Codex manifest CID (codec 0x{cid.codec:x}); "
+            "a Codex archive link is the index's manifest CID (z…)"
+        )
+    return cid.text
+
+
+def _index_of(entries: Iterable[tuple[str, pb.CodexWakuMessageArchiveIndexMetadata]]):
+    index = pb.CodexWakuMessageArchiveIndex()
+    for key, entry in entries:
+        index.archives[key].CopyFrom(entry)
+    return index
+
+
+class CodexPublication(Publication):
+    """One create run: archives are written locally and uploaded in the background (bounded);
+    `commit` waits for them, uploads the cumulative index and commits the local state."""
+
+    def __init__(
+        self, backend: CodexBackend, community_id: bytes, encrypt: bool, base: OwnerState | None
+    ) -> None:
+        self.backend = backend
+        self.community_id = community_id
+        self.encrypt = encrypt
+        self.base = base
+        self.base_entries = dict(backend._entries_of(base))
+        self.new: dict[str, pb.CodexWakuMessageArchiveIndexMetadata] = {}
+        self._written: list[str] = []  # local copies this publication created
+        self._uploaded: set[str] = set()  # CIDs this publication stored on the node
+        self._tasks: list[asyncio.Task[None]] = []
+        self._slots = asyncio.Semaphore(backend.config.upload_concurrency)
+        self._committed: OwnerState | None = None
+        self._closed = False
+
+    def _check_failed(self) -> None:
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def add(self, archive: BuiltArchive) -> str:
+        if self._closed:
+            raise InvalidInputError("this Codex publication is already committed or aborted")
+        self._check_failed()
+        if not archive.data:
+            raise InvalidInputError("an archive cannot be empty (Codex stores no empty file)")
+        data = archive.data
+        cid = await asyncio.to_thread(local_cid, data)
+        entry = pb.CodexWakuMessageArchiveIndexMetadata(
+            metadata=metadata_to_pb(archive.metadata), cid=cid
+        )
+        aid = archive_id(entry)
+        if aid in self.base_entries or aid in self.new:
+            return aid  # same window, same bytes: already published
+        files = self.backend.files
+        if not files.has_archive(self.community_id, aid):
+            await asyncio.to_thread(files.write_archive, self.community_id, aid, data)
+            self._written.append(aid)
+        self.new[aid] = entry
+        # The slot is taken here, so `add` blocks while `upload_concurrency` uploads run.
+        await self._slots.acquire()
+        self._tasks.append(asyncio.create_task(self._upload(aid, cid)))
+        return aid
+
+    async def _upload(self, aid: str, cid: str) -> None:
+        try:
+            path = self.backend.files.archive_path(self.community_id, aid)
+            got = await self.backend.client.upload(path)
+            self._uploaded.add(got)
+            if got != cid:
+                raise CodexIntegrityError(
+                    f"the node stored archive {aid} as {got}, not {cid}: it does not build "
+                    "manifests as Codex v0.2.x does, so members could not verify archives"
+                )
+        finally:
+            self._slots.release()
+
+    async def _join_uploads(self) -> None:
+        if self._tasks:
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+    async def commit(self) -> PublishResult:
+        if self._closed:
+            raise InvalidInputError("this Codex publication is already committed or aborted")
+        await self._join_uploads()
+        backend, community_id = self.backend, self.community_id
+        async with backend._commit_lock(community_id):
+            # Re-read: another publication may have committed since this one opened.
+            current = await asyncio.to_thread(backend.files.read_owner_state, community_id)
+            entries = dict(backend._entries_of(current))
+            added = [aid for aid in self.new if aid not in entries]
+            if not added:
+                self._closed = True
+                return PublishResult(
+                    backend=backend.name,
+                    archive_ids=[],
+                    link=None,
+                    index_size=len(entries),
+                    bytes_stored=await backend._bytes_stored(community_id, current),
+                )
+            entries.update((aid, self.new[aid]) for aid in added)
+            index = _index_of(sorted(entries.items()))
+            plain = encode_index(index, community_id, None)
+            crypto = backend.context.crypto if self.encrypt else None
+            published = (
+                await asyncio.to_thread(encode_index, index, community_id, crypto)
+                if crypto is not None
+                else plain
+            )
+            link = await asyncio.to_thread(local_cid, published)
+            got = await backend.client.upload(published)
+            self._uploaded.add(got)
+            if got != link:
+                raise CodexIntegrityError(
+                    f"the node stored the index as {got}, not {link}: it does not build "
+                    "manifests as Codex v0.2.x does"
+                )
+            state = OwnerState(link=link, encrypted=self.encrypt, published=published, plain=plain)
+            await asyncio.to_thread(backend.files.write_owner_state, community_id, state)
+            self._committed = state
+            self._closed = True
+            self.base = current
+        if current is not None and current.link != link:
+            # Only now: the new index is on the node and committed locally.
+            await backend._remove_quietly(current.link, "previous index")
+        return PublishResult(
+            backend=backend.name,
+            archive_ids=added,
+            link=link,
+            index_size=len(entries),
+            bytes_stored=await backend._bytes_stored(community_id, state),
+        )
+
+    async def abort(self) -> None:
+        """Undo this publication: pending uploads are cancelled, archives and the index it
+        stored are removed, and a committed state is rolled back to the previous one."""
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        backend, community_id = self.backend, self.community_id
+        keep_cids = {e.cid for e in self.base_entries.values()}
+        if self._committed is not None:
+            async with backend._commit_lock(community_id):
+                current = await asyncio.to_thread(backend.files.read_owner_state, community_id)
+                if current is not None and current.link == self._committed.link:
+                    await asyncio.to_thread(self._restore, self.base)
+            if self.base is not None:
+                keep_cids.add(self.base.link)
+                with contextlib.suppress(CodexError):
+                    await backend.client.upload(self.base.published)  # if commit removed it
+        for cid in self._uploaded - keep_cids:
+            await backend._remove_quietly(cid, "aborted upload")
+        for aid in self._written:
+            await asyncio.to_thread(backend.files.remove_archive, community_id, aid)
+
+    def _restore(self, previous: OwnerState | None) -> None:
+        files = self.backend.files
+        if previous is None:
+            files.remove_owner_state(self.community_id)
+        else:
+            files.write_owner_state(self.community_id, previous)
+
+
+class CodexBackend(ArchiveBackend):
+    name: ClassVar[str] = "codex"
+
+    def __init__(self, context: BackendContext, settings: BaseModel | None = None) -> None:
+        if settings is None:
+            settings = CodexSettings()
+        if not isinstance(settings, CodexSettings):
+            raise TypeError(f"CodexBackend needs CodexSettings, not {type(settings).__name__}")
+        super().__init__(context, settings)
+        self.config: CodexSettings = settings
+        self.files = LocalStore(context.data_dir)
+        self._client: CodexClient | None = None
+        self._node: LocalCodexNode | None = None
+        self._locks: dict[bytes, asyncio.Lock] = {}
+
+    # lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        api_url = self.config.api_url
+        node = None
+        if self.config.managed_node.enabled:
+            from archive_service_codex.node import LocalCodexNode
+
+            m = self.config.managed_node
+            node = LocalCodexNode(
+                self.context.data_dir / "node",
+                api_port=m.api_port,
+                storage_quota=m.storage_quota,
+                block_retries=m.block_retries,
+                retry_interval=m.retry_interval,
+                bootstrap=tuple(m.bootstrap),
+            )
+            await node.start()
+            api_url = node.api_url
+        client = CodexClient(
+            api_url,
+            timeouts=self.config.timeouts.to_client(),
+            retry=self.config.retry.to_client(),
+        )
+        try:
+            await client.debug_info()
+        except CodexError as exc:
+            await client.aclose()
+            if node is not None:
+                await node.stop()
+            raise CodexUnavailable(
+                f"the Codex backend cannot use the node at {api_url}: {exc}. Start a node "
+                "(a real Codex node, or `archive-service codex-node`), set backend.codex.api_url, "
+                "or set backend.codex.managed_node.enabled = true"
+            ) from exc
+        self._client, self._node = client, node
+
+    async def stop(self) -> None:
+        client, node = self._client, self._node
+        self._client = self._node = None
+        if client is not None:
+            await client.aclose()
+        if node is not None:
+            await node.stop()
+
+    @property
+    def is_started(self) -> bool:
+        return self._client is not None
+
+    @property
+    def client(self) -> CodexClient:
+        if self._client is None:
+            raise BackendUnavailableError("the Codex backend is not started; call start() first")
+        return self._client
+
+    @property
+    def node(self) -> LocalCodexNode | None:
+        """The managed local node, when `managed_node.enabled`."""
+        return self._node
+
+    @classmethod
+    def handles_link(cls, link: str) -> bool:
+        if not isinstance(link, str) or not link.startswith("z"):
+            return False
+        try:
+            return parse_cid(link).is_manifest
+        except InvalidCidError:
+            return False
+
+    # helpers ----------------------------------------------------------------------------
+    def _commit_lock(self, community_id: bytes) -> asyncio.Lock:
+        return self._locks.setdefault(community_id, asyncio.Lock())
+
+    @staticmethod
+    def _entries_of(
+        state: OwnerState | None,
+    ) -> Iterable[tuple[str, pb.CodexWakuMessageArchiveIndexMetadata]]:
+        if state is None:
+            return []
+        index = pb.CodexWakuMessageArchiveIndex.FromString(state.plain)
+        return list(index.archives.items())
+
+    async def _bytes_stored(self, community_id: bytes, state: OwnerState | None) -> int:
+        """Local bytes of the committed publication: its archives plus its index."""
+        if state is None:
+            return 0
+
+        def total() -> int:
+            size = len(state.published)
+            for aid, _ in self._entries_of(state):
+                with contextlib.suppress(OSError):
+                    size += self.files.archive_path(community_id, aid).stat().st_size
+            return size
+
+        return await asyncio.to_thread(total)
+
+    async def _remove_quietly(self, cid: str, what: str) -> None:
+        try:
+            await self.client.delete(cid)
+        except CodexError as exc:
+            # The node keeps a stale copy; the next unseed of it removes it.
+            log.warning("could not remove %s %s from the Codex node: %s", what, cid, exc)
+
+    async def _fetch_verified(self, cid: str, max_size: int, sink_dir: Path | None) -> bytes | Path:
+        """Fetch `cid` through the node from the network, checked against the CID. Returns
+        the bytes, or with `sink_dir` a verified temp file in it (the caller renames it)."""
+        client = self.client
+        item = await client.manifest(cid)
+        verifier = CidVerifier(cid, item.manifest, max_size)
+        limit = item.manifest.dataset_size
+        if sink_dir is None:
+            buf = bytearray()
+
+            def to_memory(chunk: bytes) -> None:
+                verifier.update(chunk)
+                buf.extend(chunk)
+
+            await client.download_to(cid, to_memory, network=True, max_size=limit)
+            verifier.check()
+            return bytes(buf)
+        fd, tmp_name = tempfile.mkstemp(prefix=".fetch.", suffix=".part", dir=sink_dir)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+
+                def to_file(chunk: bytes) -> None:
+                    verifier.update(chunk)
+                    fh.write(chunk)
+
+                await client.download_to(cid, to_file, network=True, max_size=limit)
+                verifier.check()
+                fh.flush()
+                await asyncio.to_thread(os.fsync, fh.fileno())
+            return tmp
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    # owner ------------------------------------------------------------------------------
+    async def open_publication(self, community_id: bytes, encrypt: bool) -> Publication:
+        _ = self.client  # fail now, not after archives were built
+        base = await asyncio.to_thread(self.files.read_owner_state, community_id)
+        return CodexPublication(self, community_id, encrypt, base)
+
+    def current_link(self, community_id: bytes) -> str | None:
+        state = self.files.read_owner_state(community_id)
+        return state.link if state is not None else None
+
+    async def _held(self, community_id: bytes, link: str) -> tuple[bytes | None, list[IndexEntry]]:
+        """(index bytes, entries) this node holds locally for `link`."""
+        state = await asyncio.to_thread(self.files.read_owner_state, community_id)
+        if state is not None and state.link == link:
+            index = pb.CodexWakuMessageArchiveIndex.FromString(state.plain)
+            return state.published, codex_entries(index)
+        data = await asyncio.to_thread(self.files.read_index, community_id, link)
+        if data is None:
+            return None, []
+        index = await asyncio.to_thread(decode_codex_index, data, community_id, self.context.crypto)
+        return data, codex_entries(index)
+
+    async def seed(self, community_id: bytes, link: str) -> None:
+        """Make the node hold the index and every archive of `link`: what it lost is
+        re-uploaded from the local copies (same bytes, same CID), or fetched from the network
+        when there is no local copy. Raises CodexError listing what could not be restored."""
+        link = parse_link(link)
+        index_bytes, entries = await self._held(community_id, link)
+        targets: list[tuple[str, bytes | Path | None]] = [(link, index_bytes)]
+        for entry in entries:
+            path = self.files.archive_path(community_id, entry.archive_id)
+            targets.append((entry.locator["cid"], path if path.is_file() else None))
+        slots = asyncio.Semaphore(SEED_CHECK_CONCURRENCY)
+        problems: list[str] = []
+
+        async def ensure(cid: str, local: bytes | Path | None) -> None:
+            async with slots:
+                try:
+                    if await self.client.exists(cid):
+                        return
+                    if local is not None:
+                        data = local if isinstance(local, bytes) else None
+                        if data is None:
+                            data = await asyncio.to_thread(Path(local).read_bytes)
+                        if await asyncio.to_thread(local_cid, data) == cid:
+                            await self.client.upload(data)
+                            return
+                    await self.client.fetch(cid)  # the node fetches it in the background
+                except CodexError as exc:
+                    problems.append(f"{cid}: {exc}")
+
+        await asyncio.gather(*(ensure(cid, local) for cid, local in targets))
+        if problems:
+            raise CodexError(
+                f"the Codex node does not hold {len(problems)} of {len(targets)} CIDs of "
+                f"index {link} and they could not be restored: " + "; ".join(problems[:5])
+            )
+
+    async def is_seeding(self, community_id: bytes, link: str) -> bool:
+        """True when the node has the index and every archive (their manifest blocks: the
+        node's /exists proves no more than that)."""
+        link = parse_link(link)
+        _, entries = await self._held(community_id, link)
+        for cid in [link, *(e.locator["cid"] for e in entries)]:
+            if not await self.client.exists(cid):
+                return False
+        return True
+
+    async def unseed(self, community_id: bytes, link: str) -> None:
+        """Remove the index from the node (archives stay: later indexes list them too).
+        Errors are logged, as upstream: a stale copy is harmless."""
+        await self._remove_quietly(parse_link(link), "index")
+
+    # member -----------------------------------------------------------------------------
+    async def download_history_archives(
+        self, community_id: bytes, link: str, cancel: asyncio.Event
+    ) -> DownloadTaskInfo:
+        link = parse_link(link)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        timeouts = self.context.timeouts
+        hex_id = community_hex(community_id)
+        try:
+            data = await wait_cancellable(
+                self._fetch_verified(link, self.config.max_index_size, None),
+                cancel,
+                timeout=timeouts.index,
+                what=f"download of the Codex index {link}",
+            )
+        except OperationCancelled:
+            return DownloadTaskInfo(cancelled=True)
+        assert isinstance(data, bytes)
+        index = await asyncio.to_thread(decode_codex_index, data, community_id, self.context.crypto)
+        entries = codex_entries(index)
+        for entry in entries:
+            try:
+                parse_link(entry.locator["cid"])
+            except InvalidLinkError as exc:
+                raise MalformedIndexError(
+                    f"index {link} lists archive {entry.archive_id} with a bad CID: {exc}"
+                ) from None
+        await asyncio.to_thread(self.files.write_index, community_id, link, data)
+        self.context.emit(
+            IndexDownloadCompleted(
+                community_id=hex_id, backend=self.name, link=link, archive_count=len(entries)
+            )
+        )
+        plan = await asyncio.to_thread(
+            plan_downloads, self.context.store, community_id, self.name, entries
+        )
+        info = DownloadTaskInfo(
+            total_archives=len(entries),
+            total_downloaded=plan.already,
+            skipped_archive_ids=[e.archive_id for e in plan.skipped],
+        )
+        self.context.emit(
+            DownloadingHistoryArchivesStarted(
+                community_id=hex_id,
+                backend=self.name,
+                total_archives=len(entries),
+                missing_archives=len(plan.missing),
+                missing_bytes=sum(e.size for e in plan.missing),
+            )
+        )
+        if not plan.missing:
+            return info
+
+        slots = asyncio.Semaphore(self.context.max_download_concurrency)
+        done: set[str] = set()
+        failed: dict[str, str] = {}
+
+        def fail(entry: IndexEntry, reason: str) -> None:
+            failed[entry.archive_id] = reason
+            self.context.emit(
+                HistoryArchiveDownloadFailed(
+                    community_id=hex_id,
+                    backend=self.name,
+                    archive_id=entry.archive_id,
+                    reason=reason,
+                )
+            )
+
+        async def one(entry: IndexEntry) -> None:
+            async with slots:  # FIFO: archives start newest first
+                try:
+                    async with asyncio.timeout(timeouts.archive):
+                        size = await self._download_archive(community_id, entry)
+                except TimeoutError:
+                    fail(entry, f"timed out after {timeouts.archive:g} s (per-archive timeout)")
+                    return
+                except (ArchiveServiceError, OSError) as exc:
+                    fail(entry, f"{type(exc).__name__}: {exc}")
+                    return
+                meta = entry.metadata
+                await asyncio.to_thread(
+                    self.context.store.save_archive_id,
+                    community_id,
+                    entry.archive_id,
+                    backend=self.name,
+                    from_ts=meta.from_ts,
+                    to_ts=meta.to_ts,
+                    link=link,
+                )
+                done.add(entry.archive_id)
+                info.total_downloaded += 1
+                info.bytes_downloaded += size
+                self.context.emit(
+                    HistoryArchiveDownloaded(
+                        community_id=hex_id,
+                        backend=self.name,
+                        from_ts=meta.from_ts,
+                        to_ts=meta.to_ts,
+                        archive_id=entry.archive_id,
+                        size=size,
+                        downloaded=info.total_downloaded,
+                        total=info.total_archives,
+                    )
+                )
+
+        remaining = max(0.0, timeouts.download - (loop.time() - started))
+        try:
+            await wait_cancellable(
+                asyncio.gather(*(one(e) for e in plan.missing)),
+                cancel,
+                timeout=remaining,
+                what="Codex archive downloads",
+            )
+        except OperationCancelled:
+            info.cancelled = True
+        except ArchiveTimeoutError:
+            for entry in plan.missing:
+                if entry.archive_id not in done and entry.archive_id not in failed:
+                    fail(entry, f"the whole download exceeded {timeouts.download:g} s")
+        info.failed_archive_ids = [e.archive_id for e in plan.missing if e.archive_id in failed]
+        return info
+
+    async def _download_archive(self, community_id: bytes, entry: IndexEntry) -> int:
+        """Fetch, verify and save one archive; returns its size."""
+        files = self.files
+        tmp = await self._fetch_verified(
+            entry.locator["cid"],
+            self.config.max_archive_size,
+            files.archive_tmp_dir(community_id),
+        )
+        assert isinstance(tmp, Path)
+        try:
+            size = tmp.stat().st_size
+            os.replace(tmp, files.archive_path(community_id, entry.archive_id))
+        finally:
+            tmp.unlink(missing_ok=True)
+        return size
+
+    async def load_archive_messages(
+        self, community_id: bytes, link: str, archive_id: str
+    ) -> list[pb.WakuMessage]:
+        data = await self.read_archive_bytes(community_id, link, archive_id)
+        archive = await asyncio.to_thread(decode_archive, data, community_id, self.context.crypto)
+        return list(archive.messages)
+
+    # both sides -------------------------------------------------------------------------
+    async def read_index(self, community_id: bytes, link: str | None = None) -> list[IndexEntry]:
+        """The owner's committed index (link None or its link), else the downloaded index of
+        `link` (link None on a member: the last link recorded in the store)."""
+        state = await asyncio.to_thread(self.files.read_owner_state, community_id)
+        if state is not None and (link is None or parse_link(link) == state.link):
+            return codex_entries(pb.CodexWakuMessageArchiveIndex.FromString(state.plain))
+        if link is None:
+            link = self.context.store.get_archive_link(community_id, self.name).link
+            if not link:
+                return []
+        link = parse_link(link)
+        held, entries = await self._held(community_id, link)
+        if held is None:
+            raise ArchiveNotFoundError(
+                f"the Codex index {link} of community {community_hex(community_id)} was never "
+                "downloaded on this node; download the community's history first"
+            )
+        return entries
+
+    async def read_archive_bytes(
+        self, community_id: bytes, link: str | None, archive_id: str
+    ) -> bytes:
+        """The archive as published: the local copy, else fetched through the node (verified
+        against its CID) and kept."""
+        check_archive_id(archive_id)
+        if self.files.has_archive(community_id, archive_id):
+            return await asyncio.to_thread(self.files.read_archive, community_id, archive_id)
+        entries = await self.read_index(community_id, link)
+        entry = next((e for e in entries if e.archive_id == archive_id), None)
+        if entry is None:
+            raise ArchiveNotFoundError(
+                f"archive {archive_id} missing from the Codex index {link or '(current)'} of "
+                f"community {community_hex(community_id)}"
+            )
+        await self._download_archive(community_id, entry)
+        return await asyncio.to_thread(self.files.read_archive, community_id, archive_id)

@@ -1,0 +1,625 @@
+"""The Codex backend end to end on local Codex-compatible nodes (127.0.0.1): an owner publishes
+through node A, members download through node B by network fetch, with the real core (archive
+builder, indexes, hash ratchet, SQLite store)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from archive_service_codex.backend import CodexBackend, local_cid
+from archive_service_codex.client import CodexClient, CodexUnavailable
+from archive_service_codex.node import LocalCodexNode
+from archive_service_codex.settings import CodexSettings
+
+from archive_service.archives import StoredMessage, messages_from_list
+from archive_service.creation import create_history_archives
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.errors import (
+    ArchiveNotFoundError,
+    ArchiveTimeoutError,
+    ConfigError,
+    InvalidLinkError,
+    MalformedIndexError,
+    NoGroupKeyError,
+)
+from archive_service.events import (
+    ArchiveEvent,
+    DownloadingHistoryArchivesStarted,
+    HistoryArchiveDownloaded,
+    HistoryArchiveDownloadFailed,
+    IndexDownloadCompleted,
+)
+from archive_service.ids import keccak256
+from archive_service.index import archive_id, encode_index, metadata_to_pb
+from archive_service.interface import (
+    ArchiveMetadata,
+    BackendContext,
+    BuiltArchive,
+    PublishResult,
+    Timeouts,
+)
+from archive_service.plugins import backend_factories, plugin_manager
+from archive_service.store import Store
+from archive_service.wire import pb
+
+COMMUNITY = bytes.fromhex("03" + "5a" * 32)
+TOPICS = (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd")
+WEEK = 7 * 24 * 3600
+T0 = 1_700_000_000 - 1_700_000_000 % WEEK  # a week boundary
+MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20
+
+
+# fixtures (nodes from tests/codex/conftest.py) ---------------------------------------------
+@pytest.fixture
+async def node_a(codex_node_factory) -> LocalCodexNode:
+    return await codex_node_factory("node-a")
+
+
+@pytest.fixture
+async def node_b(codex_node_factory, node_a: LocalCodexNode) -> LocalCodexNode:
+    """Knows node A only through its bootstrap SPR, as a member's node knows the owner's."""
+    return await codex_node_factory("node-b", bootstrap=[node_a.spr])
+
+
+@pytest.fixture
+async def patient_node(codex_node_factory) -> LocalCodexNode:
+    """Searches for a missing CID for minutes, as a real node does (block-retries 3000)."""
+    return await codex_node_factory("node-p", block_retries=3000)
+
+
+@dataclass
+class Side:
+    """One archive-service node: its store, crypto, events and Codex backend."""
+
+    backend: CodexBackend
+    store: Store
+    crypto: HashRatchet
+    events: list[ArchiveEvent] = field(default_factory=list)
+
+    def of(self, kind: type[ArchiveEvent]) -> list[ArchiveEvent]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    sides: list[Side] = []
+
+    async def make(
+        name: str,
+        node: LocalCodexNode | str,
+        *,
+        timeouts: Timeouts | None = None,
+        concurrency: int = 2,
+        on_event: Callable[[ArchiveEvent], None] | None = None,
+        **settings: object,
+    ) -> Side:
+        store = Store(tmp_path / name / "archive-service.sqlite")
+        crypto = HashRatchet(store)
+        events: list[ArchiveEvent] = []
+
+        def emit(event: ArchiveEvent) -> None:
+            events.append(event)
+            if on_event is not None:
+                on_event(event)
+
+        context = BackendContext(
+            data_dir=tmp_path / name / "codex",
+            store=store,
+            crypto=crypto,
+            emit=emit,
+            timeouts=timeouts or Timeouts(index=15, archive=15, download=60),
+            max_download_concurrency=concurrency,
+        )
+        api_url = node if isinstance(node, str) else node.api_url
+        backend = CodexBackend(context, CodexSettings(api_url=api_url, **settings))
+        await backend.start()
+        side = Side(backend, store, crypto, events)
+        sides.append(side)
+        return side
+
+    yield make
+    for side in sides:
+        await side.backend.stop()
+        side.store.close()
+
+
+def week_messages(week: int, count: int = 60, size: int = 9000) -> list[StoredMessage]:
+    """`count` messages in week `week`, payloads big enough for multi-block archives."""
+    start = T0 + week * WEEK
+    out = []
+    for i in range(count):
+        n = week * 100_000 + i
+        payload = keccak256(n.to_bytes(8, "big")) * (size // 32)
+        out.append(
+            StoredMessage(
+                sig=b"\x01" * 65,
+                timestamp=start + i * (WEEK // count),
+                topic=TOPICS[i % 2],
+                payload=payload,
+                padding=b"",
+                hash=keccak256(b"msg" + n.to_bytes(8, "big")),
+            )
+        )
+    return out
+
+
+async def publish(
+    side: Side, messages: list[StoredMessage], start: int, end: int, *, encrypt: bool = False
+) -> PublishResult:
+    encryptor = (lambda data: side.crypto.encrypt(COMMUNITY, data)) if encrypt else None
+    results = await create_history_archives(
+        [side.backend],
+        messages_from_list(messages),
+        COMMUNITY,
+        TOPICS,
+        start,
+        end,
+        WEEK,
+        encrypt=encryptor,
+        emit=side.events.append,
+    )
+    return results["codex"]
+
+
+# owner → member ------------------------------------------------------------------------------
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_owner_publishes_on_a_member_downloads_through_b(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode, encrypted: bool
+) -> None:
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b, concurrency=1)
+    if encrypted:
+        key = owner.crypto.generate_group_key(COMMUNITY)
+        member.crypto.add_group_key(key)
+    messages = week_messages(0) + week_messages(1) + week_messages(2)
+    result = await publish(owner, messages, T0, T0 + 3 * WEEK, encrypt=encrypted)
+
+    assert result.link is not None and CodexBackend.handles_link(result.link)
+    assert len(result.archive_ids) == 3 and result.index_size == 3
+    assert owner.backend.current_link(COMMUNITY) == result.link
+    assert await owner.backend.is_seeding(COMMUNITY, result.link)
+    # Every archive is published as status-go does, so the CIDs are the ones it would compute.
+    owner_entries = await owner.backend.read_index(COMMUNITY)
+    for entry in owner_entries:
+        data = await owner.backend.read_archive_bytes(COMMUNITY, None, entry.archive_id)
+        assert local_cid(data) == entry.locator["cid"]
+        assert len(data) > 3 * 65536  # multi-block datasets
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+    assert (info.total_archives, info.total_downloaded, info.failed_archive_ids) == (3, 3, [])
+    assert not info.cancelled and info.bytes_downloaded > 9 * 65536
+    saved = member.store.downloaded_archives(COMMUNITY)
+    assert {d.archive_id for d in saved} == set(result.archive_ids)
+    assert {(d.backend, d.link) for d in saved} == {("codex", result.link)}
+    # Events: index, start, then one per archive, newest first, with progress.
+    assert [type(e) for e in member.events[:2]] == [
+        IndexDownloadCompleted,
+        DownloadingHistoryArchivesStarted,
+    ]
+    done = member.of(HistoryArchiveDownloaded)
+    assert [e.from_ts for e in done] == [T0 + 2 * WEEK, T0 + WEEK, T0]
+    assert [(e.downloaded, e.total) for e in done] == [(1, 3), (2, 3), (3, 3)]
+    # Import: the member decodes exactly what the owner archived.
+    imported = []
+    for entry in owner_entries:
+        msgs = await member.backend.load_archive_messages(COMMUNITY, result.link, entry.archive_id)
+        imported += [
+            StoredMessage(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
+            for m in msgs
+        ]
+    assert sorted(imported, key=lambda m: m.hash) == sorted(messages, key=lambda m: m.hash)
+    assert member.store.save_waku_messages(imported) == len(messages)
+    # The member's index copy equals the owner's.
+    member_entries = await member.backend.read_index(COMMUNITY, result.link)
+    assert member_entries == owner_entries
+
+
+async def test_a_second_run_downloads_nothing(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b)
+    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    first = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert first.total_downloaded == 2
+    member.events.clear()
+    again = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert (again.total_archives, again.total_downloaded, again.bytes_downloaded) == (2, 2, 0)
+    assert member.of(HistoryArchiveDownloaded) == []
+
+
+async def test_encrypted_index_without_the_key_is_a_typed_error(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b)
+    owner.crypto.generate_group_key(COMMUNITY)
+    result = await publish(owner, week_messages(0), T0, T0 + WEEK, encrypt=True)
+    with pytest.raises(NoGroupKeyError):
+        await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert member.store.downloaded_archives(COMMUNITY) == []
+
+
+# incremental publication -----------------------------------------------------------------------
+async def test_second_week_extends_the_index_and_removes_the_old_one(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b)
+    first = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    ids_before = {e.archive_id: e for e in await owner.backend.read_index(COMMUNITY)}
+    await member.backend.download_history_archives(COMMUNITY, first.link, asyncio.Event())
+
+    second = await publish(owner, week_messages(2), T0 + 2 * WEEK, T0 + 3 * WEEK)
+
+    assert second.link != first.link and second.index_size == 3
+    assert len(second.archive_ids) == 1
+    after = {e.archive_id: e for e in await owner.backend.read_index(COMMUNITY)}
+    assert set(ids_before) < set(after)  # cumulative, IDs stable
+    assert all(after[k] == v for k, v in ids_before.items())
+    async with CodexClient(node_a.api_url) as a:
+        assert not await a.exists(first.link)  # old index removed after the commit
+        assert await a.exists(second.link)
+        for entry in after.values():
+            assert await a.exists(entry.locator["cid"])  # archives are kept
+    member.events.clear()
+    info = await member.backend.download_history_archives(COMMUNITY, second.link, asyncio.Event())
+    assert (info.total_archives, info.total_downloaded) == (3, 3)
+    assert [e.archive_id for e in member.of(HistoryArchiveDownloaded)] == second.archive_ids
+
+
+async def test_nothing_new_publishes_no_link(make_side, node_a: LocalCodexNode) -> None:
+    owner = await make_side("owner", node_a)
+    first = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    again = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    assert again.link is None and again.archive_ids == [] and again.index_size == 1
+    assert owner.backend.current_link(COMMUNITY) == first.link
+
+
+async def test_a_node_that_lost_the_old_index_still_gets_a_full_index(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    first = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    async with CodexClient(node_a.api_url) as a:
+        await a.delete(first.link)  # the node lost it (upstream would start a fresh index)
+    second = await publish(owner, week_messages(2), T0 + 2 * WEEK, T0 + 3 * WEEK)
+    assert second.index_size == 3
+    member = await make_side("member", node_b)
+    info = await member.backend.download_history_archives(COMMUNITY, second.link, asyncio.Event())
+    assert (info.total_archives, info.total_downloaded) == (3, 3)
+
+
+async def test_seed_restores_what_the_node_lost_from_local_copies(
+    make_side, node_a: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    entries = await owner.backend.read_index(COMMUNITY)
+    async with CodexClient(node_a.api_url) as a:
+        await a.delete(result.link)
+        await a.delete(entries[0].locator["cid"])
+        assert not await owner.backend.is_seeding(COMMUNITY, result.link)
+        await owner.backend.seed(COMMUNITY, result.link)
+        assert await owner.backend.is_seeding(COMMUNITY, result.link)
+        restored = await a.download_bytes(entries[0].locator["cid"])
+    assert restored == await owner.backend.read_archive_bytes(
+        COMMUNITY, None, entries[0].archive_id
+    )
+    await owner.backend.unseed(COMMUNITY, result.link)
+    assert not await owner.backend.is_seeding(COMMUNITY, result.link)
+    async with CodexClient(node_a.api_url) as a:
+        assert await a.exists(entries[0].locator["cid"])  # unseed keeps archives
+
+
+async def test_abort_leaves_the_previous_state(make_side, node_a: LocalCodexNode) -> None:
+    owner = await make_side("owner", node_a)
+    first = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    publication = await owner.backend.open_publication(COMMUNITY, False)
+    data = b"\x0a\x00" + os.urandom(70_000)
+    meta = ArchiveMetadata(T0 + WEEK, T0 + 2 * WEEK, TOPICS)
+    aid = await publication.add(BuiltArchive(meta, data, 1, False))
+    await publication.commit()
+    assert owner.backend.current_link(COMMUNITY) != first.link
+    await publication.abort()  # e.g. another backend of the same run failed
+    assert owner.backend.current_link(COMMUNITY) == first.link
+    assert [e.archive_id for e in await owner.backend.read_index(COMMUNITY)] == first.archive_ids
+    assert not owner.backend.files.has_archive(COMMUNITY, aid)
+    async with CodexClient(node_a.api_url) as a:
+        assert not await a.exists(local_cid(data))
+        assert await a.exists(first.link)  # re-stored after the commit had removed it
+
+
+async def test_migrated_bytes_keep_their_content(make_side, node_a: LocalCodexNode) -> None:
+    """Publishing stored bytes as they are (migration) gives the CID of those bytes."""
+    owner = await make_side("owner", node_a)
+    publication = await owner.backend.open_publication(COMMUNITY, False)
+    data = os.urandom(200_000)
+    meta = ArchiveMetadata(T0, T0 + WEEK, TOPICS)
+    aid = await publication.add(BuiltArchive(meta, data, -1, False))
+    result = await publication.commit()
+    entry = pb.CodexWakuMessageArchiveIndexMetadata(
+        metadata=metadata_to_pb(meta), cid=local_cid(data)
+    )
+    assert result.archive_ids == [aid] == [archive_id(entry)]
+    assert await owner.backend.read_archive_bytes(COMMUNITY, None, aid) == data
+
+
+# member failures ---------------------------------------------------------------------------------
+async def test_a_lost_archive_fails_alone_and_is_retried_next_run(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b, timeouts=Timeouts(index=15, archive=8, download=60))
+    result = await publish(
+        owner, week_messages(0) + week_messages(1) + week_messages(2), T0, T0 + 3 * WEEK
+    )
+    entries = await owner.backend.read_index(COMMUNITY)
+    lost = entries[1]
+    async with CodexClient(node_a.api_url) as a:
+        await a.delete(lost.locator["cid"])
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+    assert info.failed_archive_ids == [lost.archive_id]
+    assert info.total_downloaded == 2
+    failed = member.of(HistoryArchiveDownloadFailed)
+    assert [e.archive_id for e in failed] == [lost.archive_id] and failed[0].reason
+    assert not member.store.has_archive_id(COMMUNITY, lost.archive_id)
+
+    await owner.backend.seed(COMMUNITY, result.link)  # the owner re-uploads its local copy
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert (info.total_downloaded, info.failed_archive_ids) == (3, [])
+
+
+async def test_size_cap_fails_archives_before_download(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b, max_archive_size=100_000)
+    result = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert len(info.failed_archive_ids) == 1 and info.total_downloaded == 0
+    assert "cap" in member.of(HistoryArchiveDownloadFailed)[0].reason
+    archives_dir = member.backend.files.community_dir(COMMUNITY) / "archives"
+    assert not archives_dir.exists() or os.listdir(archives_dir) == []
+
+
+async def test_cancellation_during_archives_returns_cancelled(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    cancel = asyncio.Event()
+
+    def on_event(event: ArchiveEvent) -> None:
+        if isinstance(event, HistoryArchiveDownloaded):
+            cancel.set()
+
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b, concurrency=1, on_event=on_event)
+    messages = [m for w in range(6) for m in week_messages(w)]
+    result = await publish(owner, messages, T0, T0 + 6 * WEEK)
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, cancel)
+
+    assert info.cancelled and info.failed_archive_ids == []
+    assert 1 <= info.total_downloaded < 6
+    assert len(member.store.downloaded_archives(COMMUNITY)) == info.total_downloaded
+    archives_dir = member.backend.files.community_dir(COMMUNITY) / "archives"
+    assert not [n for n in os.listdir(archives_dir) if n.startswith(".")]  # no temp left
+    # The next run completes what is missing.
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert (info.total_downloaded, info.cancelled) == (6, False)
+
+
+async def test_cancellation_during_the_index_returns_cancelled(
+    make_side, patient_node: LocalCodexNode
+) -> None:
+    member = await make_side("member", patient_node)
+    unknown = local_cid(os.urandom(1000))  # nobody has it: the node keeps searching
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.2, cancel.set)
+    started = time.monotonic()
+    info = await member.backend.download_history_archives(COMMUNITY, unknown, cancel)
+    assert info.cancelled and time.monotonic() - started < 2
+
+
+async def test_unknown_index_is_a_bounded_wait(make_side, patient_node: LocalCodexNode) -> None:
+    member = await make_side("member", patient_node, timeouts=Timeouts(index=1.5))
+    unknown = local_cid(os.urandom(1000))
+    started = time.monotonic()
+    with pytest.raises(ArchiveTimeoutError):
+        await member.backend.download_history_archives(COMMUNITY, unknown, asyncio.Event())
+    assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["garbage", MAGNET, "zDzSvJTezk7bJNQqFq8k1iHXY84psNuUfZVusA5bBQQUSuyzDSVL", ""],
+    ids=["garbage", "magnet", "tree-cid", "empty"],
+)
+async def test_bad_links_are_rejected_before_any_call(
+    make_side, node_b: LocalCodexNode, link: str
+) -> None:
+    member = await make_side("member", node_b)
+    assert not CodexBackend.handles_link(link)
+    with pytest.raises(InvalidLinkError):
+        await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
+
+
+def test_handles_link_takes_manifest_cids_only() -> None:
+    assert CodexBackend.handles_link("zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy")
+    assert not CodexBackend.handles_link(
+        "bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    )
+    assert not CodexBackend.handles_link(MAGNET)
+
+
+async def test_an_index_with_a_bad_cid_is_rejected(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    entry = pb.CodexWakuMessageArchiveIndexMetadata(
+        metadata=metadata_to_pb(ArchiveMetadata(T0, T0 + WEEK, TOPICS)), cid="not-a-cid"
+    )
+    index = pb.CodexWakuMessageArchiveIndex()
+    index.archives[archive_id(entry)].CopyFrom(entry)
+    async with CodexClient(node_a.api_url) as a:
+        link = await a.upload(encode_index(index, COMMUNITY, None))
+    member = await make_side("member", node_b)
+    with pytest.raises(MalformedIndexError, match="bad CID"):
+        await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
+
+
+async def test_an_index_that_is_not_an_index_is_rejected(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    async with CodexClient(node_a.api_url) as a:
+        link = await a.upload(b"\xff" * 5000)
+    member = await make_side("member", node_b)
+    with pytest.raises(MalformedIndexError):
+        await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
+
+
+async def test_load_falls_back_to_the_node_when_the_local_copy_is_gone(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b)
+    result = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    aid = result.archive_ids[0]
+    member.backend.files.remove_archive(COMMUNITY, aid)
+    messages = await member.backend.load_archive_messages(COMMUNITY, result.link, aid)
+    assert len(messages) == 60
+    with pytest.raises(ArchiveNotFoundError, match="missing from the Codex index"):
+        await member.backend.read_archive_bytes(COMMUNITY, result.link, "0x" + "00" * 32)
+
+
+# lifecycle and plugin ------------------------------------------------------------------------
+async def test_start_fails_typed_without_a_node(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    context = BackendContext(tmp_path / "codex", store, HashRatchet(store), lambda e: None)
+    backend = CodexBackend(
+        context,
+        CodexSettings(api_url="http://127.0.0.1:9/api/codex/v1", retry={"attempts": 1}),
+    )
+    with pytest.raises(CodexUnavailable, match="managed_node"):
+        await backend.start()
+    assert not backend.is_started
+    store.close()
+
+
+async def test_managed_node_is_started_and_stopped(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    context = BackendContext(tmp_path / "codex", store, HashRatchet(store), lambda e: None)
+    backend = CodexBackend(context, CodexSettings(managed_node={"enabled": True}))
+    await backend.start()
+    try:
+        assert backend.node is not None
+        assert backend.client.api_url == backend.node.api_url
+        cid = await backend.client.upload(b"hello")
+        assert await backend.client.exists(cid)
+        assert (tmp_path / "codex" / "node").is_dir()
+    finally:
+        await backend.stop()
+        store.close()
+    assert not backend.is_started
+
+
+def test_plugin_registers_the_factory_with_its_settings(tmp_path: Path) -> None:
+    factories = backend_factories(plugin_manager())
+    factory = factories["codex"]
+    assert factory.backend_class is CodexBackend and factory.settings_model is CodexSettings
+    assert factory.handles_link("zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy")
+    store = Store(tmp_path / "db.sqlite")
+    context = BackendContext(tmp_path / "codex", store, HashRatchet(store), lambda e: None)
+    backend = factory.create(context, {"api_url": "http://127.0.0.1:8081/api/codex/v1"})
+    assert isinstance(backend, CodexBackend)
+    with pytest.raises(ConfigError, match=r"backend\.codex\.upload_concurency"):
+        factory.create(context, {"upload_concurency": 3})
+    store.close()
+
+
+# nodes killed mid-download (subprocess nodes, SIGKILL) -----------------------------------------
+FAST_RETRY = {"attempts": 2, "backoff": 0.05, "backoff_max": 0.1}
+
+
+def assert_no_temp_files(side: Side) -> None:
+    archives_dir = side.backend.files.community_dir(COMMUNITY) / "archives"
+    assert not [n for n in os.listdir(archives_dir) if n.startswith(".")]
+
+
+async def test_member_node_killed_mid_download_then_restarted(
+    make_side, node_a: LocalCodexNode, codex_process
+) -> None:
+    proc = await codex_process("member-node", "--bootstrap-node", node_a.spr)
+    owner = await make_side("owner", node_a)
+    messages = [m for w in range(8) for m in week_messages(w, count=40, size=30_000)]
+    result = await publish(owner, messages, T0, T0 + 8 * WEEK)
+
+    crashes = []
+
+    def crash_after_first(event: ArchiveEvent) -> None:
+        if isinstance(event, HistoryArchiveDownloaded) and not crashes:
+            crashes.append(proc.kill())  # SIGKILL while the next archives stream
+
+    member = await make_side(
+        "member", proc.api_url, concurrency=2, on_event=crash_after_first, retry=FAST_RETRY
+    )
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+    assert not proc.running
+    assert 1 <= info.total_downloaded < 8 and not info.cancelled
+    assert len(info.failed_archive_ids) == 8 - info.total_downloaded  # none silently dropped
+    reasons = [e.reason for e in member.of(HistoryArchiveDownloadFailed)]
+    assert reasons and all("CodexUnavailable" in r for r in reasons)
+    assert len(member.store.downloaded_archives(COMMUNITY)) == info.total_downloaded
+    assert_no_temp_files(member)
+
+    await proc.astart()  # same port, same data dir and identity
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert (info.total_downloaded, info.failed_archive_ids) == (8, [])
+    for aid in result.archive_ids:
+        assert await member.backend.load_archive_messages(COMMUNITY, result.link, aid)
+
+
+async def test_owner_node_killed_mid_download_then_restarted(make_side, codex_process) -> None:
+    proc = await codex_process("owner-node")
+    owner = await make_side("owner", proc.api_url)
+    messages = [m for w in range(6) for m in week_messages(w, count=40, size=30_000)]
+    result = await publish(owner, messages, T0, T0 + 6 * WEEK)
+    member_node = LocalCodexNode(
+        owner.store.path.parent.parent / "member-node",
+        block_retries=2,
+        retry_interval=0.1,
+        bootstrap=(proc.spr,),
+    )
+
+    crashes = []
+
+    def crash_after_first(event: ArchiveEvent) -> None:
+        if isinstance(event, HistoryArchiveDownloaded) and not crashes:
+            crashes.append(proc.kill())
+
+    async with member_node:
+        member = await make_side("member", member_node, concurrency=1, on_event=crash_after_first)
+        info = await member.backend.download_history_archives(
+            COMMUNITY, result.link, asyncio.Event()
+        )
+        assert 1 <= info.total_downloaded < 6, (info, member.events)
+        assert len(info.failed_archive_ids) == 6 - info.total_downloaded
+        assert_no_temp_files(member)
+
+        await proc.astart()
+        assert await owner.backend.is_seeding(COMMUNITY, result.link)  # blocks were on disk
+        info = await member.backend.download_history_archives(
+            COMMUNITY, result.link, asyncio.Event()
+        )
+        assert (info.total_downloaded, info.failed_archive_ids) == (6, []), member.events
+        await member.backend.stop()
