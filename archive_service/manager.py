@@ -529,6 +529,10 @@ class ArchiveManager:
                     continue
             except ArchiveServiceError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                # A backend is a plugin: its bug must end this run, not the member's worker.
+                log.exception("backend %s failed unexpectedly on %s", backend_name, link)
+                reason = f"unexpected {type(exc).__name__} in backend {backend_name}: {exc}"
             else:
                 self.emit(
                     HistoryArchivesDownloadCompleted(
@@ -672,6 +676,13 @@ class ArchiveManager:
             )
             imported += int(result or 0)
         return imported
+
+    def running_download(self, community_id: bytes) -> tuple[str, str] | None:
+        """(backend, link) of the download running for this community, if any."""
+        state = self._members.get(community_id)
+        if state is None or state.running is None:
+            return None
+        return state.running.backend, state.running.link
 
     def pending_imports(self, community_id: bytes) -> int:
         return len(self.store.archives_to_import(community_id))

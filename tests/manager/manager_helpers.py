@@ -1,0 +1,47 @@
+"""Helpers for end-to-end manager tests: real libtorrent sessions, real local Codex nodes,
+real SQLite stores, all on 127.0.0.1 in a temporary directory."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from archive_service.lab import Lab
+from archive_service.node import ArchiveNode
+from archive_service.store import Community
+from archive_service.synthetic import DAY, DEFAULT_START_TS, generate_history
+
+WEEK = 7 * DAY
+START = DEFAULT_START_TS
+
+
+def owner_community(
+    lab: Lab,
+    *,
+    messages: int = 1200,
+    days: float = 21,
+    topics: int = 3,
+    seed: int = 7,
+    encrypted: bool = False,
+    start_ts: int = START,
+) -> Community:
+    """Generate a history into the owner's store and return the owner's community."""
+    assert lab.owner is not None
+    summary = generate_history(
+        lab.owner.store, messages=messages, days=days, topics=topics, seed=seed, start_ts=start_ts
+    )
+    community = lab.owner.store.get_community(summary.community_id)
+    assert community is not None
+    if encrypted:
+        community = replace(community, encrypted=True)
+        lab.owner.store.save_community(community)
+        lab.owner.crypto.generate_group_key(community.id)
+    return community
+
+
+def windows_downloaded(member: ArchiveNode, community: Community) -> Counter[tuple[int, int]]:
+    return Counter((d.from_ts, d.to_ts) for d in member.store.downloaded_archives(community.id))
+
+
+def backend_of_downloads(member: ArchiveNode, community: Community) -> Counter[str]:
+    return Counter(d.backend for d in member.store.downloaded_archives(community.id))

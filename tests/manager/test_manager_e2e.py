@@ -1,0 +1,261 @@
+"""ArchiveManager end to end (issue #5): owner tasks, link messages, member download and
+import, side by side, supersession, restarts. Real backends on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from manager_helpers import START, WEEK, backend_of_downloads, owner_community, windows_downloaded
+
+from archive_service.clock import ScaledClock
+from archive_service.config import ImportSettings
+from archive_service.crypto.signing import generate_community_key, sign_archive_link
+from archive_service.events import (
+    ArchiveLinkIgnored,
+    HistoryArchiveImported,
+    HistoryArchiveImportFailed,
+    HistoryArchivesDownloadCompleted,
+)
+from archive_service.lab import Lab
+from archive_service.manager import (
+    REASON_BAD_SIGNATURE,
+    REASON_DISABLED,
+    REASON_NOT_MEMBER,
+    REASON_OLD_CLOCK,
+    REASON_OWNER,
+    REASON_SAME_LINK,
+    REASON_UNKNOWN_COMMUNITY,
+)
+from archive_service.store import Community
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.mark.parametrize(
+    "backends",
+    [["torrent"], ["codex"], ["torrent", "codex"]],
+    ids=["torrent", "codex", "both"],
+)
+async def test_owner_and_two_members_end_with_the_owners_messages(
+    tmp_path: Path, backends: list[str]
+) -> None:
+    async with Lab(tmp_path, backends=backends, members=2, preference=["codex", "torrent"]) as lab:
+        assert lab.owner is not None
+        community = owner_community(lab)
+        for member in lab.members:
+            lab.join(member, community)
+        results = await lab.owner.manager.create_and_seed_history_archive(
+            community, lab.owner.manager.partition_start(community), START + 21 * 24 * 3600
+        )
+        assert set(results) == set(backends)
+        assert all(len(r.archive_ids) == 3 for r in results.values())  # three weekly windows
+        assert [b for _, b, _, _ in lab.bus.sent] == backends  # one signed link per backend
+        await lab.settle(community)
+
+        owner_hashes = lab.owner_hashes(community)
+        assert len(owner_hashes) == 1200
+        for member in lab.members:
+            assert lab.member_hashes(member, community) == owner_hashes
+            assert member.store.count_waku_messages() == len(owner_hashes)
+            # Every window downloaded exactly once, whichever backend delivered it.
+            assert set(windows_downloaded(member, community).values()) == {1}
+            assert not member.store.archives_to_import(community.id)
+            if len(backends) == 2:
+                # Preference codex first: the torrent link is handled but every window skipped.
+                assert backend_of_downloads(member, community) == {"codex": 3}
+            for backend in backends:
+                link = member.store.get_archive_link(community.id, backend)
+                assert link.link == lab.owner.store.get_archive_link(community.id, backend).link
+
+
+async def test_link_gates_say_why_a_link_is_refused(tmp_path: Path) -> None:
+    async with Lab(tmp_path, backends=["torrent"], members=1) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=200, days=7)
+        lab.join(member, community)
+        lab.bus.auto_deliver = False
+        await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
+        ((_, _, link, message),) = lab.bus.sent
+        handle = member.manager.handle_archive_link_message
+
+        # A link signed by another key maps to a community the member does not know.
+        stranger, _ = generate_community_key()
+        forged = sign_archive_link(stranger, 10**15, link)
+        assert (await handle(forged)).reason == REASON_UNKNOWN_COMMUNITY
+        assert (await handle(b"\x0a\x03abc")).reason == REASON_BAD_SIGNATURE
+        # The owner's own node never downloads its own links.
+        assert (await lab.owner.manager.handle_archive_link_message(message)).reason == REASON_OWNER
+
+        accepted = await handle(message)
+        assert accepted.accepted and accepted.backend == "torrent"
+        await lab.settle(community)
+        assert lab.member_hashes(member, community) == lab.owner_hashes(community)
+
+        assert (await handle(message)).reason == REASON_SAME_LINK
+        older = sign_archive_link(community.private_key or b"", accepted.clock - 1, link + "x")
+        assert (await handle(older)).reason == REASON_OLD_CLOCK
+
+        member.store.save_community(Community(id=community.id, joined=True, archives_enabled=False))
+        assert (await handle(message)).reason == REASON_DISABLED
+        member.store.save_community(Community(id=community.id, joined=False))
+        assert (await handle(message)).reason == REASON_NOT_MEMBER
+
+        reasons = [r.event.reason for r in lab.events.of("member1", ArchiveLinkIgnored)]
+        assert reasons == [
+            REASON_UNKNOWN_COMMUNITY,
+            REASON_BAD_SIGNATURE,
+            REASON_SAME_LINK,
+            REASON_OLD_CLOCK,
+            REASON_DISABLED,
+            REASON_NOT_MEMBER,
+        ]
+
+
+@pytest.mark.parametrize("backend", ["torrent", "codex"])
+async def test_newer_link_supersedes_the_running_download(tmp_path: Path, backend: str) -> None:
+    async with Lab(tmp_path, backends=[backend], members=1) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=3000, days=14)
+        lab.join(member, community)
+        lab.bus.auto_deliver = False
+        await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
+        await lab.owner.manager.create_and_seed_history_archive(
+            community, START + WEEK, START + 2 * WEEK
+        )
+        (_, _, link1, msg1), (_, _, link2, msg2) = lab.bus.sent
+        assert link1 != link2
+        # The owner no longer serves link1 (it moved to link2), so a download of link1 keeps
+        # waiting for its index: it is provably running when link2 arrives.
+        assert (await member.manager.handle_archive_link_message(msg1)).accepted
+        for _ in range(200):
+            if member.manager.running_download(community.id) == (backend, link1):
+                break
+            await asyncio.sleep(0.005)
+        assert member.manager.running_download(community.id) == (backend, link1)
+        assert (await member.manager.handle_archive_link_message(msg2)).accepted
+        await lab.settle(community)
+
+        runs = [r.event for r in lab.events.of("member1", HistoryArchivesDownloadCompleted)]
+        assert [(r.link, r.cancelled) for r in runs] == [(link1, True), (link2, False)]
+        assert lab.member_hashes(member, community) == lab.owner_hashes(community)
+        assert member.store.get_archive_link(community.id, backend).link == link2
+        assert set(windows_downloaded(member, community).values()) == {1}
+
+
+async def test_member_restarted_mid_import_resumes_and_imports_everything_once(
+    tmp_path: Path,
+) -> None:
+    slow = ImportSettings(initial_delay=0, fast=False, slow_rate=200, chunk_size=10, tick=0.01)
+    async with Lab(tmp_path, backends=["codex"], members=1, import_settings=slow) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=3000, days=21)
+        lab.join(member, community)
+        first_import = asyncio.Event()
+        lab.events.listeners.append(
+            lambda r: first_import.set() if isinstance(r.event, HistoryArchiveImported) else None
+        )
+        await lab.owner.manager.create_and_seed_history_archive(community, START, START + 3 * WEEK)
+        await lab.bus.drain()
+        await asyncio.wait_for(first_import.wait(), 60)
+
+        imported_before = 3 - len(member.store.archives_to_import(community.id))
+        assert 1 <= imported_before < 3  # stopped in the middle of the import
+        member = await lab.restart(member)
+        await member.manager.wait_idle(community.id)
+        for _ in range(200):  # the resumed import runs in the background after start()
+            if not member.store.archives_to_import(community.id):
+                break
+            await asyncio.sleep(0.05)
+        assert not member.store.archives_to_import(community.id)
+        assert lab.member_hashes(member, community) == lab.owner_hashes(community)
+        assert member.store.count_waku_messages() == 3000
+
+
+async def test_missing_group_key_postpones_import_until_the_key_arrives(tmp_path: Path) -> None:
+    quick = ImportSettings(
+        initial_delay=0, fast=True, fast_rate=10_000, tick=0.001, no_key_backoff=0.2
+    )
+    async with Lab(tmp_path, backends=["torrent"], members=1, import_settings=quick) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=500, days=7, encrypted=True)
+        # Joined, but without the community's group key (it has not reached the member yet).
+        member.store.save_community(
+            Community(id=community.id, joined=True, encrypted=True, chat_ids=community.chat_ids)
+        )
+        await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
+        await lab.bus.drain()
+        for _ in range(200):
+            if lab.events.of("member1", HistoryArchiveImportFailed):
+                break
+            await asyncio.sleep(0.05)
+        failures = [r.event for r in lab.events.of("member1", HistoryArchiveImportFailed)]
+        assert failures and all(f.postponed and not f.gave_up for f in failures)
+        assert member.store.count_waku_messages() == 0
+
+        for key in lab.owner.crypto.group_keys(community.id):
+            member.crypto.add_group_key(key)
+        await lab.settle(community)
+        assert lab.member_hashes(member, community) == lab.owner_hashes(community)
+        # Back-off, not a hot loop: a handful of postponements in the time the key was missing.
+        assert len(lab.events.of("member1", HistoryArchiveImportFailed)) < 10
+
+
+async def test_owner_restarted_mid_interval_creates_at_the_boundary(tmp_path: Path) -> None:
+    # One week of clock time passes in one real second.
+    clock = ScaledClock(start=START + 10 * 24 * 3600, speed=WEEK)
+    async with Lab(tmp_path, backends=["torrent"], members=1, clock=clock, interval=WEEK) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=1000, days=14)
+        lab.join(member, community)
+        # Week 1 was archived before the restart; its end date is the partition start.
+        await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
+        await lab.settle(community)
+        first_link = lab.owner.store.get_archive_link(community.id, "torrent").link
+
+        owner = await lab.restart(lab.owner)
+        await owner.manager.init_history_archive_tasks([community])
+        assert owner.manager.history_tasks_count == 1
+        backend = owner.backends["torrent"]
+        assert await backend.is_seeding(community.id, first_link)  # seeded at start-up
+        assert owner.store.get_archive_link(community.id, "torrent").link == first_link
+
+        # 3 days since the last archive: the next one comes 4 clock-days (~0.6 s) later.
+        for _ in range(100):
+            if owner.store.get_last_archive_end_date(community.id) > START + WEEK:
+                break
+            await asyncio.sleep(0.05)
+        end = owner.store.get_last_archive_end_date(community.id)
+        assert START + 2 * WEEK - 60 <= end <= START + 2 * WEEK + 3600 * 12
+        await lab.settle(community)
+        assert lab.member_hashes(member, community) == lab.owner_hashes(community)
+        await owner.manager.stop_history_archive_tasks_interval(community.id)
+        await owner.manager.stop_history_archive_tasks_interval(community.id)  # idempotent
+        assert owner.manager.history_tasks_count == 0
+
+
+async def test_overdue_owner_creates_at_once_and_empty_store_only_starts_the_interval(
+    tmp_path: Path,
+) -> None:
+    clock = ScaledClock(start=START + 30 * 24 * 3600, speed=1.0)
+    async with Lab(tmp_path, backends=["codex"], members=0, clock=clock) as lab:
+        assert lab.owner is not None
+        community = owner_community(lab, messages=300, days=14)
+        await lab.owner.manager.init_history_archive_tasks([community])
+        # Last archive older than an interval: created right away, up to now.
+        assert lab.owner.store.get_last_archive_end_date(community.id) >= START + 30 * 24 * 3600
+        assert lab.owner.store.get_archive_link(community.id, "codex").link
+        assert lab.owner.manager.history_tasks_count == 1
+
+        silent, silent_id = generate_community_key()
+        empty = Community(id=silent_id, private_key=silent)
+        lab.owner.store.save_community(empty)
+        await lab.owner.manager.init_history_archive_tasks([empty])
+        assert lab.owner.manager.history_tasks_count == 2
+        assert lab.owner.store.get_last_archive_end_date(empty.id) == 0
