@@ -91,6 +91,9 @@ class BlockStore:
             cid = parse_cid(path.name)
         except InvalidCidError:
             return
+        if path != self._path(cid) or cid in self._sizes:
+            path.unlink()  # not where this store puts it: not ours to account for
+            return
         size = path.stat().st_size
         if cid.is_manifest:
             try:
