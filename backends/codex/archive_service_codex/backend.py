@@ -59,17 +59,15 @@ from archive_service.interface import (
 )
 from archive_service.plan import plan_downloads
 from archive_service.wire import pb
-from archive_service_codex.cid import InvalidCidError, compute_manifest, parse_cid
+from archive_service_codex.cid import InvalidCidError, parse_cid
 from archive_service_codex.client import (
-    UPLOAD_FILENAME,
-    UPLOAD_MIMETYPE,
     CodexClient,
     CodexError,
     CodexUnavailable,
 )
 from archive_service_codex.localstore import LocalStore, OwnerState, check_archive_id
 from archive_service_codex.settings import CodexSettings
-from archive_service_codex.verify import CidVerifier, CodexIntegrityError
+from archive_service_codex.verify import CidVerifier, CodexIntegrityError, upload_cid
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -81,9 +79,7 @@ log = logging.getLogger(__name__)
 SEED_CHECK_CONCURRENCY = 8
 
 
-def local_cid(data: bytes) -> str:
-    """The manifest CID a Codex node gives `data` uploaded the way status-go uploads it."""
-    return compute_manifest(data, UPLOAD_FILENAME, UPLOAD_MIMETYPE).cid.text
+local_cid = upload_cid  # the CID a node gives bytes uploaded as status-go uploads them
 
 
 def parse_link(link: str) -> str:

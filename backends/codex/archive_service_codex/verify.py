@@ -9,14 +9,77 @@ field, or sends other bytes, fails this check — `/exists` proves none of it (s
 
 from __future__ import annotations
 
-from archive_service_codex.cid import CidBuilder, InvalidCidError, parse_cid
-from archive_service_codex.client import CodexError, CodexSizeLimitError, Manifest
+import hashlib
+
+from archive_service_codex.cid import (
+    DEFAULT_BLOCK_SIZE,
+    Cid,
+    InvalidCidError,
+    MerkleBuilder,
+    build_manifest,
+    parse_cid,
+    tree_cid_for_root,
+)
+from archive_service_codex.client import (
+    UPLOAD_FILENAME,
+    UPLOAD_MIMETYPE,
+    CodexError,
+    CodexSizeLimitError,
+    Manifest,
+)
 
 MAX_BLOCK_SIZE = 1 << 20  # real nodes use 64 KiB (logos-storage allows 4 KiB-512 KiB)
 
 
 class CodexIntegrityError(CodexError):
     """Bytes or a manifest do not match the CID that was asked for; nothing was kept."""
+
+
+class LeafHasher:
+    """The dataset half of the CID recipe (cid.py) for bytes that are only checked, not
+    stored: leaves are hashed straight from the incoming buffers (no block copies), so
+    verifying costs little more than one SHA-256 pass."""
+
+    def __init__(self, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+        self.block_size = block_size
+        self.size = 0
+        self._partial = bytearray()
+        self._tree = MerkleBuilder()
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        self.size += len(view)
+        bs = self.block_size
+        if self._partial:
+            take = min(bs - len(self._partial), len(view))
+            self._partial += view[:take]
+            view = view[take:]
+            if len(self._partial) < bs:
+                return
+            self._tree.add(hashlib.sha256(self._partial).digest())
+            self._partial.clear()
+        whole = len(view) - len(view) % bs
+        for start in range(0, whole, bs):
+            self._tree.add(hashlib.sha256(view[start : start + bs]).digest())
+        self._partial += view[whole:]
+
+    def manifest_cid(self, filename: str | None, mimetype: str | None) -> tuple[Cid, Cid]:
+        """(manifest CID, tree CID); the last block is zero-padded as the node pads it."""
+        if self._partial:
+            self._partial += bytes(self.block_size - len(self._partial))
+            self._tree.add(hashlib.sha256(self._partial).digest())
+            self._partial.clear()
+        tree = tree_cid_for_root(self._tree.root())
+        manifest = build_manifest(tree, self.size, self.block_size, filename, mimetype)
+        return manifest.cid, tree
+
+
+def upload_cid(data: bytes | bytearray | memoryview) -> str:
+    """The manifest CID a Codex node gives `data` uploaded the way status-go uploads it
+    (`archive-data.bin`, `application/octet-stream`)."""
+    hasher = LeafHasher()
+    hasher.update(data)
+    return hasher.manifest_cid(UPLOAD_FILENAME, UPLOAD_MIMETYPE)[0].text
 
 
 class CidVerifier:
@@ -45,12 +108,14 @@ class CidVerifier:
             )
         self.cid = parsed
         self.manifest = manifest
-        self._builder = CidBuilder(manifest.block_size)
-        self.size = 0
+        self._hasher = LeafHasher(manifest.block_size)
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
 
     def update(self, data: bytes) -> None:
-        self.size += len(data)
-        self._builder.update(data)
+        self._hasher.update(data)
 
     def check(self) -> None:
         if self.size != self.manifest.dataset_size:
@@ -59,10 +124,9 @@ class CidVerifier:
             )
         if self.size == 0:
             raise CodexIntegrityError(f"{self.cid} is empty")
-        self._builder.close()
-        got = self._builder.finish(self.manifest.filename, self.manifest.mimetype)
-        if got.cid != self.cid:
+        got, tree = self._hasher.manifest_cid(self.manifest.filename, self.manifest.mimetype)
+        if got != self.cid:
             raise CodexIntegrityError(
-                f"the bytes received for {self.cid} hash to {got.cid} (tree {got.tree_cid}); "
+                f"the bytes received for {self.cid} hash to {got} (tree {tree}); "
                 "the node or a peer sent other data than the CID names — nothing was kept"
             )
