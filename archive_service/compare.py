@@ -606,7 +606,11 @@ def prepare_history(settings: CompareSettings, workdir: Path, console_note: Even
         topics = _community_topics(community)
         count = store.count_waku_messages(topics)
         if count == 0:
-            raise StoreError(f"the community in {settings.db or path} has no messages to archive")
+            raise StoreError(
+                f"the community in {settings.db} has no messages to archive"
+                if settings.db
+                else f"--messages {settings.messages} generated nothing to archive; pass more"
+            )
         return History(
             db=path,
             community=community,
@@ -771,6 +775,19 @@ class CompareOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def preflight(settings: CompareSettings) -> None:
+    """Reject bad settings before anything is generated or started."""
+    from archive_service.lab import loopback_providers
+
+    settings.check()
+    missing = [b for b in settings.backends if b not in loopback_providers()]
+    if missing:
+        raise ConfigError(
+            f"no loopback provider for backend(s) {', '.join(missing)}; "
+            "install the plugin (see `archive-service plugins`) or pick others with --backends"
+        )
+
+
 def run_compare(
     settings: CompareSettings,
     *,
@@ -781,17 +798,10 @@ def run_compare(
     MessageSetMismatchError after writing the reports when members differ."""
     import json
 
-    from archive_service.lab import loopback_providers
     from archive_service.report import render_html
 
-    settings.check()
+    preflight(settings)
     say = note or (lambda _text: None)
-    missing = [b for b in settings.backends if b not in loopback_providers()]
-    if missing:
-        raise ConfigError(
-            f"no loopback provider for backend(s) {', '.join(missing)}; "
-            "install the plugin (see `archive-service plugins`) or pick others with --backends"
-        )
     out = settings.out
     work, logs = out / "work", out / "logs"
     try:
@@ -872,9 +882,10 @@ def run_cli(settings: CompareSettings, console: Console) -> int:
     """The `compare` command: progress bars, the table, the report paths; one line and a
     non-zero exit code on failure (1: the run failed, 3: members' messages differ)."""
     from archive_service.progress import EventProgress
-    from archive_service.report import table, verification_line
+    from archive_service.report import TABLE_NOTE, table, verification_line
 
     try:
+        preflight(settings)  # before the progress display, so errors stay one clean line
         with EventProgress(console) as progress:
             outcome = run_compare(
                 settings, on_event=progress.on_event, note=progress.progress.console.print
@@ -889,6 +900,7 @@ def run_cli(settings: CompareSettings, console: Console) -> int:
         console.print("[yellow]interrupted[/]")
         return 130
     console.print(table(outcome.report))
+    console.print(f"[dim]{TABLE_NOTE}[/]")
     console.print(f"[green]{verification_line(outcome.report)}[/]")
     console.print(f"report: {outcome.json_path}  {outcome.html_path}")
     return 0

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 PALETTE = ("#3b6fb6", "#e07b39", "#4f9d69", "#b5485d", "#7d5ba6", "#8c8c8c")
@@ -25,15 +26,15 @@ class Metric:
 METRICS: tuple[Metric, ...] = (
     Metric("archives", "archives", ""),
     Metric("bytes.archives", "archive bytes (encoded)", "B"),
-    Metric("bytes.stored_owner", "bytes stored on the owner", "B"),
-    Metric("bytes.padding", "padding bytes on the owner", "B"),
+    Metric("bytes.stored_owner", "stored on owner", "B"),
+    Metric("bytes.padding", "padding on owner", "B"),
     Metric("padding_overhead", "padding overhead", "ratio"),
-    Metric("bytes.transferred", "bytes transferred to the member", "B"),
-    Metric("bytes.stored_member", "bytes stored on the member", "B"),
-    Metric("times.create", "create", "s"),
+    Metric("bytes.transferred", "transferred to member", "B"),
+    Metric("bytes.stored_member", "stored on member", "B"),
+    Metric("times.create", "create (owner)", "s"),
     Metric("times.seed", "seed + announce", "s"),
-    Metric("times.index", "index fetched (from link)", "s"),
-    Metric("times.download", "all archives downloaded", "s"),
+    Metric("times.index", "index fetched", "s"),
+    Metric("times.download", "all downloaded", "s"),
     Metric("times.first_import", "first archive imported", "s"),
     Metric("times.full_import", "full import", "s"),
     Metric("owner.cpu", "owner CPU (user+sys)", "s"),
@@ -117,32 +118,43 @@ def summarize(
 
 
 # formatting --------------------------------------------------------------------------------
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def _scale(value: float, unit: str) -> tuple[float, str, int]:
+    """(divisor, suffix, decimals) to show `value`; a range is shown on its median's scale."""
+    if unit == "B":
+        power = 0
+        while abs(value) >= 1024 and power < len(_BYTE_UNITS) - 1:
+            value /= 1024
+            power += 1
+        return 1024.0**power, " " + _BYTE_UNITS[power], 0 if power == 0 else 2
+    if unit == "s":
+        return 1.0, " s", 3 if abs(value) < 10 else 1
+    if unit == "ratio":
+        return 0.01, " %", 2
+    return 1.0, "", 0 if float(value).is_integer() else 2
+
+
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GiB"  # unreachable
+    return fmt(n, "B")
 
 
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "–"
-    if unit == "B":
-        return human_bytes(value)
-    if unit == "s":
-        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
-    if unit == "ratio":
-        return f"{value * 100:.2f} %"
-    return f"{value:g}"
+    divisor, suffix, decimals = _scale(value, unit)
+    return f"{value / divisor:.{decimals}f}{suffix}"
 
 
 def fmt_stat(s: Mapping[str, float] | None, unit: str) -> str:
+    """'median' or, over several differing runs, 'median [min–max]' on the median's scale."""
     if s is None:
         return "–"
     text = fmt(s["median"], unit)
-    if s["n"] > 1:
-        text += f"  ({fmt(s['min'], unit)} – {fmt(s['max'], unit)})"
+    if s["n"] > 1 and s["max"] > s["min"]:
+        divisor, _, decimals = _scale(s["median"], unit)
+        text += f" [{s['min'] / divisor:.{decimals}f}–{s['max'] / divisor:.{decimals}f}]"
     return text
 
 
@@ -151,16 +163,19 @@ def table(report: Mapping[str, Any]) -> Table:
     backends: list[str] = report["settings"]["backends"]
     repeat = report["settings"]["repeat"]
     title = "archive-service compare" + (
-        f" — median (min – max) of {repeat} runs" if repeat > 1 else ""
+        f" — median [min–max] of {repeat} runs" if repeat > 1 else ""
     )
-    t = Table(title=title)
+    t = Table(title=escape(title))
     t.add_column("metric")
     for backend in backends:
-        t.add_column(backend, justify="right")
+        t.add_column(backend, justify="right", no_wrap=True)
     for metric in METRICS:
         t.add_row(
             metric.label,
-            *(fmt_stat(report["summary"][b].get(metric.key), metric.unit) for b in backends),
+            *(
+                escape(fmt_stat(report["summary"][b].get(metric.key), metric.unit))
+                for b in backends
+            ),
         )
     return t
 
@@ -174,6 +189,9 @@ def verification_line(report: Mapping[str, Any]) -> str:
             f"{v['owner_messages']:,} messages (digest {str(v['digest'])[:16]}…)"
         )
     return "MISMATCH: " + ("; ".join(v["mismatched"]) or "owners or members disagree")
+
+
+TABLE_NOTE = "member times count from receiving the link; CPU from the start of each side's work"
 
 
 # SVG ---------------------------------------------------------------------------------------
@@ -392,7 +410,7 @@ community <code>{_esc(history["community_id"])}</code> ·
 {machine["cpus"]} CPUs, Python {_esc(machine["python"])}</p>
 {status}
 <h2>Summary</h2>
-<p class="meta">Median over runs; with several runs, (min – max) follows.</p>
+<p class="meta">Median over runs; where runs differ, [min–max] follows.</p>
 <table><tr><th>metric</th>{head}</tr>
 {"".join(rows)}
 </table>
