@@ -27,6 +27,7 @@ from archive_service.errors import (
     InvalidLinkError,
     MalformedIndexError,
     NoGroupKeyError,
+    SizeLimitError,
 )
 from archive_service.events import (
     ArchiveEvent,
@@ -623,3 +624,61 @@ async def test_owner_node_killed_mid_download_then_restarted(make_side, codex_pr
         )
         assert (info.total_downloaded, info.failed_archive_ids) == (6, []), member.events
         await member.backend.stop()
+
+
+# timeouts, caps and cross-backend planning -------------------------------------------------------
+async def test_per_archive_and_overall_timeouts_are_separate(
+    make_side, node_a: LocalCodexNode, codex_node_factory
+) -> None:
+    owner = await make_side("owner", node_a)
+    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    entries = await owner.backend.read_index(COMMUNITY)
+    async with CodexClient(node_a.api_url) as a:
+        for entry in entries:
+            await a.delete(entry.locator["cid"])  # nobody has the archives any more
+    # The member's node keeps searching for minutes, as a real node does.
+    patient = await codex_node_factory("patient-b", block_retries=3000, bootstrap=[node_a.spr])
+
+    member = await make_side(
+        "member", patient, timeouts=Timeouts(index=10, archive=0.5, download=30), concurrency=1
+    )
+    started = time.monotonic()
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert time.monotonic() - started < 5
+    assert sorted(info.failed_archive_ids) == sorted(e.archive_id for e in entries)
+    assert all("per-archive" in e.reason for e in member.of(HistoryArchiveDownloadFailed))
+
+    other = await make_side(
+        "other", patient, timeouts=Timeouts(index=10, archive=30, download=1.0), concurrency=1
+    )
+    started = time.monotonic()
+    info = await other.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert time.monotonic() - started < 4
+    assert sorted(info.failed_archive_ids) == sorted(e.archive_id for e in entries)
+    assert all("whole download" in e.reason for e in other.of(HistoryArchiveDownloadFailed))
+
+
+async def test_an_oversized_index_is_refused(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    result = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    member = await make_side("member", node_b, max_index_size=50)
+    with pytest.raises(SizeLimitError, match="cap"):
+        await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+
+async def test_windows_held_through_another_backend_are_skipped(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    owner = await make_side("owner", node_a)
+    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    member = await make_side("member", node_b)
+    # Week 0 was already downloaded as a BitTorrent archive (another ID, same window).
+    member.store.save_archive_id(
+        COMMUNITY, "0x" + "ab" * 32, backend="torrent", from_ts=T0, to_ts=T0 + WEEK
+    )
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    week0 = (await owner.backend.read_index(COMMUNITY))[0].archive_id
+    assert info.skipped_archive_ids == [week0]
+    assert [e.archive_id for e in member.of(HistoryArchiveDownloaded)] == [result.archive_ids[1]]

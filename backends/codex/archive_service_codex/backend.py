@@ -142,20 +142,29 @@ class CodexPublication(Publication):
         aid = archive_id(entry)
         if aid in self.base_entries or aid in self.new:
             return aid  # same window, same bytes: already published
-        files = self.backend.files
-        if not files.has_archive(self.community_id, aid):
-            await asyncio.to_thread(files.write_archive, self.community_id, aid, data)
-            self._written.append(aid)
         self.new[aid] = entry
-        # The slot is taken here, so `add` blocks while `upload_concurrency` uploads run.
+        # The slot is taken here, so `add` blocks while `upload_concurrency` archives are in
+        # flight: memory holds at most that many archives.
         await self._slots.acquire()
-        self._tasks.append(asyncio.create_task(self._upload(aid, cid)))
+        self._tasks.append(asyncio.create_task(self._store(aid, cid, data)))
         return aid
 
-    async def _upload(self, aid: str, cid: str) -> None:
+    async def _store(self, aid: str, cid: str, data: bytes) -> None:
+        """Upload and write the local copy at once (both are I/O; neither needs the other)."""
         try:
-            path = self.backend.files.archive_path(self.community_id, aid)
-            got = await self.backend.client.upload(path)
+            files = self.backend.files
+            write = None
+            if not files.has_archive(self.community_id, aid):
+                self._written.append(aid)
+                write = asyncio.ensure_future(
+                    asyncio.to_thread(files.write_archive, self.community_id, aid, data)
+                )
+            try:
+                got = await self.backend.client.upload(data)
+            finally:
+                if write is not None:
+                    # A thread cannot be interrupted: the copy lands before any clean-up.
+                    await write
             self._uploaded.add(got)
             if got != cid:
                 raise CodexIntegrityError(
