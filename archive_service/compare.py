@@ -24,6 +24,7 @@ import platform
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -73,6 +74,7 @@ FAST_IMPORT = ImportSettings(
     error_backoff=0.05,
 )
 E = TypeVar("E", bound=ArchiveEvent)
+T = TypeVar("T")
 _POLL = 0.05  # seconds between checks of a child's pipe and liveness
 
 
@@ -192,18 +194,30 @@ class MemberResult:
 
 
 # side processes ----------------------------------------------------------------------------
-class _Forwarder:
-    """Records every event with its time and forwards it to the parent for progress bars."""
+class _Channel:
+    """A side's end of the pipe. Events may be emitted from worker threads, and two threads
+    writing one Connection at once would interleave their pickles."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: object) -> None:
+        with self._lock, contextlib.suppress(OSError):  # parent gone: the run is lost anyway
+            self.conn.send(message)
+
+
+class _Forwarder:
+    """Records every event with its time and forwards it to the parent for progress bars."""
+
+    def __init__(self, channel: _Channel) -> None:
+        self.channel = channel
         self.events: list[tuple[float, ArchiveEvent]] = []
 
     @hookimpl
     def archive_event(self, event: ArchiveEvent) -> None:
         self.events.append((time.perf_counter(), event))
-        with contextlib.suppress(OSError):  # the parent went away: the run is lost anyway
-            self.conn.send(_Event(event))
+        self.channel.send(_Event(event))
 
     def times(self, kind: type[ArchiveEvent]) -> list[float]:
         return [at for at, e in self.events if isinstance(e, kind)]
@@ -351,24 +365,24 @@ def _redirect_output(log_path: Path) -> None:
 def _side_main(conn: Connection, spec: _OwnerSpec | _MemberSpec) -> None:
     """Entry point of a side process (must be importable for the spawn start method)."""
     _redirect_output(spec.log_path)
+    channel = _Channel(conn)
     try:
         if isinstance(spec, _OwnerSpec):
-            asyncio.run(_owner(conn, spec))
+            asyncio.run(_owner(channel, spec))
         else:
-            asyncio.run(_member(conn, spec))
+            asyncio.run(_member(channel, spec))
     except BaseException as exc:
         log.exception("side process failed")
         message = str(exc) if isinstance(exc, ArchiveServiceError) else repr(exc)
-        with contextlib.suppress(OSError):
-            conn.send(_Failed(f"{type(exc).__name__}: {message}"))
+        channel.send(_Failed(f"{type(exc).__name__}: {message}"))
         sys.exit(1)
     finally:
         conn.close()
 
 
-async def _owner(conn: Connection, spec: _OwnerSpec) -> None:
+async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
     history = spec.history
-    events, links = _Forwarder(conn), _LinkCapture()
+    events, links = _Forwarder(channel), _LinkCapture()
     async with contextlib.AsyncExitStack() as stack:
         shared: dict[str, Any] = {}
         node = await _start_node(
@@ -404,7 +418,7 @@ async def _owner(conn: Connection, spec: _OwnerSpec) -> None:
         stored, padding, base = await owner_storage(
             backend, community.id, result, node.config.data_dir
         )
-        conn.send(
+        channel.send(
             OwnerReady(
                 shared=shared,
                 link_message=links.messages[-1],
@@ -420,9 +434,9 @@ async def _owner(conn: Connection, spec: _OwnerSpec) -> None:
             )
         )
         # Keep seeding until the parent says the member is done.
-        await _readable(conn)
-        conn.recv()
-        conn.send(OwnerDone(meter.stop()))
+        await _readable(channel.conn)
+        channel.conn.recv()
+        channel.send(OwnerDone(meter.stop()))
 
 
 async def _readable(conn: Connection) -> None:
@@ -436,8 +450,8 @@ async def _readable(conn: Connection) -> None:
         loop.remove_reader(conn.fileno())
 
 
-async def _member(conn: Connection, spec: _MemberSpec) -> None:
-    events = _Forwarder(conn)
+async def _member(channel: _Channel, spec: _MemberSpec) -> None:
+    events = _Forwarder(channel)
     async with contextlib.AsyncExitStack() as stack:
         node = await _start_node(
             "member", spec.backend, spec.workdir / "member", dict(spec.shared), stack, [events]
@@ -477,7 +491,7 @@ async def _member(conn: Connection, spec: _MemberSpec) -> None:
         transferred = (
             sum(e.bytes_downloaded for e in runs) if runs else sum(e.size for e in downloaded)
         )
-        conn.send(
+        channel.send(
             MemberResult(
                 archives_downloaded=len(downloaded),
                 archives_imported=len(events.of(HistoryArchiveImported)),
@@ -528,8 +542,8 @@ class _Side:
         self.proc.start()
         child.close()
 
-    def receive(self, timeout: float, on_event: EventSink) -> object:
-        """The next result message; events on the way go to `on_event`."""
+    def receive(self, expect: type[T], timeout: float, on_event: EventSink) -> T:
+        """The next result message, of type `expect`; events on the way go to `on_event`."""
         deadline = time.monotonic() + timeout
         while True:
             if self.conn.poll(_POLL):
@@ -544,8 +558,13 @@ class _Side:
                     raise CompareError(
                         f"{self.backend} {self.role} failed: {message.error} (log: {self.log_path})"
                     )
-                if message is not None:
+                if isinstance(message, expect):
                     return message
+                if message is not None:
+                    raise CompareError(
+                        f"{self.backend} {self.role} sent {type(message).__name__}, expected "
+                        f"{expect.__name__} (log: {self.log_path})"
+                    )
             if not self.proc.is_alive() and not self.conn.poll():
                 raise CompareError(
                     f"{self.backend} {self.role} process exited with code {self.proc.exitcode} "
@@ -558,6 +577,10 @@ class _Side:
                 )
 
     def close(self) -> None:
+        if self.proc.is_alive():
+            # After a failure elsewhere the owner still waits to be told to stop.
+            with contextlib.suppress(OSError):
+                self.conn.send(_Stop())
         self.proc.join(timeout=30)
         if self.proc.is_alive():
             self.proc.terminate()
@@ -648,8 +671,7 @@ def run_once(
     owner = _Side("owner", f"{backend} #{repeat + 1} owner", owner_spec)
     member: _Side | None = None
     try:
-        ready = owner.receive(timeout, on_event)
-        assert isinstance(ready, OwnerReady)
+        ready = owner.receive(OwnerReady, timeout, on_event)
         member = _Side(
             "member",
             f"{backend} #{repeat + 1} member",
@@ -664,11 +686,9 @@ def run_once(
                 timeout=timeout,
             ),
         )
-        result = member.receive(timeout + 30, on_event)
-        assert isinstance(result, MemberResult)
+        result = member.receive(MemberResult, timeout + 30, on_event)
         owner.conn.send(_Stop())
-        done = owner.receive(60, on_event)
-        assert isinstance(done, OwnerDone)
+        done = owner.receive(OwnerDone, 60, on_event)
     finally:
         for side in (member, owner):
             if side is not None:
