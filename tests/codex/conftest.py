@@ -20,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis  # noqa: F401
 import pytest
 from archive_service_codex.node import LocalCodexNode
 from archive_service_codex.node.process import NodeProcess
+
+# `hypothesis` is imported above on purpose: otherwise its pytest plugin imports it only at the
+# terminal summary, deep in the stack, where CPython 3.11.7's AST recursion-depth bug
+# ("AST constructor recursion depth mismatch") fails the run after all tests passed.
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_RETRIES = 2

@@ -254,3 +254,14 @@ def test_decode_manifest_checks_cid_and_structure() -> None:
 def test_encode_never_writes_empty_metadata() -> None:
     tree = compute_manifest(SOME).tree_cid
     assert encode_manifest(tree, 18, filename="", mimetype="") == encode_manifest(tree, 18)
+
+
+def test_blocks_of_mutable_input_are_copies() -> None:
+    buf = bytearray(b"z" * 65536 * 2)
+    builder = CidBuilder()
+    blocks = builder.update(buf)
+    buf[:] = bytes(len(buf))  # the caller reuses its buffer
+    assert all(bytes(b.data) == b"z" * 65536 for b in blocks)
+    frozen = b"y" * 65536
+    (view,) = CidBuilder().update(frozen)
+    assert bytes(view.data) == frozen

@@ -563,10 +563,14 @@ def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
 
 @dataclass(frozen=True)
 class Block:
-    """One stored block: `data` is always `block_size` bytes (the last one zero-padded)."""
+    """One block: `data` is always `block_size` bytes (the last one zero-padded).
+
+    When `update` was given immutable bytes, `data` is a read-only view into them (no copy:
+    copying every block halves the hashing speed); otherwise it is a copy.
+    """
 
     index: int
-    data: bytes = field(repr=False)
+    data: bytes | memoryview = field(repr=False)
     leaf: bytes
 
     @property
@@ -598,7 +602,7 @@ class CidBuilder:
     def block_count(self) -> int:
         return self._tree.count
 
-    def _emit(self, data: bytes) -> Block:
+    def _emit(self, data: bytes | memoryview) -> Block:
         leaf = hashlib.sha256(data).digest()
         block = Block(self._tree.count, data, leaf)
         self._tree.add(leaf)
@@ -621,8 +625,11 @@ class CidBuilder:
             out.append(self._emit(bytes(self._buf)))
             self._buf.clear()
         whole = len(view) - len(view) % size
+        # A view of immutable bytes stays valid; anything else might be reused by the caller.
+        zero_copy = view.readonly
         for start in range(0, whole, size):
-            out.append(self._emit(bytes(view[start : start + size])))
+            piece = view[start : start + size]
+            out.append(self._emit(piece if zero_copy else bytes(piece)))
         if whole < len(view):
             self._buf += view[whole:]
         return out

@@ -175,9 +175,14 @@ class PeerNetwork:
             for base in peer.base_urls():
                 try:
                     async with self.session.get(base + path) as resp:
-                        if resp.status != 200:
+                        # Refuse oversized answers before reading them into memory.
+                        if resp.status != 200 or (resp.content_length or 0) > limit:
                             continue
-                        data = await resp.content.read(limit + 1)
+                        data = (
+                            await resp.content.read(limit + 1)
+                            if resp.content_length is None
+                            else await resp.read()
+                        )
                         if len(data) <= limit:
                             return data
                 except (aiohttp.ClientError, TimeoutError):
@@ -201,8 +206,13 @@ class PeerNetwork:
         if task is None:
             task = asyncio.ensure_future(self._want(path, limit, check))
             self._inflight[key] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+            task.add_done_callback(lambda t: self._settled(key, t))
         return await asyncio.shield(task)
+
+    def _settled(self, key: tuple[str, Cid], task: asyncio.Task[bytes]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # mark retrieved: every waiter may have gone away meanwhile
 
     async def want_block(
         self, cid: Cid, *, leaf: bytes | None = None, size: int | None = None
@@ -217,6 +227,26 @@ class PeerNetwork:
             return hashlib.sha256(data).digest() == digest
 
         return await self._shared(("block", cid), f"/blocks/{cid.text}", size or _MAX_BLOCK, check)
+
+    async def ask_run(self, tree: Cid, start: int, leaves: bytes, size: int) -> bytes | None:
+        """Blocks start… of a tree in one request, from a peer that has them all (one round,
+        no retries: the caller falls back to single blocks). Each block is verified."""
+        count = len(leaves) // DIGEST_LEN
+
+        def check(data: bytes) -> bool:
+            if len(data) != count * size:
+                return False
+            view = memoryview(data)
+            return all(
+                hashlib.sha256(view[i * size : (i + 1) * size]).digest()
+                == leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN]
+                for i in range(count)
+            )
+
+        data = await self._ask(
+            f"/trees/{tree.text}/blocks?start={start}&count={count}", count * size
+        )
+        return data if data is not None and check(data) else None
 
     async def want_leaves(self, tree: Cid, count: int) -> bytes:
         """The leaf list of a dataset tree, checked against the tree root."""
