@@ -148,8 +148,12 @@ def _topic_list(topics: Sequence[bytes]) -> list[str]:
 
 
 class Store:
-    def __init__(self, path: Path | str, *, create: bool = True) -> None:
-        """Open (and migrate) the database; create=False raises StoreError if it is missing."""
+    def __init__(self, path: Path | str, *, create: bool = True, cache_mb: int = 32) -> None:
+        """Open (and migrate) the database; create=False raises StoreError if it is missing.
+
+        `cache_mb` bounds SQLite's page cache (memory does not grow with the history); bulk
+        writers pass more, because random message hashes make the primary-key index the hot
+        spot of inserts."""
         self.path = Path(path)
         if not self.path.exists():
             if not create:
@@ -172,7 +176,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         try:
-            self._configure()
+            self._configure(cache_mb)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -184,7 +188,7 @@ class Store:
             self._conn.close()
             raise
 
-    def _configure(self) -> None:
+    def _configure(self, cache_mb: int) -> None:
         c = self._conn
         mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -194,9 +198,7 @@ class Store:
         c.execute("PRAGMA synchronous=NORMAL")
         c.execute("PRAGMA foreign_keys=ON")
         c.execute("PRAGMA busy_timeout=10000")
-        # Random message hashes make the primary-key index the hot spot of bulk inserts; a
-        # fixed 32 MiB page cache keeps it warm (and bounded: RSS does not grow with history).
-        c.execute("PRAGMA cache_size=-32768")
+        c.execute(f"PRAGMA cache_size={-1024 * max(int(cache_mb), 1)}")  # negative: KiB
 
     def _migrate(self) -> None:
         with self._lock:
