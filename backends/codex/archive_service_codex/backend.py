@@ -96,7 +96,9 @@ def parse_link(link: str) -> str:
     return cid.text
 
 
-def _index_of(entries: Iterable[tuple[str, pb.CodexWakuMessageArchiveIndexMetadata]]):
+def _index_of(
+    entries: Iterable[tuple[str, pb.CodexWakuMessageArchiveIndexMetadata]],
+) -> pb.CodexWakuMessageArchiveIndex:
     index = pb.CodexWakuMessageArchiveIndex()
     for key, entry in entries:
         index.archives[key].CopyFrom(entry)
@@ -241,7 +243,9 @@ class CodexPublication(Publication):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         backend, community_id = self.backend, self.community_id
+        # CIDs a committed index still lists stay on the node, whoever uploaded them.
         keep_cids = {e.cid for e in self.base_entries.values()}
+        keep_cids.update(e.cid for _, e in backend._entries_of(self.base))
         if self._committed is not None:
             async with backend._commit_lock(community_id):
                 current = await asyncio.to_thread(backend.files.read_owner_state, community_id)
