@@ -5,20 +5,35 @@ from __future__ import annotations
 
 import asyncio
 
+import libtorrent as lt
 import pytest
+from archive_service_torrent.backend import TorrentBackend
 from archive_service_torrent.layout import PIECE_LENGTH
 from archive_service_torrent.magnet import parse_magnet
 from archive_service_torrent.metainfo import parse_metainfo
 
-from archive_service.errors import DecryptionError
+from archive_service.archives import build_archives, messages_from_list
+from archive_service.errors import ArchiveNotFoundError, DecryptionError, SizeLimitError
 from archive_service.events import (
     DownloadingHistoryArchivesStarted,
     HistoryArchiveDownloaded,
+    HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
 from archive_service.index import decode_torrent_index
+from archive_service.interface import Timeouts
 
-from .conftest import COMMUNITY, OWNER_KEY_HEX, T0, WEEK, publish, publish_and_seed, week_messages
+from .conftest import (
+    COMMUNITY,
+    OTHER_COMMUNITY,
+    OWNER_KEY_HEX,
+    T0,
+    TOPICS,
+    WEEK,
+    publish,
+    publish_and_seed,
+    week_messages,
+)
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
@@ -92,3 +107,161 @@ async def test_second_week_is_incremental(make_side) -> None:
     entries = {e.archive_id for e in await owner.backend.read_index(COMMUNITY)}
     assert entries == set(first.archive_ids) | set(second.archive_ids)
     assert first.link != second.link
+
+
+async def test_incremental_week_hashes_only_new_bytes(make_side) -> None:
+    owner = await make_side("owner")
+    first = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    data_len = owner.backend.paths(COMMUNITY).data.stat().st_size
+
+    publication = await owner.backend.open_publication(COMMUNITY, False)
+    assert publication.state.hashed_bytes == 0  # pieces of week 0 came from the .torrent
+    added = [
+        await publication.add(archive)
+        for archive in build_archives(
+            messages_from_list(week_messages(1)), TOPICS, T0 + WEEK, T0 + 2 * WEEK, WEEK
+        )
+    ]
+    result = await publication.commit()
+    new_len = owner.backend.paths(COMMUNITY).data.stat().st_size
+    index_len = owner.backend.paths(COMMUNITY).index.stat().st_size
+    assert publication.hashed_bytes == (new_len - data_len) + index_len
+    assert result.archive_ids == added and result.index_size == 2
+    entries = await owner.backend.read_index(COMMUNITY)
+    assert [e.archive_id for e in entries] == first.archive_ids + added  # IDs stable
+    assert entries[1].locator["offset"] == data_len
+
+
+async def test_nothing_new_keeps_the_link(make_side) -> None:
+    owner = await make_side("owner")
+    first = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    again = await publish(owner, [], T0 + WEEK, T0 + 2 * WEEK)
+    assert again.archive_ids == [] and again.link == first.link and again.index_size == 1
+
+
+async def test_member_downloads_only_the_new_week_of_a_new_link(make_side) -> None:
+    owner = await make_side("owner")
+    member = await make_side("member")
+    first = await publish_and_seed(owner, week_messages(0), T0, T0 + WEEK)
+    await member.backend.download_history_archives(COMMUNITY, first.link, asyncio.Event())
+    second = await publish_and_seed(owner, week_messages(1), T0 + WEEK, T0 + 2 * WEEK)
+    await owner.backend.unseed(COMMUNITY, first.link)
+
+    info = await member.backend.download_history_archives(COMMUNITY, second.link, asyncio.Event())
+
+    assert (info.total_archives, info.total_downloaded, info.failed_archive_ids) == (2, 2, [])
+    assert info.bytes_downloaded == (await owner.backend.read_index(COMMUNITY))[1].size
+    status = member.backend.torrent_status(COMMUNITY)
+    assert status.total_payload_download < info.bytes_downloaded + 2 * PIECE_LENGTH
+    assert (
+        member.backend.paths(COMMUNITY).data.read_bytes()
+        == owner.backend.paths(COMMUNITY).data.read_bytes()
+    )
+    member_link = member.backend.current_link(COMMUNITY)
+    assert member_link is not None
+    assert parse_magnet(member_link).info_hash == parse_magnet(second.link).info_hash
+
+
+async def test_cancel_mid_download_returns_cancelled_then_resumes(make_side) -> None:
+    owner = await make_side("owner", upload_rate_limit=1_500_000, limit_local_peers=True)
+    cancel = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, HistoryArchiveDownloaded):
+            cancel.set()
+
+    member = await make_side("member", on_event=on_event)
+    messages = [m for w in range(3) for m in week_messages(w, count=60, size=10_000)]
+    result = await publish_and_seed(owner, messages, T0, T0 + 3 * WEEK)
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, cancel)
+
+    assert info.cancelled and 1 <= info.total_downloaded < 3 and not info.failed_archive_ids
+    saved = {d.archive_id for d in member.store.downloaded_archives(COMMUNITY)}
+    assert len(saved) == info.total_downloaded
+    status = member.backend.torrent_status(COMMUNITY)
+    assert status.total_wanted == status.total_wanted_done  # nothing more is requested
+
+    again = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert (again.total_downloaded, again.cancelled) == (3, False)
+    assert {d.archive_id for d in member.store.downloaded_archives(COMMUNITY)} == set(
+        result.archive_ids
+    )
+
+
+async def test_archive_timeout_is_recorded_not_dropped(make_side) -> None:
+    owner = await make_side("owner", upload_rate_limit=200_000, limit_local_peers=True)
+    member = await make_side(
+        "member", timeouts=Timeouts(index=10, archive=0.5, download=30), concurrency=1
+    )
+    messages = [m for w in range(2) for m in week_messages(w, count=60, size=10_000)]
+    result = await publish_and_seed(owner, messages, T0, T0 + 2 * WEEK)
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+    assert info.total_archives == 2 and len(info.failed_archive_ids) >= 1
+    assert info.total_downloaded + len(info.failed_archive_ids) == 2
+    failed = member.of(HistoryArchiveDownloadFailed)
+    assert [e.archive_id for e in failed] == info.failed_archive_ids
+    assert all("timeouts.archive" in e.reason for e in failed)
+    saved = {d.archive_id for d in member.store.downloaded_archives(COMMUNITY)}
+    assert saved.isdisjoint(info.failed_archive_ids)
+
+
+async def test_seed_unseed_and_is_seeding_follow_the_link(make_side) -> None:
+    owner = await make_side("owner")
+    first = await publish_and_seed(owner, week_messages(0), T0, T0 + WEEK)
+    assert await owner.backend.is_seeding(COMMUNITY, first.link)
+    second = await publish(owner, week_messages(1), T0 + WEEK, T0 + 2 * WEEK)
+    # The manager's order: seed the new link, then unseed the old one.
+    await owner.backend.seed(COMMUNITY, second.link)
+    await owner.backend.unseed(COMMUNITY, first.link)
+    assert await owner.backend.is_seeding(COMMUNITY, second.link)
+    assert not await owner.backend.is_seeding(COMMUNITY, first.link)
+    await owner.backend.seed(COMMUNITY, second.link)  # idempotent
+    with pytest.raises(ArchiveNotFoundError, match="not the torrent"):
+        await owner.backend.seed(COMMUNITY, first.link)
+    await owner.backend.unseed(COMMUNITY, second.link)
+    assert not await owner.backend.is_seeding(COMMUNITY, second.link)
+    with pytest.raises(ArchiveNotFoundError, match="create archives first"):
+        await owner.backend.seed(OTHER_COMMUNITY, "")
+
+
+async def test_restart_reseeds_existing_torrents(make_side) -> None:
+    owner = await make_side("owner")
+    result = await publish_and_seed(owner, week_messages(0), T0, T0 + WEEK)
+    await owner.backend.stop()
+
+    restarted = TorrentBackend(owner.backend.context, owner.backend.tsettings)
+    await restarted.start()
+    try:
+        watch = restarted._held[COMMUNITY].watch
+        await watch.wait_until(
+            lambda: watch.status().state == lt.torrent_status.seeding,
+            cancel=None,
+            timeout=10,
+            what="re-check",
+        )
+        link = restarted.current_link(COMMUNITY)
+        assert (
+            link is not None and parse_magnet(link).info_hash == parse_magnet(result.link).info_hash
+        )
+        assert await restarted.is_seeding(COMMUNITY, link)
+        member = await make_side("member")
+        info = await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
+        assert info.total_downloaded == 1
+    finally:
+        await restarted.stop()
+
+
+async def test_load_checks_sizes_before_reading(make_side) -> None:
+    owner = await make_side("owner", max_archive_bytes=1000)
+    result = await publish(owner, week_messages(0), T0, T0 + WEEK)
+    with pytest.raises(SizeLimitError, match="max_archive_bytes"):
+        await owner.backend.load_archive_messages(COMMUNITY, "", result.archive_ids[0])
+    with pytest.raises(ArchiveNotFoundError):
+        await owner.backend.load_archive_messages(COMMUNITY, "", "0x" + "00" * 32)
+    assert await owner.backend.read_index(OTHER_COMMUNITY) == []
+    member = await make_side("member")
+    with pytest.raises(ArchiveNotFoundError):
+        await member.backend.read_archive_bytes(COMMUNITY, None, result.archive_ids[0])

@@ -42,6 +42,15 @@ ALERT_MASK = (
 )
 RECHECK_INTERVAL = 1.0  # seconds between truth checks when no alert arrives
 ALERT_QUEUE_SIZE = 100_000  # one piece_finished_alert per piece; keep bursts
+SHUTDOWN_GRACE = 3.0  # longest wait for connections to close before destroying a session
+_BUSY_COUNTERS = (
+    "peer.num_tcp_peers",
+    "peer.num_utp_peers",
+    "utp.num_utp_syn_sent",
+    "utp.num_utp_connected",
+    "utp.num_utp_fin_sent",
+    "utp.num_utp_close_wait",
+)
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,7 @@ class TorrentSession:
         self.settings = settings
         self._read_fd, self._write_fd = read_fd, write_fd
         self._watches: dict[Any, TorrentWatch] = {}
+        self._stats_waiters: list[asyncio.Future[dict[str, int]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
 
@@ -271,10 +281,17 @@ class TorrentSession:
         with contextlib.suppress(BlockingIOError, OSError):
             while os.read(self._read_fd, 4096):
                 pass
-        if self.closed:
+        if not hasattr(self, "_ses"):
             return
         for alert in self._ses.pop_alerts():
             kind = type(alert).__name__
+            if kind == "session_stats_alert":
+                values = dict(alert.values)
+                for waiter in self._stats_waiters:
+                    if not waiter.done():
+                        waiter.set_result(values)
+                self._stats_waiters.clear()
+                continue
             handle = getattr(alert, "handle", None)
             watch = self._watches.get(handle) if handle is not None else None
             error = ""
@@ -298,20 +315,45 @@ class TorrentSession:
             if watch is not None:
                 watch.notify(snapshot)
 
+    async def session_stats(self, timeout: float = 1.0) -> dict[str, int] | None:
+        """libtorrent's session counters (post_session_stats), or None if none came."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._stats_waiters.append(waiter)
+        self._ses.post_session_stats()
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            if waiter in self._stats_waiters:
+                self._stats_waiters.remove(waiter)
+
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self._loop is not None:
-            self._loop.remove_reader(self._read_fd)
         for watch in list(self._watches.values()):
             watch.removed = True
             watch.notify()
         self._watches.clear()
+        # The destructor holds the GIL while libtorrent finishes closing connections (about
+        # 1–2 s when a peer vanished mid-transfer), which would freeze the event loop. So:
+        # pause, wait here without blocking until no connection is left (bounded), and only
+        # then destroy the session, which is immediate by that time.
+        self._ses.apply_settings({"utp_fin_resends": 0, "utp_syn_resends": 0, "utp_num_resends": 0})
+        self._ses.pause()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE
+        while loop.time() < deadline:
+            stats = await self.session_stats(timeout=deadline - loop.time())
+            if stats is None or not any(stats.get(key, 0) for key in _BUSY_COUNTERS):
+                break
+            await asyncio.sleep(0.05)
+        if self._loop is not None:
+            self._loop.remove_reader(self._read_fd)
         holder = [self._ses]
         del self._ses
-        # The destructor joins libtorrent's threads (0.2–1 s): not on the event loop. The pipe
-        # is closed only afterwards, because libtorrent may still write to it until then.
         await asyncio.to_thread(holder.clear)
+        # Closed only now: libtorrent may write to the pipe until its threads are gone.
         os.close(self._read_fd)
         os.close(self._write_fd)
