@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -275,3 +276,104 @@ async def test_marketplace_needs_persistence(
         ("GET", "/storage/purchases/0x01"),
     ]:
         assert_error(await http.request(method, base + path), 503, "Persistence is not enabled")
+
+
+async def test_unparsable_content_type_is_415_with_empty_body(
+    codex_node: LocalCodexNode, http: httpx.AsyncClient
+) -> None:
+    r = await http.post(
+        codex_node.api_url + "/data", content=SOME, headers={"Content-Type": "nonsense"}
+    )
+    assert r.status_code == 415
+    assert r.content == b""
+
+
+async def test_expect_100_continue_upload(codex_node: LocalCodexNode) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", codex_node.port)
+    writer.write(
+        b"POST /api/codex/v1/data HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n"
+        b"Expect: 100-continue\r\n\r\n"
+    )
+    await writer.drain()
+    assert await reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+    await reader.readline()
+    writer.write(SOME)
+    await writer.drain()
+    answer = await reader.read(4096)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(SOME_CID.encode())
+
+
+async def test_client_gone_mid_upload_leaves_nothing(
+    codex_node: LocalCodexNode, http: httpx.AsyncClient
+) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", codex_node.port)
+    writer.write(b"POST /api/codex/v1/data HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+    writer.write(os.urandom(300_000))  # four whole blocks arrive, then the client is gone
+    await writer.drain()
+    for _ in range(100):
+        if codex_node.store.total_blocks >= 4:
+            break
+        await asyncio.sleep(0.01)
+    writer.close()
+    for _ in range(100):
+        if codex_node.store.total_blocks == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert (await http.get(codex_node.api_url + "/space")).json()["quotaUsedBytes"] == 0
+
+
+async def test_debug_info_is_pretty_and_complete(codex_cluster, http: httpx.AsyncClient) -> None:
+    a, b = await codex_cluster(2)
+    r = await http.get(a.api_url + "/debug/info")
+    assert r.headers["content-type"] == "application/json"
+    info = r.json()
+    assert r.text == json.dumps(info, indent=2, ensure_ascii=False)  # 2-space pretty print
+    assert list(info) == ["id", "addrs", "repo", "spr", "announceAddresses", "table", "codex"]
+    assert info["id"] == a.peer_id
+    assert info["addrs"] == a.listen_addrs == [f"/ip4/127.0.0.1/tcp/{a.port}"]
+    assert info["repo"] == str(a.data_dir)
+    assert info["spr"] == a.spr
+    assert info["table"]["localNode"]["peerId"] == a.peer_id
+    assert info["table"]["localNode"]["address"] == f"127.0.0.1:{a.port}"
+    (peer,) = info["table"]["nodes"]
+    assert peer["peerId"] == b.peer_id and peer["record"] == b.spr and peer["seen"] is True
+    assert len(peer["nodeId"]) == 64
+    assert set(info["codex"]) == {"version", "revision", "contracts"}
+
+
+async def test_log_level(codex_node: LocalCodexNode, http: httpx.AsyncClient) -> None:
+    url = codex_node.api_url + "/debug/chronicles/loglevel"
+    r = await http.post(url, params={"level": "DEBUG;TRACE:codex"})
+    assert (r.status_code, r.content, r.headers["content-type"]) == (200, b"", "text/plain")
+    assert_error(await http.post(url), 400, "Missing log level")
+    assert_error(
+        await http.post(url, params={"level": "LOUD"}),
+        500,
+        "Please specify one of: trace, debug, info, notice, warn, error or fatal",
+    )
+
+
+async def test_delete_of_a_dataset_block_keeps_it(
+    codex_node: LocalCodexNode, http: httpx.AsyncClient
+) -> None:
+    base = codex_node.api_url
+    await http.post(base + "/data", content=SOME)
+    block = "zDxWB8ED98hxJ51XwYaoQAwMdskCcmTaPR6Ce2wq88bjvjXRYuR9"
+    assert (await http.delete(f"{base}/data/{block}")).status_code == 204
+    # Still referenced by the dataset's tree: the download keeps working.
+    assert (await http.get(f"{base}/data/{SOME_CID}")).content == SOME
+
+
+async def test_concurrent_uploads_of_the_same_bytes(
+    codex_node: LocalCodexNode, http: httpx.AsyncClient
+) -> None:
+    data = os.urandom(10 * 65536)
+    results = await asyncio.gather(
+        *(http.post(codex_node.api_url + "/data", content=data) for _ in range(4))
+    )
+    assert {r.text for r in results} == {compute_manifest(data).cid.text}
+    space = (await http.get(codex_node.api_url + "/space")).json()
+    assert space["totalBlocks"] == 11
+    assert (await http.get(f"{codex_node.api_url}/data/{results[0].text}")).content == data

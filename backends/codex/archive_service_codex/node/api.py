@@ -135,6 +135,11 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             return error(500, str(exc))
         except InvalidInputError as exc:  # "Empty leaves"
             return error(500, str(exc))
+        except ConnectionError as exc:
+            # The client went away mid-body; the upload was rolled back. (The real node
+            # answers 500 with an empty body, which nobody reads here either.)
+            log.info("upload aborted by the client: %s", exc)
+            return error(500)
         log.info("stored %s (%d bytes)", manifest.cid, manifest.dataset_size)
         return text(manifest.cid.text)
 
