@@ -10,7 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from archive_service_codex.cid import block_cid_for_leaf, compute_manifest, parse_cid
+from archive_service_codex.cid import (
+    block_cid_for_leaf,
+    build_manifest,
+    compute_manifest,
+    parse_cid,
+)
 from archive_service_codex.node import LocalCodexNode
 
 ClusterFactory = Callable[..., Awaitable[list[LocalCodexNode]]]
@@ -239,3 +244,26 @@ async def test_a_peer_serving_wrong_bytes_is_not_believed(
     assert r.status_code in (200, 500)
     assert r.content != data
     assert not b.store.has(second)
+
+
+@pytest.mark.parametrize(
+    ("dataset_size", "block_size", "message"),
+    [
+        (2**40, 2**30, "block size 1073741824 is not supported"),
+        (2**62, 65536, "is too large"),
+    ],
+)
+async def test_absurd_manifests_are_refused_before_allocation(
+    codex_cluster: ClusterFactory,
+    http: httpx.AsyncClient,
+    dataset_size: int,
+    block_size: int,
+    message: str,
+) -> None:
+    a, b = await codex_cluster(2)
+    tree = compute_manifest(b"x").tree_cid
+    crafted = build_manifest(tree, dataset_size, block_size)  # valid protobuf, hostile sizes
+    a.store.put_manifest(crafted)
+    r = await http.get(f"{b.api_url}/data/{crafted.cid}/network/stream")
+    assert r.status_code == 500
+    assert message in r.text

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 PREFETCH_WINDOW = 64  # blocks fetched ahead of a reader (4 MiB)
 RUN_BLOCKS = 16  # blocks asked of a peer in one request
+MAX_BLOCK_SIZE = 1 << 20  # logos-storage allows up to 512 KiB; Codex uploads use 64 KiB
+MAX_BLOCKS = 1 << 22  # 256 GiB of 64 KiB blocks; the leaf list is then 128 MiB
 # The node's literal text: the Nim source forgot the `&` of its format string.
 INVALID_MANIFEST_CODEC = "CID has invalid content type for manifest {$cid}"
 
@@ -193,6 +195,15 @@ class Engine:
         blocks ahead of the reader (so memory stays bounded), and kept."""
         if manifest.protected:
             raise BackendError("erasure-coded datasets are not supported by the local node")
+        # Checked before anything is allocated: a manifest is whatever its author wrote.
+        if not 0 < manifest.block_size <= MAX_BLOCK_SIZE:
+            raise BackendError(
+                f"block size {manifest.block_size} is not supported (max {MAX_BLOCK_SIZE})"
+            )
+        if manifest.block_count > MAX_BLOCKS:
+            raise BackendError(
+                f"dataset of {manifest.block_count} blocks is too large (max {MAX_BLOCKS})"
+            )
         leaves = await self._leaves(manifest)
         count, size = manifest.block_count, manifest.block_size
         if len(leaves) != count * DIGEST_LEN:
