@@ -137,6 +137,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 # (media payloads can be megabytes): memory stays bounded whatever the history size.
 _PAGE_ROWS = 4096
 _PAGE_BYTES = 16 * 1024 * 1024
+_WAL_AUTOCHECKPOINT = 1000  # pages, SQLite's default
 
 
 def _placeholders(n: int) -> str:
@@ -246,6 +247,19 @@ class Store:
     def journal_mode(self) -> str:
         with self._read() as c:
             return str(c.execute("PRAGMA journal_mode").fetchone()[0])
+
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """For bulk loads: no WAL checkpoint after each commit (each would copy the same hot
+        index pages again), one at the end. Every commit stays atomic and durable in the WAL."""
+        with self._read() as c:
+            c.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            yield
+        finally:
+            with self._read() as c:
+                c.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # transactions ----------------------------------------------------------------------------
     @contextmanager

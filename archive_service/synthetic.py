@@ -125,7 +125,8 @@ def _uuid4(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _check(messages: int, days: float, topics: int) -> None:
+def check_arguments(messages: int, days: float, topics: int) -> None:
+    """InvalidInputError naming the first bad argument (as its CLI flag)."""
     if messages < 0:
         raise InvalidInputError(f"--messages must be >= 0 (got {messages})")
     if not days > 0:
@@ -144,7 +145,7 @@ def iter_messages(
     start_ts: int = DEFAULT_START_TS,
 ) -> Iterator[StoredMessage]:
     """The history in timestamp order; messages i spread evenly over [start, start+days)."""
-    _check(messages, days, len(community.topics))
+    check_arguments(messages, days, len(community.topics))
     rng = random.Random(f"messages:{seed}")
     pool = rng.randbytes(_POOL_SIZE)
     pool_max = _POOL_SIZE - MEDIA_MAX
@@ -205,7 +206,7 @@ def generate_history(
     Runs again with the same arguments add nothing new (messages dedupe by hash).
     `progress(n)` is called after each committed batch with the messages done so far.
     """
-    _check(messages, days, topics)
+    check_arguments(messages, days, topics)
     community = synthetic_community(seed, topics - 1)
     started = time.perf_counter()
     store.save_community(
@@ -240,14 +241,15 @@ def generate_history(
     producer.start()
     done = new = payload_bytes = 0
     try:
-        while (item := batches.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            new += store.save_waku_messages(item)
-            done += len(item)
-            payload_bytes += sum(len(m.payload) for m in item)
-            if progress:
-                progress(done)
+        with store.bulk_writes():
+            while (item := batches.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                new += store.save_waku_messages(item)
+                done += len(item)
+                payload_bytes += sum(len(m.payload) for m in item)
+                if progress:
+                    progress(done)
     finally:
         stop.set()
         while producer.is_alive():  # unblock a producer waiting on a full queue

@@ -388,3 +388,17 @@ def test_ratchet_steps(store: Store) -> None:
         (kid,),
     ).fetchone()
     assert group == CID
+
+
+def test_bulk_writes_defers_then_runs_the_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite"
+    wal = tmp_path / "node.sqlite-wal"
+    with Store(path) as s:
+        with s.bulk_writes():
+            for k in range(5):
+                s.save_waku_messages([msg(ts, n=k, payload=b"p" * 2000) for ts in range(500)])
+            grown = wal.stat().st_size
+            assert grown > 5 * 500 * 2000  # every commit still in the WAL, none checkpointed
+        assert wal.stat().st_size == 0  # truncated by the final checkpoint
+        assert s._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        assert s.count_waku_messages() == 2500
