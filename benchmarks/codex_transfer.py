@@ -1,0 +1,387 @@
+"""Codex transfer benchmark: each measurement against its floor, taken in the same run.
+
+- CID: `compute_manifest` (the Codex CID recipe) vs `hashlib.sha256` over the same bytes.
+- Upload: the owner's publication (local copy, CID, upload of every archive, then the index)
+  vs a plain HTTP POST of the same archive bytes to the same node.
+- Download + import: a member's `download_history_archives` through its node (fetching from
+  the owner's node, CID checks, saved files, recorded IDs) with the import of each archive
+  as it completes (`load_archive_messages` + `Store.save_waku_messages` into a fresh SQLite
+  store), until the last one is imported, vs a plain HTTP GET of the same
+  archives from the same node (`/network/stream`, same concurrency, bytes discarded). The
+  member's node forgets the data (DELETE) before every timed run, so both pay the fetch from
+  the owner's node.
+
+Target (DESIGN.md): every ratio floor/ours ≥ 0.5. The nodes are the bundled local
+Codex-compatible node, each in its own process on 127.0.0.1, as a real node would be.
+
+    .venv/bin/python benchmarks/codex_transfer.py [--mib 96] [--archives 8] [--repeat 3]
+
+Writes benchmarks/results/codex_transfer.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from archive_service_codex.backend import CodexBackend, local_cid
+from archive_service_codex.cid import compute_manifest
+from archive_service_codex.client import UPLOAD_FILENAME, UPLOAD_MIMETYPE
+from archive_service_codex.node.process import NodeProcess
+from archive_service_codex.settings import CodexSettings
+
+from archive_service.archives import StoredMessage, build_archives, messages_from_list
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
+from archive_service.ids import keccak256
+from archive_service.interface import BackendContext, BuiltArchive, Timeouts
+from archive_service.store import Store
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COMMUNITY = bytes.fromhex("02" + "b3" * 32)
+TOPICS = (b"\x01\x02\x03\x04",)
+WEEK = 7 * 24 * 3600
+T0 = 1_699_833_600
+PAYLOAD = 8000
+CONCURRENCY = 4
+MiB = 1 << 20
+UPLOAD_HEADERS = {
+    "Content-Type": UPLOAD_MIMETYPE,
+    "Content-Disposition": f'filename="{UPLOAD_FILENAME}"',
+}
+
+
+def synthetic_messages(total_bytes: int, weeks: int) -> list[StoredMessage]:
+    count = max(weeks, total_bytes // PAYLOAD)
+    per_week = -(-count // weeks)
+    out = []
+    for i in range(count):
+        week, k = divmod(i, per_week)
+        out.append(
+            StoredMessage(
+                sig=keccak256(i.to_bytes(8, "big")) * 2 + b"\x01",
+                timestamp=T0 + week * WEEK + k * (WEEK // per_week),
+                topic=TOPICS[0],
+                payload=os.urandom(PAYLOAD),
+                padding=b"",
+                hash=keccak256(b"m" + i.to_bytes(8, "big")),
+            )
+        )
+    return out
+
+
+def timed_sync(fn: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def timed(fn: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await fn()
+    return time.perf_counter() - started
+
+
+def make_backend(
+    root: Path,
+    name: str,
+    api_url: str,
+    emit: Callable[[ArchiveEvent], None] = lambda event: None,
+) -> tuple[CodexBackend, Store]:
+    store = Store(root / name / "db.sqlite")
+    context = BackendContext(
+        data_dir=root / name / "codex",
+        store=store,
+        crypto=HashRatchet(store),
+        emit=emit,
+        timeouts=Timeouts(index=60, archive=300, download=3600),
+        max_download_concurrency=CONCURRENCY,
+    )
+    return CodexBackend(context, CodexSettings(api_url=api_url)), store
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_at_start = os.getloadavg()  # other work on the machine skews every ratio
+    root = Path(tempfile.mkdtemp(prefix="codex-bench-"))
+    node_args = ["--block-retries", "50", "--retry-interval", "0.05"]
+    owner_node = NodeProcess(root / "node-owner", args=node_args)
+    await owner_node.astart()
+    member_node = NodeProcess(
+        root / "node-member", args=[*node_args, "--bootstrap-node", owner_node.spr]
+    )
+    await member_node.astart()
+    http = httpx.AsyncClient(timeout=600, trust_env=False)
+    try:
+        messages = synthetic_messages(args.mib * MiB, args.archives)
+        archives: list[BuiltArchive] = list(
+            build_archives(
+                messages_from_list(messages), TOPICS, T0, T0 + args.archives * WEEK, WEEK
+            )
+        )
+        blob = b"".join(a.data for a in archives)
+        total = len(blob)
+        print(f"{len(archives)} archives, {total / MiB:.1f} MiB, {len(messages)} messages")
+
+        # CID recipe vs SHA-256 -----------------------------------------------------------
+        cid_s = timed_sync(lambda: local_cid(blob), args.repeat)
+        recipe_s = timed_sync(
+            lambda: compute_manifest(blob, UPLOAD_FILENAME, UPLOAD_MIMETYPE), args.repeat
+        )
+        sha_s = timed_sync(lambda: hashlib.sha256(blob).digest(), args.repeat)
+
+        # upload: publication vs plain POSTs of the same bytes -------------------------------
+        cids = [local_cid(a.data) for a in archives]
+
+        async def plain_upload() -> list[str]:
+            sem = asyncio.Semaphore(CodexSettings().upload_concurrency)
+
+            async def one(data: bytes) -> str:
+                async with sem:
+                    r = await http.post(
+                        f"{owner_node.api_url}/data", content=data, headers=UPLOAD_HEADERS
+                    )
+                    r.raise_for_status()
+                    return r.text.strip()
+
+            return await asyncio.gather(*(one(a.data) for a in archives))
+
+        async def forget(api_url: str, cids: list[str]) -> None:
+            for cid in cids:
+                (await http.delete(f"{api_url}/data/{cid}")).raise_for_status()
+
+        upload_plain, upload_ours = [], []
+        link = ""
+        for i in range(args.repeat):
+            # The node forgets everything before each timed upload: both store new blocks.
+            await forget(owner_node.api_url, [*cids, link] if link else cids)
+
+            async def check_plain() -> None:
+                assert await plain_upload() == cids
+
+            upload_plain.append(await timed(check_plain))
+            await forget(owner_node.api_url, cids)
+            # A fresh owner directory each time: every archive is new to the publication.
+            owner, owner_store = make_backend(root, f"owner-{i}", owner_node.api_url)
+            await owner.start()
+
+            async def publish(backend: CodexBackend = owner) -> None:
+                publication = await backend.open_publication(COMMUNITY, False)
+                for archive in archives:
+                    await publication.add(archive)
+                await publication.commit()
+
+            upload_ours.append(await timed(publish))
+            link = owner.current_link(COMMUNITY) or ""
+            assert [e.locator["cid"] for e in await owner.read_index(COMMUNITY)] == cids
+            await owner.stop()
+            owner_store.close()
+
+        # download + import vs plain GETs of the same archives from the member's node --------
+        async def plain_download() -> int:
+            sem = asyncio.Semaphore(CONCURRENCY)
+
+            async def one(cid: str) -> int:
+                n = 0
+                async with (
+                    sem,
+                    http.stream("GET", f"{member_node.api_url}/data/{cid}/network/stream") as r,
+                ):
+                    r.raise_for_status()
+                    async for chunk in r.aiter_raw():
+                        n += len(chunk)
+                return n
+
+            return sum(await asyncio.gather(*(one(c) for c in cids)))
+
+        async def member_run(i: int) -> tuple[float, float]:
+            """A fresh member (directory, database): download, importing each archive as it
+            completes (load_archive_messages + save_waku_messages). Returns (total, download)."""
+            done: asyncio.Queue[str | None] = asyncio.Queue()
+
+            def emit(event: ArchiveEvent) -> None:
+                if isinstance(event, HistoryArchiveDownloaded):
+                    done.put_nowait(event.archive_id)
+
+            member, store = make_backend(root, f"member-{i}", member_node.api_url, emit)
+            await member.start()
+
+            async def importer() -> None:
+                while (aid := await done.get()) is not None:
+                    got = await member.load_archive_messages(COMMUNITY, link, aid)
+                    rows = [
+                        StoredMessage(
+                            m.sig,
+                            m.timestamp,
+                            m.topic,
+                            m.payload,
+                            m.padding,
+                            m.hash,
+                            m.thirdPartyId,
+                        )
+                        for m in got
+                    ]
+                    await asyncio.to_thread(store.save_waku_messages, rows)
+                    await asyncio.to_thread(store.set_archive_imported, COMMUNITY, aid)
+
+            started = time.perf_counter()
+            worker = asyncio.create_task(importer())
+            info = await member.download_history_archives(COMMUNITY, link, asyncio.Event())
+            downloaded = time.perf_counter() - started
+            done.put_nowait(None)
+            await worker
+            total_s = time.perf_counter() - started
+            assert info.total_downloaded == len(archives) and not info.failed_archive_ids, info
+            assert store.count_waku_messages() == len(messages)
+            await member.stop()
+            store.close()
+            return total_s, downloaded
+
+        get_plain, download_ours, download_only = [], [], []
+        for i in range(args.repeat):
+            await forget(member_node.api_url, [link, *cids])
+            get_plain.append(await timed(plain_download))
+            await forget(member_node.api_url, [link, *cids])
+            total_s, downloaded = await member_run(i)
+            download_ours.append(total_s)
+            download_only.append(downloaded)
+    finally:
+        await http.aclose()
+        owner_node.terminate()
+        member_node.terminate()
+
+    def rates(floor: list[float], ours: list[float]) -> dict[str, Any]:
+        f, o = statistics.median(floor), statistics.median(ours)
+        return {
+            "floor_s": round(f, 4),
+            "ours_s": round(o, 4),
+            "floor_mib_s": round(total / MiB / f, 1),
+            "ours_mib_s": round(total / MiB / o, 1),
+            "ratio": round(f / o, 3),
+            # Floor and ours alternate within each repetition; the median of their per-pair
+            # ratios is less sensitive to the machine's load drifting during the run.
+            "paired_ratio_median": round(
+                statistics.median(a / b for a, b in zip(floor, ours, strict=True)), 3
+            ),
+            "samples_floor_s": [round(x, 4) for x in floor],
+            "samples_ours_s": [round(x, 4) for x in ours],
+        }
+
+    return {
+        "benchmark": "codex_transfer",
+        "target_ratio": 0.5,
+        "setup": {
+            "archives": len(archives),
+            "bytes": total,
+            "messages": len(messages),
+            "payload_bytes": PAYLOAD,
+            "repeat": args.repeat,
+            "download_concurrency": CONCURRENCY,
+            "upload_concurrency": CodexSettings().upload_concurrency,
+            "nodes": "bundled local Codex-compatible node, one process each, 127.0.0.1",
+            "python": platform.python_version(),
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+        },
+        "cid": {
+            "floor": "hashlib.sha256 over the same bytes",
+            "what": "verify.upload_cid (the backend's CID check and owner CIDs)",
+            **rates(sha_s, cid_s),
+            "node_recipe": {
+                "what": "cid.compute_manifest (the local node's CidBuilder, copies blocks)",
+                **rates(sha_s, recipe_s),
+            },
+        },
+        "upload": {
+            "floor": "plain HTTP POST /data of the same archive bytes, same node, same concurrency",
+            **rates(upload_plain, upload_ours),
+        },
+        "download_import": {
+            "floor": "plain HTTP GET /data/{cid}/network/stream of the same archives, same node",
+            "what": "download_history_archives, each archive imported as it completes",
+            **rates(get_plain, download_ours),
+            "download_only": rates(get_plain, download_only),
+        },
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    s = result["setup"]
+    lines = [
+        "# Codex transfer benchmark",
+        "",
+        f"{s['archives']} archives, {s['bytes'] / MiB:.1f} MiB ({s['messages']} messages of "
+        f"{s['payload_bytes']} B), median of {s['repeat']} runs; {s['nodes']}; "
+        f"{s['machine']} (load average {s['load_average_at_start'][0]} at start), "
+        f"Python {s['python']}. Target: ratio ≥ {result['target_ratio']}.",
+        "",
+        "| measurement | floor | floor MiB/s | ours MiB/s | ratio floor/ours | paired ratio |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    names = {
+        "cid": "CID computation",
+        "upload": "upload (publication)",
+        "download_import": "member download + import",
+    }
+    for key, label in names.items():
+        r = result[key]
+        lines.append(
+            f"| {label} | {r['floor']} | {r['floor_mib_s']} | {r['ours_mib_s']} | {r['ratio']} "
+            f"| {r['paired_ratio_median']} |"
+        )
+    r = result["download_import"]["download_only"]
+    lines.append(
+        f"| member download alone (info) | {result['download_import']['floor']} "
+        f"| {r['floor_mib_s']} | {r['ours_mib_s']} | {r['ratio']} | {r['paired_ratio_median']} |"
+    )
+    r = result["cid"]["node_recipe"]
+    lines.append(
+        f"| CID, node's CidBuilder (info) | {result['cid']['floor']} | {r['floor_mib_s']} "
+        f"| {r['ours_mib_s']} | {r['ratio']} | {r['paired_ratio_median']} |"
+    )
+    lines.append("")
+    lines.append(
+        "ratio = median floor time / median time of ours; paired ratio = median over the "
+        "repetitions of floor/ours measured back to back. Times per repetition are in the JSON."
+    )
+    lines.append("")
+    lines.append("Reproduce: `.venv/bin/python benchmarks/codex_transfer.py`.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mib", type=int, default=96, help="history size in MiB")
+    parser.add_argument("--archives", type=int, default=8, help="weeks (one archive each)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "codex_transfer.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "codex_transfer.md").write_text(markdown(result))
+    print(markdown(result))
+    keys = ("cid", "upload", "download_import")
+    ok = all(
+        min(result[k]["ratio"], result[k]["paired_ratio_median"]) >= result["target_ratio"]
+        for k in keys
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
