@@ -11,6 +11,7 @@ paced loop imports what was downloaded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +101,19 @@ class _MemberState:
     running: _Running | None = None
     worker: asyncio.Task[None] | None = None
     importer: asyncio.Task[None] | None = None
+    # "No key yet" back-off (loop.time() deadlines), for downloads per backend and imports
+    # per archive; a new link or a new group key clears them and wakes the loop.
+    download_not_before: dict[str, float] = field(default_factory=dict)
+    download_no_key: dict[str, int] = field(default_factory=dict)
+    import_not_before: dict[str, float] = field(default_factory=dict)
+    download_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    import_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Outcome:
+    info: DownloadTaskInfo | None = None  # None: the run failed as a whole (emitted)
+    no_key: bool = False  # the index needs a group key this node does not hold yet
 
 
 class RateLimiter:
@@ -468,6 +482,9 @@ class ArchiveManager:
     # member: downloads ----------------------------------------------------------------------
     def _schedule_download(self, community_id: bytes, backend: str, link: str) -> None:
         state = self._members.setdefault(community_id, _MemberState())
+        if state.pending.get(backend) != link:
+            state.download_not_before.pop(backend, None)
+            state.download_no_key.pop(backend, None)
         state.pending[backend] = link
         running = state.running
         if running is not None:
@@ -475,21 +492,48 @@ class ArchiveManager:
             if running.backend == backend or order.index(backend) < order.index(running.backend):
                 # Superseded: the worker joins the cancelled run before starting the next one.
                 running.cancel.set()
+        state.download_wakeup.set()
         if state.worker is None or state.worker.done():
             state.worker = asyncio.create_task(self._download_worker(community_id, state))
 
+    def notify_group_key(self, community_id: bytes) -> None:
+        """The host received a group key for this community: retry what waited for one now."""
+        state = self._members.get(community_id)
+        if state is None:
+            return
+        state.download_not_before.clear()
+        state.import_not_before.clear()
+        state.download_wakeup.set()
+        state.import_wakeup.set()
+
     async def _download_worker(self, community_id: bytes, state: _MemberState) -> None:
         order = self._preference_order()
+        loop = asyncio.get_running_loop()
         while state.pending and not self._stopping:
-            backend = min(state.pending, key=order.index)
+            now = loop.time()
+            ready = [b for b in state.pending if state.download_not_before.get(b, 0.0) <= now]
+            if not ready:
+                state.download_wakeup.clear()
+                wait = min(state.download_not_before[b] for b in state.pending) - now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.download_wakeup.wait(), wait)
+                continue
+            backend = min(ready, key=order.index)
             link = state.pending[backend]
             state.running = _Running(backend, link, asyncio.Event())
             try:
-                info = await self._download(community_id, backend, link, state.running.cancel)
+                outcome = await self._download(community_id, backend, link, state.running.cancel)
             finally:
                 state.running = None
+            info = outcome.info
             if info is not None and info.cancelled:
                 continue  # superseded or stopping; the pending map says what comes next
+            if outcome.no_key and state.pending.get(backend) == link:
+                # Keep the link; try again after a back-off, or as soon as a key arrives.
+                n = state.download_no_key[backend] = state.download_no_key.get(backend, 0) + 1
+                backoff = self.config.import_.no_key_backoff * 2 ** min(n - 1, 6)
+                state.download_not_before[backend] = loop.time() + backoff
+                continue
             if state.pending.get(backend) == link:
                 del state.pending[backend]
             if info is None:
@@ -514,11 +558,12 @@ class ArchiveManager:
 
     async def _download(
         self, community_id: bytes, backend_name: str, link: str, cancel: asyncio.Event
-    ) -> DownloadTaskInfo | None:
+    ) -> _Outcome:
         """One download with the index timeout retried `timeouts.index_retries` times.
-        Returns None when the run failed as a whole (the failure is emitted)."""
+        Failures of the whole run are emitted with their reason."""
         backend = self.backends[backend_name]
         attempts = 1 + self.config.timeouts.index_retries
+        no_key = False
         for attempt in range(1, attempts + 1):
             try:
                 info = await backend.download_history_archives(community_id, link, cancel)
@@ -527,6 +572,8 @@ class ArchiveManager:
                 if attempt < attempts:
                     log.info("%s; retrying (%d/%d)", reason, attempt, attempts - 1)
                     continue
+            except NoGroupKeyError as exc:
+                reason, no_key = f"no key: {exc}", True
             except ArchiveServiceError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             except Exception as exc:
@@ -547,7 +594,7 @@ class ArchiveManager:
                         bytes_downloaded=info.bytes_downloaded,
                     )
                 )
-                return info
+                return _Outcome(info)
             log.warning("download of %s via %s failed: %s", link, backend_name, reason)
             self.emit(
                 HistoryArchivesDownloadFailed(
@@ -557,8 +604,8 @@ class ArchiveManager:
                     reason=reason,
                 )
             )
-            return None
-        return None  # unreachable: the loop returns or records a failure
+            return _Outcome(no_key=no_key)
+        return _Outcome()  # unreachable: the loop returns or records a failure
 
     # member: import ---------------------------------------------------------------------------
     def _ensure_importer(self, community_id: bytes) -> None:
@@ -573,7 +620,7 @@ class ArchiveManager:
         cfg = self.config.import_
         cid = community_hex(community_id)
         attempts: dict[str, int] = {}
-        not_before: dict[str, float] = {}
+        not_before = state.import_not_before
         gave_up = self._gave_up.setdefault(community_id, set())
         loop = asyncio.get_running_loop()
         try:
@@ -592,7 +639,10 @@ class ArchiveManager:
                 now = loop.time()
                 ready = [r for r in rows if not_before.get(r.archive_id, 0.0) <= now]
                 if not ready:
-                    await asyncio.sleep(min(not_before[r.archive_id] for r in rows) - now)
+                    state.import_wakeup.clear()
+                    wait = min(not_before[r.archive_id] for r in rows) - now
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(state.import_wakeup.wait(), wait)
                     continue
                 row = ready[0]
                 try:

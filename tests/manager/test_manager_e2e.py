@@ -17,6 +17,7 @@ from archive_service.events import (
     HistoryArchiveImported,
     HistoryArchiveImportFailed,
     HistoryArchivesDownloadCompleted,
+    HistoryArchivesDownloadFailed,
 )
 from archive_service.lab import Lab
 from archive_service.manager import (
@@ -176,34 +177,88 @@ async def test_member_restarted_mid_import_resumes_and_imports_everything_once(
         assert member.store.count_waku_messages() == 3000
 
 
-async def test_missing_group_key_postpones_import_until_the_key_arrives(tmp_path: Path) -> None:
-    quick = ImportSettings(
-        initial_delay=0, fast=True, fast_rate=10_000, tick=0.001, no_key_backoff=0.2
-    )
-    async with Lab(tmp_path, backends=["torrent"], members=1, import_settings=quick) as lab:
+async def test_missing_group_key_postpones_the_download_until_the_key_arrives(
+    tmp_path: Path,
+) -> None:
+    async with Lab(tmp_path, backends=["torrent"], members=1) as lab:
         assert lab.owner is not None
         member = lab.members[0]
         community = owner_community(lab, messages=500, days=7, encrypted=True)
-        # Joined, but without the community's group key (it has not reached the member yet).
+        # Joined, but the community's group key has not reached the member yet.
         member.store.save_community(
             Community(id=community.id, joined=True, encrypted=True, chat_ids=community.chat_ids)
         )
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
         await lab.bus.drain()
         for _ in range(200):
-            if lab.events.of("member1", HistoryArchiveImportFailed):
+            if lab.events.of("member1", HistoryArchivesDownloadFailed):
                 break
             await asyncio.sleep(0.05)
-        failures = [r.event for r in lab.events.of("member1", HistoryArchiveImportFailed)]
-        assert failures and all(f.postponed and not f.gave_up for f in failures)
+        failure = lab.events.of("member1", HistoryArchivesDownloadFailed)[0].event
+        assert failure.reason.startswith("no key")  # the member can tell why
         assert member.store.count_waku_messages() == 0
 
         for key in lab.owner.crypto.group_keys(community.id):
             member.crypto.add_group_key(key)
+        member.manager.notify_group_key(community.id)
         await lab.settle(community)
         assert lab.member_hashes(member, community) == lab.owner_hashes(community)
-        # Back-off, not a hot loop: a handful of postponements in the time the key was missing.
-        assert len(lab.events.of("member1", HistoryArchiveImportFailed)) < 10
+        # Back-off, not a hot loop.
+        assert len(lab.events.of("member1", HistoryArchivesDownloadFailed)) < 5
+
+
+async def test_archive_under_an_older_key_waits_for_that_key_while_others_import(
+    tmp_path: Path,
+) -> None:
+    quick = ImportSettings(
+        initial_delay=0, fast=True, fast_rate=10_000, tick=0.001, no_key_backoff=0.2
+    )
+    async with Lab(tmp_path, backends=["codex"], members=1, import_settings=quick) as lab:
+        owner = lab.owner
+        assert owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=800, days=14, encrypted=True)
+        lab.join(member, community)  # receives the first key, K1
+        old_key = owner.crypto.group_keys(community.id)[0]
+        member_crypto_keys = member.crypto.group_keys(community.id)
+        assert member_crypto_keys == [old_key]
+        lab.bus.auto_deliver = False
+        await owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
+        owner.crypto.generate_group_key(community.id)  # rotation: K2 encrypts what follows
+        await owner.manager.create_and_seed_history_archive(
+            community, START + WEEK, START + 2 * WEEK
+        )
+
+        # A member that only ever got K2: the index (K2) and week 2 (K2) import, week 1 waits.
+        late = await lab.start_node("member2", "member")
+        lab.members.append(late)
+        late.store.save_community(
+            Community(id=community.id, joined=True, encrypted=True, chat_ids=community.chat_ids)
+        )
+        late.crypto.add_group_key(owner.crypto.group_keys(community.id)[-1])
+        message = lab.bus.sent[-1][3]
+        assert (await late.manager.handle_archive_link_message(message)).accepted
+        for _ in range(200):
+            if (
+                lab.events.of("member2", HistoryArchiveImportFailed)
+                and len(late.store.archives_to_import(community.id)) == 1
+            ):
+                break
+            await asyncio.sleep(0.05)
+        failures = [r.event for r in lab.events.of("member2", HistoryArchiveImportFailed)]
+        assert failures and all(f.postponed and not f.gave_up for f in failures)
+        assert len(late.store.archives_to_import(community.id)) == 1
+        assert 0 < late.store.count_waku_messages() < len(lab.owner_hashes(community))
+
+        late.crypto.add_group_key(old_key)
+        late.manager.notify_group_key(community.id)
+        await late.manager.wait_idle(community.id)
+        for _ in range(100):
+            if not late.store.archives_to_import(community.id):
+                break
+            await asyncio.sleep(0.05)
+        assert lab.member_hashes(late, community) == lab.owner_hashes(community)
+        assert len(lab.events.of("member2", HistoryArchiveImportFailed)) < 10
 
 
 async def test_owner_restarted_mid_interval_creates_at_the_boundary(tmp_path: Path) -> None:
