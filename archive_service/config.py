@@ -2,9 +2,10 @@
 
 Precedence: overrides (CLI flags) > environment > file > defaults. Environment variables are
 `ARCHIVE_SERVICE_<KEY>` with `__` between nesting levels, e.g.
-`ARCHIVE_SERVICE_BACKEND__TORRENT__LISTEN_PORT=9025`; values are read as TOML values when
-they parse (numbers, booleans, lists) and as strings otherwise. Unknown keys and bad values
-raise ConfigError naming the dotted key.
+`ARCHIVE_SERVICE_BACKEND__TORRENT__LISTEN_PORT=9025`; values starting with `[` or `{` are read
+as TOML arrays / inline tables, every other value stays a string that the field's type converts
+(so `9025` becomes an int for a port but stays "9025" for a path or a token). Unknown keys and
+bad values raise ConfigError naming the dotted key.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def _key_of(loc: tuple[Any, ...]) -> str:
 def _raise_config_error(exc: ValidationError, prefix: str = "") -> None:
     problems = []
     for err in exc.errors():
-        key = prefix + _key_of(err["loc"])
+        # A model-level error has no location: name the section itself.
+        key = prefix + _key_of(err["loc"]) if err["loc"] else prefix.rstrip(".") or "<root>"
         if err["type"] == "extra_forbidden":
             problems.append(f"unknown key {key!r}")
         else:
@@ -113,10 +115,15 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
 
 
 def _parse_scalar(text: str) -> Any:
+    # Scalars stay strings: the model's lax mode turns "9025" into an int where an int is
+    # expected, and a TOML parse here would turn a numeric-looking path or token into a number.
+    if not text.lstrip().startswith(("[", "{")):
+        return text
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        parsed = tomllib.loads(f"v = {text}")
     except tomllib.TOMLDecodeError:
         return text
+    return parsed["v"] if parsed.keys() == {"v"} else text  # "[1]\nx = 2" is not one value
 
 
 def _nest(dotted: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,11 +160,13 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            data = tomllib.loads(Path(path).read_text())
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     data = _deep_merge(data, env_overrides(os.environ if environ is None else environ))
     data = _deep_merge(data, _nest(overrides or {}))
     try:

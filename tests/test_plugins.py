@@ -1,0 +1,167 @@
+"""The pluggy plugin manager: entry-point loading, backend factories, events, `plugins` CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from archive_service import noop
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.errors import ArchiveNotFoundError, ConfigError
+from archive_service.events import ArchiveEvent, CreatingHistoryArchives
+from archive_service.hookspecs import PROJECT, hookimpl
+from archive_service.interface import BackendContext, BackendFactory
+from archive_service.noop import NoopBackend
+from archive_service.plugins import (
+    backend_factories,
+    event_emitter,
+    plugin_manager,
+    require_backends,
+)
+from archive_service.store import Store
+
+CID = bytes([2]) + bytes(32)
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: int = 0
+
+
+class _Plugin:
+    """A real plugin object, registered directly as a host or test would."""
+
+    def __init__(self, name: str, settings_model: type[BaseModel] | None = None) -> None:
+        self.name = name
+        self.settings_model = settings_model
+        self.events: list[ArchiveEvent] = []
+
+    @hookimpl
+    def archive_backend_factories(self) -> list[BackendFactory]:
+        return [
+            BackendFactory(
+                name=self.name,
+                description="test backend",
+                backend_class=NoopBackend,
+                settings_model=self.settings_model,
+            )
+        ]
+
+    @hookimpl
+    def archive_event(self, event: ArchiveEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Iterator[BackendContext]:
+    with Store(tmp_path / "node.sqlite") as store:
+        yield BackendContext(
+            data_dir=tmp_path / "backend",
+            store=store,
+            crypto=HashRatchet(store),
+            emit=lambda e: None,
+        )
+
+
+def test_noop_is_registered_as_an_entry_point() -> None:
+    (ep,) = [e for e in entry_points(group=PROJECT) if e.name == "noop"]
+    assert ep.value == "archive_service.noop"
+    assert ep.dist is not None and ep.dist.name == "archive-service"
+
+
+def test_noop_loads_through_the_entry_point() -> None:
+    pm = plugin_manager()
+    assert pm.get_plugin("noop") is noop  # loaded by load_setuptools_entrypoints
+    assert any(dist.project_name == "archive-service" for _, dist in pm.list_plugin_distinfo())
+    factory = backend_factories(pm)["noop"]
+    assert factory.backend_class is NoopBackend
+    assert factory.name == "noop" and factory.description
+
+
+def test_without_entry_points_only_given_plugins() -> None:
+    assert backend_factories(plugin_manager(load_entrypoints=False)) == {}
+    pm = plugin_manager(load_entrypoints=False, plugins=[_Plugin("alpha")])
+    assert list(backend_factories(pm)) == ["alpha"]
+
+
+def test_two_plugins_with_one_backend_name() -> None:
+    pm = plugin_manager(plugins=[_Plugin("noop")])
+    with pytest.raises(ConfigError, match="two plugins register a backend named 'noop'"):
+        backend_factories(pm)
+
+
+def test_require_backends() -> None:
+    pm = plugin_manager(load_entrypoints=False, plugins=[_Plugin("alpha"), _Plugin("beta")])
+    assert list(require_backends(pm, ["beta", "alpha"])) == ["beta", "alpha"]  # caller's order
+    with pytest.raises(ConfigError) as info:
+        require_backends(pm, ["alpha", "gamma", "delta"])
+    text = str(info.value)
+    assert "gamma, delta not installed" in text
+    assert "available: alpha, beta" in text and "archive-service plugins" in text
+    empty = plugin_manager(load_entrypoints=False)
+    with pytest.raises(ConfigError, match="available: none"):
+        require_backends(empty, ["noop"])
+
+
+def test_event_emitter_reaches_every_observer() -> None:
+    first, second = _Plugin("a"), _Plugin("b")
+    emit = event_emitter(plugin_manager(load_entrypoints=False, plugins=[first, second]))
+    event = CreatingHistoryArchives(community_id="0x" + CID.hex(), backend="a")
+    emit(event)
+    assert first.events == [event] and second.events == [event]
+
+
+def test_factory_validates_backend_settings(context: BackendContext) -> None:
+    pm = plugin_manager(load_entrypoints=False, plugins=[_Plugin("alpha", _Settings)])
+    factory = backend_factories(pm)["alpha"]
+    backend = factory.create(context, {"port": "9025"})
+    assert backend.settings == _Settings(port=9025)
+    assert factory.create(context, None).settings == _Settings()
+    with pytest.raises(ConfigError, match=r"unknown key 'backend\.alpha\.prot'"):
+        factory.create(context, {"prot": 1})
+    with pytest.raises(ConfigError, match=r"backend\.alpha\.port: Input should be a valid int"):
+        factory.create(context, {"port": "many"})
+
+
+def test_noop_backend_does_nothing(context: BackendContext) -> None:
+    async def run() -> None:
+        backend = backend_factories(plugin_manager())["noop"].create(context, None)
+        assert backend.settings is None and not backend.is_started
+        await backend.start()
+        assert backend.is_started
+        assert not NoopBackend.handles_link("magnet:?xt=urn:btih:" + "0" * 40)
+        publication = await backend.open_publication(CID, encrypt=False)
+        result = await publication.commit()
+        assert result.link is None and result.archive_ids == []
+        assert backend.current_link(CID) is None
+        info = await backend.download_history_archives(CID, "zLink", asyncio.Event())
+        assert info.total_archives == 0 and not info.cancelled
+        assert await backend.read_index(CID) == []
+        with pytest.raises(ArchiveNotFoundError, match="no-op backend"):
+            await backend.load_archive_messages(CID, "zLink", "0x00")
+        await backend.stop()
+        assert not backend.is_started
+
+    asyncio.run(run())
+
+
+def test_cli_plugins_lists_installed_backends() -> None:
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("archive-service")), "plugins"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+    assert run.returncode == 0, run.stderr
+    rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if "│" in line}
+    assert "archive_service.noop" in rows["noop"]
+    assert "ArchiveManagerNop" in rows["noop"]
+    assert set(backend_factories(plugin_manager())) <= set(rows)  # every installed backend
