@@ -16,7 +16,6 @@ from archive_service.errors import BackendError, InvalidInputError
 from archive_service_codex.cid import Cid, InvalidCidError, Manifest, parse_cid
 from archive_service_codex.node.engine import (
     INVALID_MANIFEST_CODEC,
-    ManifestCodecError,
     StoreError,
 )
 from archive_service_codex.node.identity import (
@@ -196,13 +195,17 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             return cid
         manifest = None
         if cid.is_manifest:
-            with contextlib.suppress(BlockNotFoundError):
+            try:
                 manifest = await engine.fetch_manifest(cid)
+            except BlockNotFoundError:
+                manifest = None
+            except BackendError as exc:  # e.g. a peer's manifest that does not decode
+                return error(500, str(exc))
         if manifest is None:
             # As node.retrieve: not a (findable) manifest → try the CID as a single block,
             # which waits for the retry budget again when nobody has it.
             try:
-                await engine.get_block(cid, network=True)
+                await engine.get_block(cid)
             except (BackendError, InvalidInputError) as exc:
                 return error(500, str(exc))
             manifest = store.get_manifest(cid)
@@ -216,9 +219,7 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             return cid
         try:
             manifest = await engine.fetch_manifest(cid)
-        except (ManifestCodecError, BlockNotFoundError) as exc:
-            return error(404, str(exc))
-        except BackendError as exc:
+        except BackendError as exc:  # wrong codec, retries exhausted, undecodable manifest
             return error(404, str(exc))
         if fetch_dataset:
             engine.fetch_in_background(manifest)

@@ -31,10 +31,6 @@ MAX_BLOCKS = 1 << 22  # 256 GiB of 64 KiB blocks; the leaf list is then 128 MiB
 INVALID_MANIFEST_CODEC = "CID has invalid content type for manifest {$cid}"
 
 
-class NotLocalError(BackendError):
-    """`GET /data/{cid}` for a block this node does not have."""
-
-
 class ManifestCodecError(BackendError):
     """The CID is not a manifest CID."""
 
@@ -91,7 +87,7 @@ class Engine:
             if not done:
                 self.store.discard_unreferenced(added)
 
-    def _store_upload_block(self, cid: Cid, data: bytes, added: list[Cid]) -> None:
+    def _store_upload_block(self, cid: Cid, data: bytes | memoryview, added: list[Cid]) -> None:
         try:
             if self.store.put(cid, data):
                 added.append(cid)
@@ -103,12 +99,11 @@ class Engine:
 
     # --- blocks and manifests -------------------------------------------------------------------
 
-    async def get_block(self, cid: Cid, *, network: bool) -> bytes:
+    async def get_block(self, cid: Cid) -> bytes:
+        """Any block by CID, local or from peers (kept, as the real network store does)."""
         data = self.store.get(cid)
         if data is not None:
             return data
-        if not network:
-            raise NotLocalError("Block not found in local store")
         data = await self.net.want_block(cid)
         if cid.is_manifest:
             try:
@@ -277,6 +272,5 @@ __all__ = [
     "BlockNotFoundError",
     "Engine",
     "ManifestCodecError",
-    "NotLocalError",
     "StoreError",
 ]
