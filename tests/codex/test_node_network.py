@@ -240,10 +240,11 @@ async def test_a_peer_serving_wrong_bytes_is_not_believed(
     second = block_cid_for_leaf(leaves[32:64])
     overwrite(Path(a.store._path(second)), b"\x00" * 65536)
     r = await http.get(f"{b.api_url}/data/{cid}/network/stream")
-    # The first block arrives, the second never verifies: the stream is cut short.
+    # A notices the damage when reading and drops the block; B never gets it.
     assert r.status_code in (200, 500)
     assert r.content != data
     assert not b.store.has(second)
+    assert not a.store.has(second)
 
 
 @pytest.mark.parametrize(

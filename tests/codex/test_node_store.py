@@ -165,3 +165,23 @@ async def test_busy_port_is_one_clear_error(codex_node: LocalCodexNode, tmp_path
     other.requested_port = 0
     await other.start()
     await other.stop()
+
+
+async def test_a_block_damaged_on_disk_is_never_served(
+    codex_cluster, http: httpx.AsyncClient
+) -> None:
+    a, b = await codex_cluster(2)
+    data = os.urandom(2 * BLOCK)
+    cid = (await http.post(a.api_url + "/data", content=data)).text
+    assert (await http.get(f"{b.api_url}/data/{cid}/network/stream")).content == data
+    # B's copy of the first block is truncated (a crash before the page cache was flushed).
+    first = CidBuilder().update(data)[0].cid
+    truncate(b.store._path(first))
+    r = await http.get(f"{b.api_url}/data/{cid}")
+    assert r.content == data  # dropped on read, fetched again from A
+    assert b.store.has(first)
+
+
+def truncate(path: str) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(0)

@@ -20,6 +20,7 @@ Single-threaded by design: every method is synchronous and runs on the node's ev
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 from collections import Counter
@@ -30,6 +31,7 @@ from archive_service.errors import BackendError
 from archive_service_codex.cid import (
     BLOCK_CODEC,
     DIGEST_LEN,
+    SHA2_256,
     Cid,
     InvalidCidError,
     InvalidManifestError,
@@ -131,13 +133,21 @@ class BlockStore:
         return cid in self._sizes
 
     def get(self, cid: Cid) -> bytes | None:
+        """The block, checked against its CID. A block that no longer matches (blocks are not
+        fsynced, so a crash can leave an empty or partial file) is dropped: callers see it as
+        missing and fetch it again rather than serve wrong bytes."""
         if cid not in self._sizes:
             return None
         try:
             with open(self._path(cid), "rb") as f:
-                return f.read()
+                data = f.read()
         except FileNotFoundError:
+            data = b""
+        if cid.mh_code != SHA2_256 or hashlib.sha256(data).digest() != cid.digest:
+            log.warning("block %s is damaged on disk; dropping it", cid)
+            self._remove(cid)
             return None
+        return data
 
     def put(self, cid: Cid, data: bytes | memoryview) -> bool:
         """Store a block (caller has verified `data` against `cid`). True if it was new."""
