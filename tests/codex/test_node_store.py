@@ -185,3 +185,21 @@ async def test_a_block_damaged_on_disk_is_never_served(
 def truncate(path: str) -> None:
     with open(path, "r+b") as f:
         f.truncate(0)
+
+
+async def test_a_damaged_tree_index_is_dropped_at_start(
+    tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    data = os.urandom(3 * BLOCK)
+    async with LocalCodexNode(tmp_path / "n") as node:
+        cid = (await http.post(node.api_url + "/data", content=data)).text
+    tree = compute_manifest(data).tree_cid
+    truncate(str(tmp_path / "n" / "repo" / "trees" / tree.text))
+    async with LocalCodexNode(tmp_path / "n") as node:
+        # The blocks lost their only reference and went; the manifest stays, so the dataset
+        # is listed but reads as missing blocks (not as wrong bytes).
+        s = (await http.get(node.api_url + "/space")).json()
+        assert s["totalBlocks"] == 1
+        r = await http.get(f"{node.api_url}/data/{cid}")
+        assert r.status_code == 500
+        assert r.text == "Error retries exhausted"

@@ -78,7 +78,8 @@ class BlockStore:
             except InvalidCidError:
                 continue
             leaves = Path(entry.path).read_bytes()
-            if len(leaves) % DIGEST_LEN:
+            split = (leaves[i : i + DIGEST_LEN] for i in range(0, len(leaves), DIGEST_LEN))
+            if not leaves or len(leaves) % DIGEST_LEN or merkle_root(split) != tree.digest:
                 log.warning("dropping corrupt tree index %s", entry.name)
                 os.unlink(entry.path)
                 continue
