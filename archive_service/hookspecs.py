@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from archive_service.events import ArchiveEvent
     from archive_service.interface import BackendFactory
     from archive_service.lab import LoopbackProvider
@@ -50,3 +52,8 @@ def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
 def archive_loopback_providers() -> list[LoopbackProvider]:
     """Return providers that configure this plugin's backends for a run where every node is on
     127.0.0.1 (demo, compare, end-to-end tests): see `archive_service.lab`."""
+
+
+@hookspec
+def archive_cli_commands(app: typer.Typer) -> None:
+    """Add this plugin's commands to the `archive-service` CLI (e.g. `codex-node`)."""

@@ -81,8 +81,9 @@ def inspect_bytes(
             return found
     if (found := _link_message(data)) is not None:
         return found
-    group = community_id or b""
     envelope = _encrypted_envelope(data)
+    # The envelope names its group (the community); a given community ID must match it.
+    group = community_id or (bytes.fromhex(envelope["group_id"][2:]) if envelope else b"")
     for kind, decode in (
         ("torrent-index", decode_torrent_index),
         ("codex-index", decode_codex_index),

@@ -20,7 +20,10 @@ from archive_service.events import (
     DownloadingHistoryArchivesStarted,
     HistoryArchiveDownloaded,
     HistoryArchiveImported,
+    HistoryArchivesCreated,
+    HistoryArchivesDownloadCompleted,
     ImportingHistoryArchiveMessages,
+    NoHistoryArchivesCreated,
 )
 
 
@@ -63,8 +66,16 @@ class EventProgress:
                 task = self._bar(node, "import", "")
                 done = self.progress.tasks[task].completed + 1
                 self.progress.update(task, completed=done, total=done + event.remaining)
+            case HistoryArchivesCreated() | NoHistoryArchivesCreated():
+                self._finish(self._bar(node, "create", ""))
+            case HistoryArchivesDownloadCompleted():
+                # A superseded or fully skipped run ends below its announced total.
+                self._finish(self._bar(node, "download", event.backend))
             case _:
                 pass
+
+    def _finish(self, task: TaskID) -> None:
+        self.progress.update(task, total=self.progress.tasks[task].completed)
 
     def __enter__(self) -> EventProgress:
         self.progress.start()
