@@ -332,7 +332,13 @@ def seed(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            owned = await operations.seed_forever(node, stop)
+            owned = await operations.seed_forever(
+                node,
+                stop,
+                lambda owned: console.print(
+                    f"seeding {len(owned)} community(ies); links announced again; Ctrl-C stops"
+                ),
+            )
             console.print(f"stopped; was seeding {len(owned)} community(ies)")
 
     _run(go)

@@ -143,11 +143,18 @@ async def fetch(
     )
 
 
-async def seed_forever(node: ArchiveNode, stop: asyncio.Event) -> list[Community]:
-    """Owner daemon: seed what exists and run the archive interval of every controlled
-    community with archives enabled, until `stop` is set."""
-    owned = [c for c in node.store.list_communities() if c.is_control_node]
+async def seed_forever(
+    node: ArchiveNode, stop: asyncio.Event, on_ready: Any = None
+) -> list[Community]:
+    """Owner daemon: seed what exists, announce the current links again (an owner coming
+    online re-publishes, so members who missed a link or hold a stale peer address catch up),
+    and run the archive interval of every controlled community until `stop` is set."""
+    owned = [c for c in node.store.list_communities() if c.is_control_node and c.archives_enabled]
     await node.manager.init_history_archive_tasks(owned)
+    for community in owned:
+        await node.manager.republish_links(community)
+    if on_ready is not None:
+        on_ready(owned)
     await stop.wait()
     return owned
 
