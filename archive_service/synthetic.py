@@ -9,10 +9,12 @@ message hashes the Keccak-256 of the message's content. Everything derives from 
 from __future__ import annotations
 
 import ctypes
+import json
 import math
-import queue
+import pickle
 import random
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from archive_service.store import Community, Store
 DAY = 24 * 3600
 DEFAULT_START_TS = 1_704_067_200  # 2024-01-01T00:00:00Z: fixed so a seed fixes every hash
 BATCH = 50_000  # messages per transaction: bounded memory and WAL, visible progress
+_INLINE_MAX = 4 * BATCH  # below this, starting a generator process costs more than it saves
 
 # Payload sizes in bytes. Chat traffic (text, reactions, edits, membership updates: protobuf,
 # signature and envelope overhead) is lognormal around a few hundred bytes; a small share are
@@ -191,6 +194,79 @@ def _accumulate(values: list[float]) -> Iterator[float]:
         yield acc
 
 
+def _batch_list(
+    community: SyntheticCommunity, messages: int, days: float, seed: int, start_ts: int
+) -> Iterator[list[StoredMessage]]:
+    batch: list[StoredMessage] = []
+    for m in iter_messages(community, messages, days, seed, start_ts):
+        batch.append(m)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _child_main() -> None:
+    """Entry point of the generator process: arguments as JSON on argv, pickled batches on
+    stdout, then None."""
+    args = json.loads(sys.argv[1])
+    community = SyntheticCommunity(
+        bytes.fromhex(args["key"]), bytes.fromhex(args["id"]), tuple(args["chats"])
+    )
+    out = sys.stdout.buffer
+    for batch in _batch_list(
+        community, args["messages"], args["days"], args["seed"], args["start_ts"]
+    ):
+        pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle.dump(None, out)
+    out.flush()
+
+
+def _batches(
+    community: SyntheticCommunity, messages: int, days: float, seed: int, start_ts: int
+) -> Iterator[list[StoredMessage]]:
+    """Batches of the history. Large histories are generated in a child process while this
+    one inserts the previous batch: a thread would contend for the GIL with sqlite3's
+    per-row work. A plain subprocess, not multiprocessing: that would re-import the caller's
+    __main__ (spawn) or fork a process that may hold other threads' locks (fork)."""
+    if messages <= _INLINE_MAX:
+        yield from _batch_list(community, messages, days, seed, start_ts)
+        return
+    args = {
+        "key": community.private_key.hex(),
+        "id": community.community_id.hex(),
+        "chats": list(community.chat_ids),
+        "messages": messages,
+        "days": days,
+        "seed": seed,
+        "start_ts": start_ts,
+    }
+    code = "from archive_service.synthetic import _child_main; _child_main()"
+    with subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        try:
+            while True:
+                try:
+                    batch = pickle.load(child.stdout)
+                except EOFError:
+                    error = child.stderr.read().decode(errors="replace").strip()
+                    last = error.splitlines()[-1] if error else f"exit code {child.wait()}"
+                    raise InvalidInputError(
+                        f"the history generator process failed: {last}"
+                    ) from None
+                if batch is None:
+                    return
+                yield batch
+        finally:
+            if child.poll() is None:
+                child.kill()
+
+
 def generate_history(
     store: Store,
     *,
@@ -216,47 +292,14 @@ def generate_history(
             chat_ids=community.chat_ids,
         )
     )
-    # Generation (Python, Keccak) runs in a thread while SQLite inserts the previous batch:
-    # sqlite3 and the native Keccak release the GIL, so the two overlap on two cores.
-    batches: queue.Queue[list[StoredMessage] | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            batch: list[StoredMessage] = []
-            for m in iter_messages(community, messages, days, seed, start_ts):
-                batch.append(m)
-                if len(batch) == BATCH:
-                    batches.put(batch)
-                    batch = []
-                    if stop.is_set():
-                        return
-            if batch:
-                batches.put(batch)
-            batches.put(None)
-        except BaseException as exc:
-            batches.put(exc)
-
-    producer = threading.Thread(target=produce, name="synthetic-history", daemon=True)
-    producer.start()
     done = new = payload_bytes = 0
-    try:
-        with store.bulk_writes():
-            while (item := batches.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                new += store.save_waku_messages(item)
-                done += len(item)
-                payload_bytes += sum(len(m.payload) for m in item)
-                if progress:
-                    progress(done)
-    finally:
-        stop.set()
-        while producer.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                batches.get(timeout=0.1)
-            except queue.Empty:
-                pass
+    with store.bulk_writes():
+        for batch in _batches(community, messages, days, seed, start_ts):
+            new += store.save_waku_messages(batch)
+            done += len(batch)
+            payload_bytes += sum(len(m.payload) for m in batch)
+            if progress:
+                progress(done)
     return GenerateSummary(
         community_id=community.community_id,
         topics=community.topics,

@@ -9,6 +9,7 @@ from pathlib import Path
 import coincurve
 import pytest
 
+from archive_service import synthetic
 from archive_service.errors import InvalidInputError
 from archive_service.ids import community_hex, keccak256, topic_from_chat_id, universal_chat_id
 from archive_service.store import Store
@@ -160,3 +161,16 @@ def test_cli_generate_not_a_database(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "not a usable archive-service database" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_large_histories_come_from_a_generator_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Above _INLINE_MAX the batches are made by a child interpreter; lower the threshold so a
+    # small history takes that path, and check it yields exactly the inline history.
+    monkeypatch.setattr(synthetic, "_INLINE_MAX", 100)
+    with Store(tmp_path / "h.sqlite") as store:
+        summary = generate_history(store, messages=2500, days=3, topics=3, seed=11)
+        assert summary.new_messages == 2500
+        expected = iter_messages(synthetic_community(11, 2), 2500, 3, seed=11)
+        assert store.message_hashes() == {m.hash for m in expected}
