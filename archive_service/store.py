@@ -18,7 +18,7 @@ from types import TracebackType
 
 from archive_service.archives import StoredMessage
 from archive_service.errors import StoreError
-from archive_service.ids import community_hex, topic_from_hex, topic_hex
+from archive_service.ids import community_hex, topic_hex
 
 
 @dataclass(frozen=True)
@@ -332,9 +332,10 @@ class Store:
             f"AND topic IN ({in_list}) ORDER BY timestamp, topic, rowid LIMIT ?"
         )
         key: tuple[int, str, int] | None = None
-        topic_bytes = {h: t for h, t in zip(hexes, topics, strict=True)}
+        topic_bytes = {h: bytes(t) for h, t in zip(hexes, topics, strict=True)}
+        new_message = StoredMessage._make
         while True:
-            page: list[StoredMessage] = []
+            rows: list[tuple[int, bytes, int, str, bytes, bytes, str, str | None]] = []
             with self._read() as c:
                 if key is None:
                     cur = c.execute(first, (from_ts, to_ts, *hexes, _PAGE_ROWS))
@@ -343,27 +344,33 @@ class Store:
                 size = 0
                 full = True
                 try:
-                    for rowid, sig, ts, topic, payload, padding, hash_, tpid in cur:
-                        page.append(
-                            StoredMessage(
-                                sig,
-                                ts,
-                                topic_bytes.get(topic) or topic_from_hex(topic),
-                                payload,
-                                padding,
-                                bytes.fromhex(hash_),
-                                tpid or "",
-                            )
-                        )
-                        key = (ts, topic, rowid)
-                        size += len(payload) + len(sig)
+                    for row in cur:
+                        rows.append(row)
+                        size += len(row[4]) + len(row[1])  # payload + sig
                         if size >= _PAGE_BYTES:
                             break
                     else:
-                        full = len(page) >= _PAGE_ROWS
+                        full = len(rows) >= _PAGE_ROWS
                 finally:
                     cur.close()
-            yield from page
+            if not rows:
+                return
+            last = rows[-1]
+            key = (last[2], last[3], last[0])
+            # Conversion happens outside the lock; the IN filter guarantees the topic is known.
+            for _rowid, sig, ts, topic, payload, padding, hash_, tpid in rows:
+                yield new_message(
+                    (
+                        sig,
+                        ts,
+                        topic_bytes[topic],
+                        payload,
+                        padding,
+                        bytes.fromhex(hash_),
+                        tpid or "",
+                    )
+                )
+            del rows
             if not full:
                 return
 
