@@ -1,9 +1,9 @@
 """CodexClient against a Codex node: the bundled local node always, a real node opt-in.
 
-Real node, opt-in: set ``ARCHIVE_SERVICE_CODEX_URL`` to the REST base URL of a running
+Real node, opt-in: set ``CODEX_TEST_NODE_URL`` to the REST base URL of a running
 nim-codex v0.2.x node, e.g.
 
-    export ARCHIVE_SERVICE_CODEX_URL=http://127.0.0.1:8080/api/codex/v1
+    export CODEX_TEST_NODE_URL=http://127.0.0.1:8080/api/codex/v1
     .venv/bin/python -m pytest tests/codex
 
 and every test here also runs against it (uploads are small and deleted afterwards). Without
@@ -33,7 +33,7 @@ from archive_service_codex.client import (
     CodexTimeout,
 )
 
-REAL_NODE_ENV = "ARCHIVE_SERVICE_CODEX_URL"
+REAL_NODE_ENV = "CODEX_TEST_NODE_URL"
 SOME = b"some file contents"
 
 

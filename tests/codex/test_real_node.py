@@ -1,6 +1,6 @@
 """The Codex backend against a real Codex node — opt-in.
 
-Set ``ARCHIVE_SERVICE_CODEX_URL`` to the REST base URL of a running nim-codex v0.2.x node
+Set ``CODEX_TEST_NODE_URL`` to the REST base URL of a running nim-codex v0.2.x node
 (``http://127.0.0.1:8080/api/codex/v1`` for a default node), then run
 ``.venv/bin/python -m pytest tests/codex``. The REST client suite (test_client_rest.py) then runs
 against that node too, and the test below publishes and downloads a small community history
@@ -24,7 +24,7 @@ from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.interface import BackendContext, Timeouts
 from archive_service.store import Store
 
-REAL_NODE_ENV = "ARCHIVE_SERVICE_CODEX_URL"
+REAL_NODE_ENV = "CODEX_TEST_NODE_URL"
 COMMUNITY = bytes.fromhex("02" + "7e" * 32)
 TOPIC = b"\x0a\x0b\x0c\x0d"
 WEEK = 7 * 24 * 3600
