@@ -321,3 +321,53 @@ async def test_overdue_owner_creates_at_once_and_empty_store_only_starts_the_int
         await lab.owner.manager.init_history_archive_tasks([empty])
         assert lab.owner.manager.history_tasks_count == 2
         assert lab.owner.store.get_last_archive_end_date(empty.id) == 0
+
+
+async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Path) -> None:
+    # The import gate stays closed until the archive on disk has been damaged.
+    gated = ImportSettings(
+        initial_delay=3600,
+        fast=True,
+        fast_rate=10_000,
+        tick=0.001,
+        error_backoff=0.05,
+        max_attempts=3,
+    )
+    async with Lab(tmp_path, backends=["torrent"], members=1, import_settings=gated) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=900, days=21)
+        lab.join(member, community)
+        await lab.owner.manager.create_and_seed_history_archive(community, START, START + 3 * WEEK)
+        await lab.bus.drain()
+        for _ in range(200):  # downloaded, not imported: the import gate is still closed
+            if len(member.store.archives_to_import(community.id)) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(member.store.archives_to_import(community.id)) == 3
+
+        # Overwrite the newest archive's bytes inside the member's `data` file.
+        entries = await member.backends["torrent"].read_index(community.id)
+        newest = max(entries, key=lambda e: e.metadata.from_ts)
+        (data,) = (member.config.data_dir / "torrent").rglob("0x*/data")
+        with data.open("r+b") as f:
+            f.seek(newest.locator["offset"])
+            f.write(b"\xff" * 64)
+
+        member.manager.open_import_gate_now()
+        for _ in range(200):
+            failures = [r.event for r in lab.events.of("member1", HistoryArchiveImportFailed)]
+            if any(f.gave_up for f in failures):
+                break
+            await asyncio.sleep(0.05)
+        await member.manager.wait_idle(community.id)
+        failures = [r.event for r in lab.events.of("member1", HistoryArchiveImportFailed)]
+        assert [f.attempts for f in failures] == [1, 2, 3]
+        assert all(f.archive_id == newest.archive_id for f in failures)
+        assert failures[-1].gave_up and not any(f.postponed for f in failures)
+        # The other two weeks imported; the damaged one stays marked as not imported.
+        assert [a.archive_id for a in member.store.archives_to_import(community.id)] == [
+            newest.archive_id
+        ]
+        imported = lab.member_hashes(member, community)
+        assert imported and imported < lab.owner_hashes(community)
