@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from archive_service.archives import StoredMessage, messages_from_list
+from archive_service.archives import MessageSource, StoredMessage, messages_from_list
 from archive_service.clock import Clock, SystemClock, now_ms
 from archive_service.config import Config
 from archive_service.creation import create_history_archives
@@ -303,32 +303,33 @@ class ArchiveManager:
         """Create [start, end) with every distribution backend from one pass over the store,
         persist the end date (even when nothing was created, as upstream), then seed and
         announce every link that changed."""
-        backends = self.distribution_backends()
-        previous = {b.name: b.current_link(community.id) for b in backends}
-        results = await create_history_archives(
-            backends,
-            self.store.iter_waku_messages,
-            community.id,
-            self.community_topics(community),
-            start,
-            end,
-            int(self.config.owner.interval),
-            encrypt=self._encryptor(community),
-            emit=self.emit,
+        return await self._create(
+            community, self.store.iter_waku_messages, start, end, persist_end=True
         )
-        self.store.set_last_archive_end_date(community.id, end)
-        await self._seed_and_announce(community, previous, results)
-        return results
 
     async def create_history_archive_from_messages(
         self, community: Community, messages: Iterable[StoredMessage], start: int, end: int
     ) -> dict[str, PublishResult]:
-        """status-go CreateHistoryArchiveFromMessages (e.g. a Discord import)."""
+        """status-go CreateHistoryArchiveFromMessages (e.g. a Discord import): the store's end
+        date is left alone, as upstream."""
+        return await self._create(
+            community, messages_from_list(messages), start, end, persist_end=False
+        )
+
+    async def _create(
+        self,
+        community: Community,
+        source: MessageSource,
+        start: int,
+        end: int,
+        *,
+        persist_end: bool,
+    ) -> dict[str, PublishResult]:
         backends = self.distribution_backends()
         previous = {b.name: b.current_link(community.id) for b in backends}
         results = await create_history_archives(
             backends,
-            messages_from_list(messages),
+            source,
             community.id,
             self.community_topics(community),
             start,
@@ -337,6 +338,9 @@ class ArchiveManager:
             encrypt=self._encryptor(community),
             emit=self.emit,
         )
+        if persist_end:
+            # Before seeding: once committed, [start, end) must never be archived again.
+            self.store.set_last_archive_end_date(community.id, end)
         await self._seed_and_announce(community, previous, results)
         return results
 

@@ -8,7 +8,6 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from archive_service.hookspecs import hookimpl
 from archive_service.lab import LoopbackProvider
 from archive_service_codex.node import LocalCodexNode
 
@@ -34,8 +33,3 @@ class CodexLoopback(LoopbackProvider):
         if role == "owner":
             shared[OWNER_SPR] = node.spr
         return {"api_url": node.api_url}
-
-
-@hookimpl
-def archive_loopback_providers() -> list[LoopbackProvider]:
-    return [CodexLoopback()]

@@ -1,4 +1,4 @@
-"""CLI-facing extras of the Codex plugin: the `archive-service codex-node` command and
+"""CLI-facing tools of the Codex plugin (registered in plugin.py): the `codex-node` command and
 `archive-service inspect` of CIDs and manifests."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from typing import Any
 import typer
 
 from archive_service.errors import InvalidInputError
-from archive_service.hookspecs import hookimpl
 from archive_service_codex.cid import (
     BLOCK_CODEC,
     MANIFEST_CODEC,
@@ -20,8 +19,7 @@ from archive_service_codex.cid import (
 _CODECS = {MANIFEST_CODEC: "codex-manifest", BLOCK_CODEC: "codex-block", TREE_CODEC: "codex-root"}
 
 
-@hookimpl
-def archive_cli_commands(app: typer.Typer) -> None:
+def add_commands(app: typer.Typer) -> None:
     @app.command(
         "codex-node",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -42,8 +40,7 @@ def archive_cli_commands(app: typer.Typer) -> None:
         raise typer.Exit(run_node_cli(ctx.args))
 
 
-@hookimpl
-def archive_inspect(data: bytes, text: str | None) -> dict[str, Any] | None:
+def inspect(data: bytes, text: str | None) -> dict[str, Any] | None:
     if text is not None:
         try:
             cid = parse_cid(text.strip())
