@@ -51,6 +51,7 @@ from archive_service.events import (
     HistoryArchivesDownloadFailed,
     IndexDownloadCompleted,
 )
+from archive_service.fsutil import atomic_write
 from archive_service.hookspecs import hookimpl
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, PublishResult
@@ -890,12 +891,7 @@ def run_compare(
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def run_cli(settings: CompareSettings, console: Console) -> int:

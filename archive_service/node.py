@@ -3,7 +3,6 @@ the enabled backends and the ArchiveManager over them."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +13,7 @@ import pluggy
 from archive_service.clock import Clock
 from archive_service.config import Config
 from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.fsutil import atomic_write
 from archive_service.host import StoreImporter
 from archive_service.interface import ArchiveBackend, BackendContext, Timeouts
 from archive_service.manager import ArchiveManager
@@ -30,13 +30,7 @@ def load_node_key(data_dir: Path) -> coincurve.PrivateKey:
     if path.exists():
         return coincurve.PrivateKey(path.read_bytes())
     key = coincurve.PrivateKey()
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.secret)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, key.secret, mode=0o600)
     return key
 
 

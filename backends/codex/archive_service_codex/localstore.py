@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from archive_service.errors import ArchiveNotFoundError, InvalidInputError, StoreError
+from archive_service.fsutil import atomic_write, fsync_dir
 from archive_service.ids import community_hex
 
 _ARCHIVE_ID = re.compile(r"^0x[0-9a-f]{64}$")
@@ -43,29 +42,6 @@ class OwnerState:
     encrypted: bool
     published: bytes
     plain: bytes
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_archive_id(archive_id: str) -> str:

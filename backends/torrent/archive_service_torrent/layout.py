@@ -10,11 +10,12 @@ pieces never change once written and `index` always sits alone in the torrent's 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from archive_service import fsutil
+from archive_service.fsutil import fsync_dir as fsync_dir  # re-exported for the backend modules
 from archive_service.ids import community_hex
 
 PIECE_LENGTH = 100 * 1024  # status-go pieceLength
@@ -70,32 +71,10 @@ def ensure_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a file creation in `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new file:
-    write a temporary file next to it, fsync it, rename it over `path`, fsync the folder."""
+    """Replace `path` with `data` crash-safely (temp file, fsync, rename, fsync folder)."""
     ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    fsutil.atomic_write(path, data, mode=FILE_MODE)
 
 
 def file_size(path: Path) -> int:
