@@ -106,6 +106,7 @@ class _MemberState:
     download_not_before: dict[str, float] = field(default_factory=dict)
     download_no_key: dict[str, int] = field(default_factory=dict)
     import_not_before: dict[str, float] = field(default_factory=dict)
+    import_gave_up: set[str] = field(default_factory=set)  # surfaced; not retried this run
     download_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     import_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -157,7 +158,6 @@ class ArchiveManager:
         self._limiter = RateLimiter(
             config.import_.fast_rate if config.import_.fast else config.import_.slow_rate
         )
-        self._gave_up: dict[bytes, set[str]] = {}
         self._stopping = False
 
     # lifecycle ------------------------------------------------------------------------------
@@ -625,7 +625,7 @@ class ArchiveManager:
         cid = community_hex(community_id)
         attempts: dict[str, int] = {}
         not_before = state.import_not_before
-        gave_up = self._gave_up.setdefault(community_id, set())
+        gave_up = state.import_gave_up
         loop = asyncio.get_running_loop()
         try:
             await self._import_gate.wait()
