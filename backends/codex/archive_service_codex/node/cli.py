@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="codex-node",
         description="Local Codex-compatible node (REST API of nim-codex v0.2.x, for development "
         "and tests; no DHT, erasure coding or marketplace).",
+        epilog="examples:\n"
+        "  archive-service codex-node --data-dir owner-codex --api-port 8080\n"
+        "  archive-service codex-node -d member-codex -p 8081 --bootstrap-node spr:...\n"
+        "  python -m archive_service_codex.node -d node -p 0 --storage-quota 1GiB",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--data-dir", "-d", type=Path, required=True, help="node identity and blocks"
