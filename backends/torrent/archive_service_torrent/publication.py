@@ -132,6 +132,7 @@ class TorrentPublication(Publication):
             self._file.write(zeros)
             remaining -= len(zeros)
         hasher.update_zeros(padding)
+        self._file.flush()  # to the OS, so the size check of the next add sees it
         assert hasher.aligned  # padded_size always ends an archive on a piece boundary
         self._pieces += hasher.digests()
         self.hashed_bytes += len(data) + padding

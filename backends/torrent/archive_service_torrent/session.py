@@ -44,8 +44,6 @@ RECHECK_INTERVAL = 1.0  # seconds between truth checks when no alert arrives
 ALERT_QUEUE_SIZE = 100_000  # one piece_finished_alert per piece; keep bursts
 SHUTDOWN_GRACE = 3.0  # longest wait for connections to close before destroying a session
 _BUSY_COUNTERS = (
-    "peer.num_tcp_peers",
-    "peer.num_utp_peers",
     "utp.num_utp_syn_sent",
     "utp.num_utp_connected",
     "utp.num_utp_fin_sent",
@@ -98,20 +96,27 @@ class TorrentWatch:
     ) -> None:
         """Return once `predicate()` holds. OperationCancelled if `cancel` fires first,
         ArchiveTimeoutError after `timeout` s, TorrentRemovedError if the torrent goes away."""
-        await wait_cancellable(self._until(predicate), cancel, timeout, what)
+        if not await wait_cancellable(self._until(predicate), cancel, timeout, what):
+            raise TorrentRemovedError(
+                f"torrent {self.info_hash.hex()} was removed from the session during {what}"
+            )
 
-    async def _until(self, predicate: Callable[[], bool]) -> None:
+    async def _until(self, predicate: Callable[[], bool]) -> bool:
+        # Returns instead of raising when the torrent is removed: an exception here could be
+        # left unretrieved when a cancel arrives at the same moment.
         while True:
             # Cleared before the check: an alert arriving after it sets the event again.
             self._changed.clear()
             if self.removed:
-                raise TorrentRemovedError(
-                    f"torrent {self.info_hash.hex()} was removed from the session while waiting"
-                )
+                return False
             if predicate():
-                return
+                return True
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that coincides with the event firing, and this loop would
+            # then outlive the caller that cancelled it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), RECHECK_INTERVAL)
+                async with asyncio.timeout(RECHECK_INTERVAL):
+                    await self._changed.wait()
 
     async def flush(self, *, cancel: asyncio.Event | None, timeout: float | None) -> None:
         """Wait until every verified piece is written to its file. libtorrent marks a piece
@@ -321,7 +326,8 @@ class TorrentSession:
         self._stats_waiters.append(waiter)
         self._ses.post_session_stats()
         try:
-            return await asyncio.wait_for(waiter, timeout)
+            async with asyncio.timeout(timeout):
+                return await waiter
         except TimeoutError:
             return None
         finally:
