@@ -265,3 +265,29 @@ async def test_load_checks_sizes_before_reading(make_side) -> None:
     member = await make_side("member")
     with pytest.raises(ArchiveNotFoundError):
         await member.backend.read_archive_bytes(COMMUNITY, None, result.archive_ids[0])
+
+
+async def test_overall_download_timeout_fails_the_rest_with_its_reason(make_side) -> None:
+    owner = await make_side("owner", upload_rate_limit=300_000, limit_local_peers=True)
+    member = await make_side("member", timeouts=Timeouts(index=10, archive=30, download=3.0))
+    messages = [m for w in range(3) for m in week_messages(w, count=60, size=10_000)]
+    result = await publish_and_seed(owner, messages, T0, T0 + 3 * WEEK)
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+    assert info.total_downloaded + len(info.failed_archive_ids) == 3
+    assert info.failed_archive_ids and not info.cancelled
+    reasons = {e.reason for e in member.of(HistoryArchiveDownloadFailed)}
+    assert all("timeouts.download" in r for r in reasons)
+
+
+async def test_not_enough_disk_space_fails_archives_before_requesting_them(make_side) -> None:
+    owner = await make_side("owner")
+    member = await make_side("member", min_free_disk_bytes=1 << 60)
+    result = await publish_and_seed(owner, week_messages(0), T0, T0 + WEEK)
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+    assert info.failed_archive_ids == result.archive_ids and info.total_downloaded == 0
+    assert "free disk space" in member.of(HistoryArchiveDownloadFailed)[0].reason
+    assert member.store.downloaded_archives(COMMUNITY) == []

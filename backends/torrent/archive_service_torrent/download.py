@@ -133,6 +133,12 @@ class MemberDownload:
     def _remaining(self, until: float) -> float:
         return max(0.0, min(until, self.deadline) - time.monotonic())
 
+    def _budget(self, index_deadline: float) -> str:
+        """Which limit ended a wait for metadata or index, for the error message."""
+        if index_deadline <= self.deadline:
+            return f"{self.timeouts.index:g} s (timeouts.index)"
+        return f"the {self.timeouts.download:g} s of the whole run (timeouts.download)"
+
     # ------------------------------------------------------------------------------------
     async def _metadata(self, watch: TorrentWatch) -> Metainfo:
         index_deadline = time.monotonic() + self.timeouts.index
@@ -148,8 +154,8 @@ class MemberDownload:
             self.backend.drop_torrent(self.community_id, watch)
             raise ArchiveTimeoutError(
                 f"no peer sent the metadata of {self.magnet.info_hash_hex} within "
-                f"{self.timeouts.index:g} s (timeouts.index); is the owner online and "
-                "reachable (tracker, DHT or the x.pe peer hint)?"
+                f"{self._budget(index_deadline)}; is the owner online and reachable "
+                "(tracker, DHT or the x.pe peer hint)?"
             ) from None
         try:
             meta = self.backend.accept_member_metadata(
@@ -191,7 +197,7 @@ class MemberDownload:
         except ArchiveTimeoutError:
             raise ArchiveTimeoutError(
                 f"the index of {self.magnet.info_hash_hex} ({index_len} bytes) did not arrive "
-                f"within {self.timeouts.index:g} s (timeouts.index)"
+                f"within {self._budget(self._index_deadline)}"
             ) from None
         await watch.flush(cancel=self.cancel, timeout=FLUSH_TIMEOUT)
         raw = await asyncio.to_thread(read_at, self.paths.index, 0, index_len)
@@ -274,6 +280,8 @@ class MemberDownload:
                     what=f"archive {head.entry.archive_id}",
                 )
             except ArchiveTimeoutError:
+                if time.monotonic() >= self.deadline:
+                    continue  # the whole run is out of time: reported at the top of the loop
                 window.pop(0)
                 self._drop_priorities(h, [head])
                 self._failed(
