@@ -519,8 +519,10 @@ class ArchiveManager:
             if not ready:
                 state.download_wakeup.clear()
                 wait = min(state.download_not_before[b] for b in state.pending) - now
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.download_wakeup.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await state.download_wakeup.wait()
                 continue
             backend = min(ready, key=order.index)
             link = state.pending[backend]
@@ -646,7 +648,8 @@ class ArchiveManager:
                     state.import_wakeup.clear()
                     wait = min(not_before[r.archive_id] for r in rows) - now
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(state.import_wakeup.wait(), wait)
+                        async with asyncio.timeout(wait):
+                            await state.import_wakeup.wait()
                     continue
                 row = ready[0]
                 try:
