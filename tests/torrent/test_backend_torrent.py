@@ -13,7 +13,12 @@ from archive_service_torrent.magnet import parse_magnet
 from archive_service_torrent.metainfo import parse_metainfo
 
 from archive_service.archives import build_archives, messages_from_list
-from archive_service.errors import ArchiveNotFoundError, DecryptionError, SizeLimitError
+from archive_service.errors import (
+    ArchiveNotFoundError,
+    BackendError,
+    DecryptionError,
+    SizeLimitError,
+)
 from archive_service.events import (
     DownloadingHistoryArchivesStarted,
     HistoryArchiveDownloaded,
@@ -291,3 +296,23 @@ async def test_not_enough_disk_space_fails_archives_before_requesting_them(make_
     assert info.failed_archive_ids == result.archive_ids and info.total_downloaded == 0
     assert "free disk space" in member.of(HistoryArchiveDownloadFailed)[0].reason
     assert member.store.downloaded_archives(COMMUNITY) == []
+
+
+async def test_storage_error_fails_fast_with_libtorrents_reason(make_side) -> None:
+    """A fault libtorrent really hits: `data` cannot be opened (here it is a directory). The
+    run ends at once with libtorrent's reason, and a later run works once it is fixed."""
+    owner = await make_side("owner")
+    member = await make_side("member", timeouts=Timeouts(index=10, archive=30, download=60))
+    result = await publish_and_seed(owner, week_messages(0), T0, T0 + WEEK)
+    blocker = member.backend.paths(COMMUNITY).data
+    blocker.mkdir(parents=True)
+
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(BackendError, match=r"libtorrent stopped .*Is a directory"):
+        await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert asyncio.get_running_loop().time() - started < 5  # not a timeout
+    assert member.store.downloaded_archives(COMMUNITY) == []
+
+    blocker.rmdir()
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert info.total_downloaded == 1 and not info.failed_archive_ids

@@ -74,6 +74,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_CHECKING = (
+    lt.torrent_status.checking_files,
+    lt.torrent_status.checking_resume_data,
+    lt.torrent_status.queued_for_checking,
+)
 _TORRENT_NAME = re.compile(r"^0x(0[23][0-9a-f]{64})\.torrent$")
 TORRENT_OVERHEAD = 64 * 1024  # .torrent bytes beyond the piece hashes (names, trackers)
 
@@ -280,8 +285,9 @@ class TorrentBackend(ArchiveBackend):
         if link and parse_magnet(link).info_hash != held.watch.info_hash:
             return False
         status = held.watch.status()
-        if not status.has_metadata or status.errc.value():
+        if not status.has_metadata or status.errc.value() or status.state in _CHECKING:
             return False
+        # Upload mode is how re-seeded and members' torrents serve what they hold.
         return status.state in (lt.torrent_status.seeding, lt.torrent_status.finished) or bool(
             held.watch.handle.flags() & lt.torrent_flags.upload_mode
         )
@@ -319,6 +325,11 @@ class TorrentBackend(ArchiveBackend):
         there (resume, retry), from the local .torrent when we have it, else from the magnet."""
         session = self._require_session()
         held = self._held.get(community_id)
+        if held and not held.watch.removed and held.watch.error():
+            # Stopped by a storage error in an earlier run: start over with a fresh torrent
+            # (libtorrent re-checks what is on disk, so nothing verified is fetched again).
+            self.drop_torrent(community_id, held.watch)
+            held = None
         if held and held.watch.info_hash == magnet.info_hash and not held.watch.removed:
             for host, port in magnet.peers:
                 held.watch.handle.connect_peer((host, port))

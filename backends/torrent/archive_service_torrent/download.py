@@ -28,6 +28,7 @@ import libtorrent as lt
 
 from archive_service.errors import (
     ArchiveTimeoutError,
+    BackendError,
     MalformedIndexError,
     OperationCancelled,
 )
@@ -196,7 +197,7 @@ class MemberDownload:
         h.unset_flags(lt.torrent_flags.upload_mode)
         try:
             await watch.wait_until(
-                lambda: watch.have_pieces(index_pieces),
+                lambda: watch.have_pieces(index_pieces) or bool(watch.error()),
                 cancel=self.cancel,
                 timeout=self._remaining(self._index_deadline),
                 what="index download",
@@ -206,6 +207,8 @@ class MemberDownload:
                 f"the index of {self.magnet.info_hash_hex} ({index_len} bytes) did not arrive "
                 f"within {self._budget(self._index_deadline)}"
             ) from None
+        if error := watch.error():
+            raise BackendError(f"libtorrent stopped the download of the index: {error}")
         await watch.flush(cancel=self.cancel, timeout=FLUSH_TIMEOUT)
         raw = await asyncio.to_thread(read_at, self.paths.index, 0, index_len)
         if hash_pieces(raw) != meta.info.pieces[index_pieces.start * HASH_LEN :]:
@@ -281,7 +284,7 @@ class MemberDownload:
                 return
             try:
                 await watch.wait_until(
-                    lambda head=head: watch.have_pieces(head.pieces),
+                    lambda head=head: watch.have_pieces(head.pieces) or bool(watch.error()),
                     cancel=self.cancel,
                     timeout=self._remaining(head.deadline),
                     what=f"archive {head.entry.archive_id}",
@@ -298,6 +301,13 @@ class MemberDownload:
                 )
                 fill()
                 continue
+            if error := watch.error():
+                # A storage error (disk full, permissions) stops the torrent: no archive of
+                # this run can arrive any more, and each one says why.
+                self._drop_priorities(h, window)
+                for entry in [*(p.entry for p in window), *queue]:
+                    self._failed(entry, f"libtorrent stopped the torrent: {error}")
+                return
             window.pop(0)
             fill()  # keep the transfer going while this archive is verified and recorded
             try:

@@ -133,6 +133,14 @@ class TorrentWatch:
         flags = lt.status_flags_t.query_pieces if pieces else 0
         return self.handle.status(flags)
 
+    def error(self) -> str:
+        """libtorrent's error for this torrent (storage errors stop it), '' when none."""
+        status = self.status()
+        if not status.errc.value():
+            return ""
+        where = f" ({status.error_file})" if status.error_file >= 0 else ""
+        return f"{status.errc.message()}{where}"
+
     def have_pieces(self, pieces: range) -> bool:
         """True when every piece in `pieces` is verified. The alert bookkeeping answers
         first; libtorrent's bitfield (one call, not one per piece) confirms "all done" and
