@@ -57,8 +57,9 @@ async def test_member_process_downloads_from_owner(make_side, tmp_path: Path) ->
 
 
 async def test_member_killed_mid_download_resumes(make_side, tmp_path: Path) -> None:
-    owner = await make_side("owner", upload_rate_limit=2_000_000, limit_local_peers=True)
-    messages = [m for w in range(3) for m in week_messages(w, count=80, size=10_000)]
+    # ~1 MB/s for ~3 MB: the kill lands well inside the transfer even on a loaded machine.
+    owner = await make_side("owner", upload_rate_limit=1_000_000, limit_local_peers=True)
+    messages = [m for w in range(3) for m in week_messages(w, count=100, size=10_000)]
     result = await publish_and_seed(owner, messages, T0, T0 + 3 * WEEK)
     entries = await owner.backend.read_index(COMMUNITY)
     total = sum(e.size for e in entries)
@@ -66,7 +67,7 @@ async def test_member_killed_mid_download_resumes(make_side, tmp_path: Path) -> 
     proc = await start_member(tmp_path / "member", result.link)
     while (await read_event(proc))["type"] != "community.historyArchiveDownloaded":
         pass
-    await asyncio.sleep(0.2)  # the window keeps fetching the next archives meanwhile
+    await asyncio.sleep(0.4)  # the window keeps fetching the next archives meanwhile
     proc.kill()
     await proc.wait()
 
