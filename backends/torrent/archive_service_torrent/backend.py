@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import libtorrent as lt
@@ -83,6 +84,15 @@ _TORRENT_NAME = re.compile(r"^0x(0[23][0-9a-f]{64})\.torrent$")
 TORRENT_OVERHEAD = 64 * 1024  # .torrent bytes beyond the piece hashes (names, trackers)
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of a file, None when missing: changes whenever it is replaced."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 @dataclass
 class _Held:
     watch: TorrentWatch
@@ -103,6 +113,8 @@ class TorrentBackend(ArchiveBackend):
         self._held: dict[bytes, _Held] = {}
         self._owner_locks: dict[bytes, asyncio.Lock] = {}
         self._fresh: dict[bytes, bytes] = {}  # community -> info-hash we hashed this process
+        self._index_cache: dict[bytes, tuple[object, tuple[pb.WakuMessageArchiveIndex, Metainfo]]]
+        self._index_cache = {}
 
     # lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -439,6 +451,21 @@ class TorrentBackend(ArchiveBackend):
         return read_at(paths.data, entry.offset, raw)
 
     def _local_index(
+        self, community_id: bytes
+    ) -> tuple[pb.WakuMessageArchiveIndex, Metainfo] | None:
+        """The verified index on disk with its torrent, cached until either file changes (an
+        import reads it once per archive; decoding may mean decrypting)."""
+        paths = self.paths(community_id)
+        key = (_stamp(paths.torrent), _stamp(paths.index))
+        cached = self._index_cache.get(community_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        found = self._load_local_index(community_id)
+        if found is not None:
+            self._index_cache[community_id] = (key, found)
+        return found
+
+    def _load_local_index(
         self, community_id: bytes
     ) -> tuple[pb.WakuMessageArchiveIndex, Metainfo] | None:
         # Not the member's held metadata: it may be ahead of the index on disk (new link, index

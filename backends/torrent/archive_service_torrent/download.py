@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import libtorrent as lt
 
@@ -122,6 +122,7 @@ class MemberDownload:
         self.window = max(1, ctx.max_download_concurrency)
         self.emit: Callable[[ArchiveEvent], None] = ctx.emit
         self.deadline = time.monotonic() + self.timeouts.download
+        self._index_deadline = time.monotonic() + self.timeouts.index  # set again in _metadata
 
     # ------------------------------------------------------------------------------------
     async def run(self) -> DownloadTaskInfo:
@@ -149,7 +150,7 @@ class MemberDownload:
 
     # ------------------------------------------------------------------------------------
     async def _metadata(self, watch: TorrentWatch) -> Metainfo:
-        index_deadline = time.monotonic() + self.timeouts.index
+        index_deadline = self._index_deadline = time.monotonic() + self.timeouts.index
         h = watch.handle
         try:
             await watch.wait_until(
@@ -181,7 +182,6 @@ class MemberDownload:
             what="checking existing files",
         )
         watch.refresh_pieces()
-        self._index_deadline = index_deadline
         return meta
 
     async def _index(self, watch: TorrentWatch, meta: Metainfo) -> list[IndexEntry]:
@@ -317,10 +317,10 @@ class MemberDownload:
                 continue
             await self._complete(meta, head.entry)
 
-    def _drop_priorities(self, h: object, pending: list[_Pending]) -> None:
+    def _drop_priorities(self, h: Any, pending: list[_Pending]) -> None:
         pairs = [(p, 0) for item in pending for p in item.pieces]
         if pairs:
-            h.prioritize_pieces(pairs)  # type: ignore[attr-defined]
+            h.prioritize_pieces(pairs)
 
     def _no_room(self, entry: IndexEntry) -> str:
         need = entry.size + self.backend.tsettings.min_free_disk_bytes
