@@ -159,3 +159,16 @@ def test_files_and_directories_have_status_go_modes(tmp_path: Path) -> None:
     atomic_write(tmp_path / "a" / "b" / "f", b"x")
     assert (tmp_path / "a" / "b").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "a" / "b" / "f").stat().st_mode & 0o777 == 0o644
+
+
+async def test_damaged_torrent_file_is_rebuilt_by_the_next_publication(make_side) -> None:
+    owner = await make_side("owner")
+    await publish(owner, week_messages(0), T0, T0 + WEEK)
+    paths = owner.backend.paths(COMMUNITY)
+    paths.torrent.write_bytes(b"d8:announce")  # truncated
+    assert owner.backend.current_link(COMMUNITY) is None  # logged, not raised
+    second = await publish(owner, week_messages(1), T0 + WEEK, T0 + 2 * WEEK)
+    assert second.link is not None and owner.backend.current_link(COMMUNITY) == second.link
+    assert parse_metainfo(paths.torrent.read_bytes()).info.pieces[:20] == hash_pieces(
+        paths.data.read_bytes()[:PIECE_LENGTH]
+    )

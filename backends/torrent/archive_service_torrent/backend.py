@@ -218,7 +218,9 @@ class TorrentBackend(ArchiveBackend):
         )
 
     def current_link(self, community_id: bytes) -> str | None:
-        meta = self._read_torrent(community_id)
+        # A damaged .torrent is logged and treated as absent: the next publication ignores it
+        # as a piece-hash cache and writes a good one, instead of the service failing here.
+        meta = self._read_torrent_quietly(community_id)
         return self.link_for(meta) if meta is not None else None
 
     def link_for(self, meta: Metainfo) -> str:
