@@ -46,7 +46,12 @@ async def wait_cancellable(
         for fut in waiters:
             if not fut.done():
                 fut.cancel()
-        # Let cancelled work unwind before returning (no task outlives its caller).
+        # Let cancelled work unwind before returning (no task outlives its caller), and
+        # collect the outcome of work that finished in the same instant as the cancel, so
+        # asyncio never reports an exception that nobody retrieved.
         pending = [f for f in waiters if not f.done()]
         if pending:
             await asyncio.wait(pending)
+        for fut in waiters:
+            if fut.done() and not fut.cancelled():
+                fut.exception()

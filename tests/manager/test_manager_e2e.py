@@ -295,6 +295,11 @@ async def test_owner_restarted_mid_interval_creates_at_the_boundary(tmp_path: Pa
             await asyncio.sleep(0.05)
         end = owner.store.get_last_archive_end_date(community.id)
         assert START + 2 * WEEK - 60 <= end <= START + 2 * WEEK + 2 * 24 * 3600
+        for _ in range(100):  # the end date is saved before seeding; wait for the new link
+            if len(lab.bus.sent) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(lab.bus.sent) == 2
         await lab.settle(community)
         assert lab.member_hashes(member, community) == lab.owner_hashes(community)
         await owner.manager.stop_history_archive_tasks_interval(community.id)
