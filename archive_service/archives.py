@@ -71,12 +71,16 @@ def _encode_varint(value: int) -> bytes:
 
 
 _SMALL_VARINTS = tuple(_encode_varint(i) for i in range(_VARINT_CACHE))
+# The two leading bytes (continuation bit set) of a varint whose low 14 bits are the index.
+_LOW14_VARINTS = tuple(bytes((i & 0x7F | 0x80, i >> 7 | 0x80)) for i in range(1 << 14))
 
 
 def _varint(value: int) -> bytes:
+    """Base-128 varint of a value >= 0. Larger values (every 5-byte timestamp) take 14 bits per
+    table lookup: the bytewise loop was ~10% of archive creation."""
     if value < _VARINT_CACHE:
         return _SMALL_VARINTS[value]
-    return _encode_varint(value)
+    return _LOW14_VARINTS[value & 0x3FFF] + _varint(value >> 14)
 
 
 # Field keys (field_number << 3 | wire_type) of WakuMessage and WakuMessageArchive.

@@ -290,6 +290,15 @@ def test_large_lengths_use_multibyte_varints() -> None:
     assert encode_archive(metadata, messages) == reference_encoding(metadata, messages)
 
 
+def test_timestamps_at_every_varint_length_boundary() -> None:
+    # the encoder takes 14 bits per table lookup: check both sides of every 7-bit boundary
+    stamps = sorted({max(0, (1 << b) + d) for b in range(0, 64, 7) for d in (-1, 0, 1)})
+    stamps += [1_704_067_200, 2**64 - 1]
+    metadata = ArchiveMetadata(from_ts=0, to_ts=2**64 - 1, topics=(T1,))
+    messages = [msg(ts, i) for i, ts in enumerate(stamps)]
+    assert encode_archive(metadata, messages) == reference_encoding(metadata, messages)
+
+
 def test_built_archive_bytes_equal_protobuf_of_the_same_chunk() -> None:
     messages = [msg(i, i, payload=bytes([i]) * i, third_party_id="d" * (i % 3)) for i in range(50)]
     (archive,) = build_archives(messages_from_list(messages), [T1, T2], 0, 50, 100)
