@@ -49,6 +49,19 @@ def test_new_database_is_wal_and_current_version(tmp_path: Path) -> None:
     assert raw(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_new_database_has_16k_pages_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    with Store(tmp_path / "new.sqlite") as s:
+        assert s._conn.execute("PRAGMA page_size").fetchone()[0] == 16384
+    old = tmp_path / "old.sqlite"
+    with raw(old) as c:
+        c.execute("PRAGMA page_size=4096")
+        c.execute("CREATE TABLE other (x)")  # fixes the page size, as any earlier store did
+    with Store(old) as s:
+        assert s._conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        s.save_waku_messages([msg(1)])
+        assert s.count_waku_messages() == 1
+
+
 def test_reopen_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite"
     with Store(path) as s:
@@ -390,6 +403,42 @@ def test_ratchet_steps(store: Store) -> None:
     assert group == CID
 
 
+def test_ratchet_steps_in_one_transaction(store: Store) -> None:
+    kid = b"k" * 32
+    store.save_group_key(CID, kid, 1, b"\x01" * 32)
+    store.save_ratchet_steps(kid, [(1, b"old")])
+    steps = [(n, keccak256(b"%d" % n)) for n in range(1, 20_001)]
+    before = store._conn.total_changes
+    store.save_ratchet_steps(kid, steps)
+    assert store._conn.total_changes - before == 20_000  # step 1 updated, the rest inserted
+    assert store.ratchet_step_at_or_below(kid, 1) == steps[0]
+    assert store.ratchet_step_at_or_below(kid, 12_345) == steps[12_344]
+    assert store.latest_ratchet_step(kid) == steps[-1]
+    groups = store._conn.execute(
+        "SELECT DISTINCT group_id FROM hash_ratchet_encryption_cache WHERE key_id = ?", (kid,)
+    ).fetchall()
+    assert groups == [(CID,)]
+    # a key not (yet) stored: empty group_id, as save_ratchet_step
+    store.save_ratchet_steps(b"u" * 32, [(3, b"h3")])
+    assert store._conn.execute(
+        "SELECT group_id FROM hash_ratchet_encryption_cache WHERE key_id = ?", (b"u" * 32,)
+    ).fetchall() == [(b"",)]
+    store.save_ratchet_steps(kid, [])  # nothing to save is fine
+    assert store.latest_ratchet_step(kid) == steps[-1]
+
+
+def test_ratchet_steps_all_or_nothing(store: Store) -> None:
+    kid = b"k" * 32
+
+    def steps() -> Iterator[tuple[int, bytes]]:
+        yield from ((n, b"h%d" % n) for n in range(1, 1000))
+        yield (1000, None)  # type: ignore[misc]  # NOT NULL hash: the insert fails
+
+    with pytest.raises(StoreError):
+        store.save_ratchet_steps(kid, steps())
+    assert store.latest_ratchet_step(kid) is None  # the 999 good steps were rolled back
+
+
 def test_bulk_writes_defers_then_runs_the_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite"
     wal = tmp_path / "node.sqlite-wal"
@@ -402,3 +451,73 @@ def test_bulk_writes_defers_then_runs_the_checkpoint(tmp_path: Path) -> None:
         assert wal.stat().st_size == 0  # truncated by the final checkpoint
         assert s._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
         assert s.count_waku_messages() == 2500
+
+
+def schema(path: Path) -> list[tuple[str, str, str, str]]:
+    with raw(path) as c:
+        return c.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+        ).fetchall()
+
+
+def test_bulk_load_fast_path_on_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    with Store(tmp_path / "plain.sqlite"):
+        pass
+    with Store(path) as s:
+        with s.bulk_load() as fast:
+            assert fast
+            assert s.journal_mode == "delete"  # one transaction, rollback journal
+            s.save_community(Community(id=CID, chat_ids=("c",)))
+            assert s.save_waku_messages([msg(ts, n=1) for ts in range(3000)]) == 3000
+            assert s.save_waku_messages([msg(5, n=1), msg(5, n=2)]) == 1  # still deduped
+            assert s.count_waku_messages() == 3001
+        assert s.journal_mode == "wal"
+        assert [m.timestamp for m in s.iter_waku_messages([T1], 0, 6)] == [0, 1, 2, 3, 4, 5, 5]
+        assert s.get_community(CID) is not None
+    assert not (tmp_path / "new.sqlite-journal").exists()
+    assert raw(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert schema(path) == schema(tmp_path / "plain.sqlite")  # same tables, indexes, SQL
+
+
+def test_bulk_load_error_rolls_the_new_store_back(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    with Store(path) as s:
+        with pytest.raises(RuntimeError), s.bulk_load() as fast:
+            assert fast
+            s.save_community(Community(id=CID))
+            s.save_waku_messages([msg(ts, payload=b"p" * 5000) for ts in range(2000)])
+            raise RuntimeError("interrupted")
+        assert s.journal_mode == "wal"
+        assert s.count_waku_messages() == 0 and s.list_communities() == []
+        with s.bulk_load() as fast:  # still new and empty: the fast path again
+            assert fast
+            s.save_waku_messages([msg(1)])
+        assert s.count_waku_messages() == 1
+    assert raw(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize("existing", ["messages", "other rows", "reopened", "shared"])
+def test_bulk_load_safe_path_for_anything_else(tmp_path: Path, existing: str) -> None:
+    path = tmp_path / "node.sqlite"
+    s = Store(path)
+    other = raw(path)
+    try:
+        if existing == "messages":
+            s.save_waku_messages([msg(1)])
+        elif existing == "other rows":
+            s.save_group_key(CID, b"k" * 32, 1, b"\x01" * 32)
+        elif existing == "reopened":  # empty, but this Store did not create it
+            s.close()
+            s = Store(path, create=False)
+        else:  # another connection reads the new database
+            other.execute("SELECT COUNT(*) FROM waku_messages").fetchone()
+        with s.bulk_load() as fast:
+            assert not fast
+            assert s.journal_mode == "wal"
+            s.save_waku_messages([msg(ts, n=2) for ts in range(100)])
+        assert s.count_waku_messages() == 100 + (existing == "messages")
+    finally:
+        other.close()
+        s.close()

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import random
+import signal
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import coincurve
 import pytest
 
 from archive_service import synthetic
+from archive_service.archives import StoredMessage
 from archive_service.errors import InvalidInputError
 from archive_service.ids import community_hex, keccak256, topic_from_chat_id, universal_chat_id
 from archive_service.store import Store
 from archive_service.synthetic import (
+    BATCH,
     CHAT_MAX,
+    CHAT_MEDIAN,
+    CHAT_MIN,
+    CHAT_SIGMA,
     DAY,
     DEFAULT_START_TS,
     MEDIA_MAX,
+    MEDIA_MEDIAN,
+    MEDIA_MIN,
+    MEDIA_SHARE,
+    MEDIA_SIGMA,
+    THIRD_PARTY_SHARE,
+    UNIVERSAL_SHARE,
+    SyntheticCommunity,
     generate_history,
     iter_messages,
     synthetic_community,
@@ -33,6 +51,58 @@ def test_same_seed_same_history() -> None:
     assert first == again
     assert len(set(first)) == 3000
     assert not set(first) & set(other)
+
+
+def reference_history(
+    community: SyntheticCommunity, messages: int, days: float, seed: int
+) -> Iterator[StoredMessage]:
+    """The first, plain version of the generator: the optimised one must give the same
+    history for a seed (else stores generated before would not dedupe on a re-run)."""
+    rng = random.Random(f"messages:{seed}")
+    pool = rng.randbytes(4 * 1024 * 1024)
+    pool_max = 4 * 1024 * 1024 - MEDIA_MAX
+    topics = community.topics
+    chat_weights = [1.0 / (i + 1) for i in range(len(topics) - 1)]
+    weights = [UNIVERSAL_SHARE] + [
+        (1 - UNIVERSAL_SHARE) * w / sum(chat_weights) for w in chat_weights
+    ]
+    cum_weights = list(itertools.accumulate(weights))
+    span = int(days * DAY)
+    for first in range(0, messages, BATCH):
+        n = min(BATCH, messages - first)
+        chosen = rng.choices(topics, cum_weights=cum_weights, k=n)
+        sigs = rng.randbytes(65 * n)
+        for j in range(n):
+            i = first + j
+            ts = DEFAULT_START_TS + int((i + rng.random()) * span / messages)
+            if rng.random() < MEDIA_SHARE:
+                size = rng.lognormvariate(math.log(MEDIA_MEDIAN), MEDIA_SIGMA)
+                size = min(max(int(size), MEDIA_MIN), MEDIA_MAX)
+            else:
+                size = rng.lognormvariate(math.log(CHAT_MEDIAN), CHAT_SIGMA)
+                size = min(max(int(size), CHAT_MIN), CHAT_MAX)
+            off = rng.randrange(pool_max)
+            payload, sig, topic = pool[off : off + size], sigs[65 * j : 65 * j + 65], chosen[j]
+            tpid = f"bridge-{seed}-{i}" if rng.random() < THIRD_PARTY_SHARE else ""
+            h = keccak256(b"%b%b%d%b" % (sig, topic, ts, payload))
+            yield StoredMessage(sig, ts, topic, payload, b"", h, tpid)
+
+
+def test_history_is_the_reference_one() -> None:
+    # past a BATCH boundary (topics and signatures are drawn per batch) and with media
+    community = synthetic_community(3, 4)
+    n = BATCH + 7_000
+    expected = list(reference_history(community, n, 30, seed=3))
+    assert list(iter_messages(community, n, 30, seed=3)) == expected
+    # smaller batches for the fast path hand out the same rows
+    start = DEFAULT_START_TS
+    rows = [
+        row
+        for batch, _ in synthetic._row_batches(community, n, 30, 3, start, rows_per_batch=7_000)
+        for row in batch
+    ]
+    assert [bytes.fromhex(r[5]) for r in rows] == [m.hash for m in expected]
+    assert all(isinstance(r[0], bytearray) and isinstance(r[3], bytearray) for r in rows[:100])
 
 
 def test_community_is_a_real_owner_key() -> None:
@@ -174,3 +244,48 @@ def test_large_histories_come_from_a_generator_process(
         assert summary.new_messages == 2500
         expected = iter_messages(synthetic_community(11, 2), 2500, 3, seed=11)
         assert store.message_hashes() == {m.hash for m in expected}
+
+
+def test_fresh_generate_killed_midway_leaves_the_empty_store(tmp_path: Path) -> None:
+    # A new store is filled in one transaction (Store.bulk_load's fast path): a crash after
+    # pages reached the file (tiny cache: they spill) must roll back to the empty store.
+    db = tmp_path / "h.sqlite"
+    code = (
+        "import os, signal, sys\n"
+        "from archive_service.store import Store\n"
+        "from archive_service.synthetic import generate_history\n"
+        "def progress(done):\n"
+        "    if done >= 20_000:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "generate_history(Store(sys.argv[1], cache_mb=1), messages=30_000, days=3, topics=3,\n"
+        "                 seed=4, progress=progress)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    assert db.stat().st_size > 1_000_000  # the load had written into the file
+    assert (tmp_path / "h.sqlite-journal").exists()  # hot: the next open rolls back
+    with Store(db, create=False) as store:
+        assert store.count_waku_messages() == 0 and store.list_communities() == []
+        assert store.journal_mode == "wal"
+        assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        summary = generate_history(store, messages=30_000, days=3, topics=3, seed=4)
+        assert summary.new_messages == 30_000
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM waku_messages").fetchone()[0] == 30_000
+
+
+def test_fresh_generate_reports_the_fast_path_only_for_a_new_store(tmp_path: Path) -> None:
+    modes: list[str] = []
+    with Store(tmp_path / "h.sqlite") as store:
+        generate_history(
+            store, messages=25_000, days=3, topics=3, seed=6,
+            progress=lambda _: modes.append(store.journal_mode),
+        )  # fmt: skip
+        assert set(modes) == {"delete"} and len(modes) == 3  # 10k-row batches, one transaction
+        modes.clear()
+        again = generate_history(
+            store, messages=25_000, days=3, topics=3, seed=6,
+            progress=lambda _: modes.append(store.journal_mode),
+        )  # fmt: skip
+        assert again.new_messages == 0
+        assert modes == ["wal"]  # a committed 50k-row batch at a time

@@ -231,8 +231,7 @@ class HashRatchet:
             ) from None
         # Cache the steps only once the message is authentic: a forged high seq_no must not
         # advance this node's ratchet (its next encryption would then be out of members' reach).
-        for seq_no, step in new_steps:
-            self.store.save_ratchet_step(header.key_id, seq_no, step)
+        self.store.save_ratchet_steps(header.key_id, new_steps)
         return plaintext
 
     def _message_key(
