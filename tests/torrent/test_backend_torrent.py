@@ -168,14 +168,16 @@ async def test_member_downloads_only_the_new_week_of_a_new_link(make_side) -> No
 
 
 async def test_cancel_mid_download_returns_cancelled_then_resumes(make_side) -> None:
-    owner = await make_side("owner", upload_rate_limit=1_500_000, limit_local_peers=True)
+    owner = await make_side("owner", upload_rate_limit=500_000, limit_local_peers=True)
     cancel = asyncio.Event()
 
     def on_event(event: object) -> None:
         if isinstance(event, HistoryArchiveDownloaded):
             cancel.set()
 
-    member = await make_side("member", on_event=on_event)
+    # One archive requested at a time: with a wider window the others could arrive in full
+    # before the cancel is seen, and the run would (rightly) not be cancelled.
+    member = await make_side("member", on_event=on_event, concurrency=1)
     messages = [m for w in range(3) for m in week_messages(w, count=60, size=10_000)]
     result = await publish_and_seed(owner, messages, T0, T0 + 3 * WEEK)
 
