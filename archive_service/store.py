@@ -155,6 +155,7 @@ _PAGE_SIZE = 16384
 # indexes), and how often its flusher thread syncs what SQLite has written so far.
 _INDEX_BYTES_PER_ROW = 120
 _FLUSH_SECONDS = 0.2
+_SORTER_THREADS = 2  # helper threads of SQLite's sorter when bulk_load rebuilds indexes
 
 
 def _placeholders(n: int) -> str:
@@ -303,8 +304,10 @@ class Store:
         back to the empty store. The page cache is sized for the two message indexes (within
         cache_mb): table pages are written once, and every dirty page still cached is written
         and fsynced by the final commit, after the load. A thread syncs the file as the load
-        goes for the same reason. Then the database is back in WAL mode. The Store's lock is
-        held throughout: another thread's write would otherwise join the load's transaction.
+        goes for the same reason. waku_messages' secondary indexes are dropped for the load and
+        rebuilt before the commit (so timestamp queries inside the load fail). Then the
+        database is back in WAL mode. The Store's lock is held throughout: another thread's
+        write would otherwise join the load's transaction.
 
         Any other database (something is stored already, or another connection has it open)
         gets bulk_writes(): every save_* stays its own committed transaction.
@@ -317,9 +320,12 @@ class Store:
                 flusher = _Flusher(self)
                 try:
                     c.execute("BEGIN EXCLUSIVE")
+                    indexes = self._drop_message_indexes()
                     self._in_load = True
                     yield True
                     self._in_load = False
+                    for sql in indexes:
+                        c.execute(sql)
                     c.execute("COMMIT")  # synchronous=NORMAL: fsyncs
                 except BaseException as exc:
                     self._in_load = False
@@ -337,6 +343,24 @@ class Store:
                 return
         with self.bulk_writes():
             yield False
+
+    def _drop_message_indexes(self) -> list[str]:
+        """Drop waku_messages' secondary indexes inside the fast path's transaction; returns
+        the statements that recreate them exactly. Built once after the load, from sorted keys
+        (the sorter uses a second core), they cost less than maintaining them row by row. The
+        primary-key index cannot be dropped, and a rollback brings the dropped ones back."""
+        c = self._conn
+        indexes = [
+            (name, sql)
+            for name, sql in c.execute(
+                "SELECT name, sql FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = 'waku_messages' AND sql IS NOT NULL"
+            )
+        ]
+        for name, _sql in indexes:
+            c.execute(f'DROP INDEX "{name}"')
+        c.execute(f"PRAGMA threads={_SORTER_THREADS}")
+        return [sql for _name, sql in indexes]
 
     def _begin_fresh_load(self) -> bool:
         """Leave WAL for bulk_load's fast path, if this is a new and empty database that no

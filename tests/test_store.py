@@ -472,6 +472,9 @@ def test_bulk_load_fast_path_on_a_new_store(tmp_path: Path) -> None:
             assert s.save_waku_messages([msg(ts, n=1) for ts in range(3000)]) == 3000
             assert s.save_waku_messages([msg(5, n=1), msg(5, n=2)]) == 1  # still deduped
             assert s.count_waku_messages() == 3001
+            # the timestamp index is rebuilt once at the end, not maintained row by row
+            indexes = s._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+            assert "waku_messages_timestamp_topic" not in {name for (name,) in indexes}
         assert s.journal_mode == "wal"
         assert [m.timestamp for m in s.iter_waku_messages([T1], 0, 6)] == [0, 1, 2, 3, 4, 5, 5]
         assert s.get_community(CID) is not None
@@ -483,12 +486,16 @@ def test_bulk_load_fast_path_on_a_new_store(tmp_path: Path) -> None:
 
 def test_bulk_load_error_rolls_the_new_store_back(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
+    with Store(tmp_path / "plain.sqlite"):
+        pass
     with Store(path) as s:
         with pytest.raises(RuntimeError), s.bulk_load() as fast:
             assert fast
             s.save_community(Community(id=CID))
             s.save_waku_messages([msg(ts, payload=b"p" * 5000) for ts in range(2000)])
             raise RuntimeError("interrupted")
+        indexes = s._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        assert "waku_messages_timestamp_topic" in {name for (name,) in indexes}  # back
         assert s.journal_mode == "wal"
         assert s.count_waku_messages() == 0 and s.list_communities() == []
         with s.bulk_load() as fast:  # still new and empty: the fast path again
@@ -496,6 +503,7 @@ def test_bulk_load_error_rolls_the_new_store_back(tmp_path: Path) -> None:
             s.save_waku_messages([msg(1)])
         assert s.count_waku_messages() == 1
     assert raw(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert schema(path) == schema(tmp_path / "plain.sqlite")
 
 
 @pytest.mark.parametrize("existing", ["messages", "other rows", "reopened", "shared"])
