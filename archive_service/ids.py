@@ -1,6 +1,8 @@
-"""Identifiers shared by every module: community IDs, content topics, Keccak-256."""
+"""Identifiers shared by every module: community IDs, content topics, message hashes."""
 
 from __future__ import annotations
+
+import hashlib
 
 from Crypto.Hash import keccak
 
@@ -8,6 +10,8 @@ from archive_service.errors import InvalidCommunityIdError
 
 COMMUNITY_ID_LEN = 33
 TOPIC_LEN = 4
+# Waku's default pubsub topic (23/WAKU2-TOPICS): the routing topic of a message's envelope.
+DEFAULT_PUBSUB_TOPIC = "/waku/2/default-waku/proto"
 
 
 def keccak256(data: bytes) -> bytes:
@@ -43,6 +47,22 @@ def parse_community_id(text: str | bytes) -> bytes:
 def topic_hex(topic: bytes) -> str:
     """TopicType.String(): '0x' + 8 hex digits, as stored in waku_messages.topic."""
     return "0x" + topic.hex()
+
+
+def content_topic(topic: bytes) -> str:
+    """status-go's TopicType.ContentTopic(): the 23/WAKU2-TOPICS name of a 4-byte topic."""
+    return "/waku/1/" + topic_hex(topic) + "/rfc26"
+
+
+def waku_message_hash(
+    pubsub_topic: str, payload: bytes, content_topic: str, timestamp_ns: int, meta: bytes = b""
+) -> bytes:
+    """The deterministic message hash of 14/WAKU2-MESSAGE (go-waku's WakuMessage.Hash): the
+    envelope hash status-go keeps in waku_messages.hash and WakuMessage.hash."""
+    return hashlib.sha256(
+        pubsub_topic.encode() + payload + content_topic.encode() + meta
+        + timestamp_ns.to_bytes(8, "big")
+    ).digest()  # fmt: skip
 
 
 def topic_from_hex(text: str) -> bytes:

@@ -2,17 +2,23 @@
 
 A history is N messages over D days across T content topics: the community's universal
 `-memberUpdate` channel plus T-1 chat channels (busier channels first, Zipf-like). Payloads
-follow a lognormal of chat messages with occasional large media; signatures are 65 bytes,
-message hashes the Keccak-256 of the message's content. Everything derives from `seed`.
+follow a lognormal of chat messages with occasional large media; signatures are 65 bytes;
+message hashes are Waku's deterministic message hash (14/WAKU2-MESSAGE), the envelope hash
+status-go stores. Everything derives from `seed`.
+
+The random draws are made with NumPy, a whole batch of BATCH messages at a time, each batch from
+its own stream (seeded by `seed` and the batch number): only the per-message slicing and hashing
+is Python. That is what lets `generate` keep up with SQLite.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
+import hashlib
 import json
 import math
+import os
 import pickle
 import queue
 import random
@@ -23,24 +29,28 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import coincurve
 
 from archive_service.archives import StoredMessage
 from archive_service.errors import InvalidInputError
 from archive_service.ids import (
+    DEFAULT_PUBSUB_TOPIC,
     community_hex,
-    keccak256,
+    content_topic,
     topic_from_chat_id,
     topic_hex,
     universal_chat_id,
 )
-from archive_service.store import Community, Store, WakuRow
+from archive_service.store import Community, Store
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DAY = 24 * 3600
 DEFAULT_START_TS = 1_704_067_200  # 2024-01-01T00:00:00Z: fixed so a seed fixes every hash
-BATCH = 50_000  # messages per transaction: bounded memory and WAL, visible progress
+BATCH = 50_000  # messages per random stream and per transaction: bounded memory, progress
 _FAST_BATCH = 10_000  # rows per batch inside Store.bulk_load's one transaction
 # Below this, starting a generator process (~0.3 s to its first batch) costs more than it saves.
 _INLINE_MAX = BATCH
@@ -53,67 +63,14 @@ MEDIA_MEDIAN, MEDIA_SIGMA, MEDIA_MIN, MEDIA_MAX = 100_000, 0.6, 4096, 1024 * 102
 MEDIA_SHARE = 0.003
 UNIVERSAL_SHARE = 0.02  # membership updates, archive links
 THIRD_PARTY_SHARE = 0.002  # bridged messages (e.g. a Discord import) carry a third-party ID
+PUBSUB_TOPIC = DEFAULT_PUBSUB_TOPIC  # of every message's envelope (part of its hash)
 
 _POOL_SIZE = 4 * 1024 * 1024  # payloads are slices of one random pool: encrypted-looking, cheap
-_NV_MAGICCONST = 4 * math.exp(-0.5) / math.sqrt(2.0)  # random.normalvariate's constant
 _FRAME = struct.Struct("<Q")  # length of a pickled batch from the generator process
 
-
-def _load_oneshot() -> Callable[..., int] | None:
-    """pycryptodome's native one-shot Keccak entry point, or None (then ids.keccak256 is used).
-
-    ids.keccak256 spends ~7 µs a call setting up pycryptodome's hash object; this needs one
-    ctypes call. PyDLL keeps the GIL for that ~2 µs call: releasing and retaking it was ~5%
-    of it."""
-    try:
-        from Crypto.Hash.keccak import _raw_keccak_lib
-
-        fn = ctypes.PyDLL(_raw_keccak_lib._name).keccak_oneshot
-    except (ImportError, AttributeError, OSError):
-        return None
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_ONESHOT = _load_oneshot()
-
-
-def _keccak_hasher() -> Callable[[bytes], bytes]:
-    """A Keccak-256 function with its own ctypes buffers: one per generator, so concurrent
-    generators never share them. No argtypes: every argument is passed as a ctypes object of
-    the C type, which halves ctypes' per-call overhead (it was as much as the hashing)."""
-    fn = _ONESHOT
-    if fn is None:
-        return keccak256
-    out = ctypes.create_string_buffer(32)
-    size_t = ctypes.c_size_t
-    length = size_t()
-    # out_len 32, capacity 64 bytes, 24 rounds, padding 0x01: legacy Keccak-256
-    out_len, capacity, rounds, padding = (
-        size_t(32),
-        size_t(64),
-        ctypes.c_uint8(24),
-        ctypes.c_uint8(1),
-    )
-
-    def digest(data: bytes) -> bytes:
-        length.value = len(data)
-        if fn(data, length, out, out_len, capacity, rounds, padding):
-            return keccak256(data)
-        return out.raw
-
-    return digest
-
-
-def _check_oneshot() -> None:
-    global _ONESHOT
-    digest = _keccak_hasher()
-    probe = b"archive-service" * 20
-    if digest(probe) != keccak256(probe) or digest(b"") != keccak256(b""):
-        _ONESHOT = None
-
-
-_check_oneshot()  # a library whose entry point differs falls back to ids.keccak256
+# One batch as waku_messages' columns, in Store.save_waku_rows' encodings:
+# (sig, timestamp, topic, payload, padding, hash, third_party_id).
+Columns = tuple[list[Any], ...]
 
 
 @dataclass(frozen=True)
@@ -190,106 +147,122 @@ def iter_messages(
 ) -> Iterator[StoredMessage]:
     """The history in timestamp order; messages i spread evenly over [start, start+days)."""
     topic_of = {topic_hex(t): t for t in community.topics}
-    for rows, _payload_bytes in _row_batches(community, messages, days, seed, start_ts):
-        for sig, ts, topic, payload, _padding, hash_hex, tpid in rows:
+    for columns in _column_batches(community, messages, days, seed, start_ts):
+        for sig, ts, topic, payload, _padding, hash_hex, tpid in zip(*columns, strict=True):
             yield StoredMessage(
                 bytes(sig), ts, topic_of[topic], bytes(payload), b"", bytes.fromhex(hash_hex), tpid
             )
 
 
-def _row_batches(
+def _stream(*labels: object) -> np.random.Generator:
+    """An independent random stream named by labels (any seed, negative ones included)."""
+    import numpy as np  # only where histories are drawn: not in the process that inserts them
+
+    name = ":".join(str(label) for label in labels).encode()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(hashlib.sha256(name).digest())))
+
+
+def _column_batches(
     community: SyntheticCommunity,
     messages: int,
     days: float,
     seed: int,
     start_ts: int,
     rows_per_batch: int = BATCH,
-) -> Iterator[tuple[list[WakuRow], int]]:
-    """The history in batches of at most rows_per_batch (<= BATCH) rows, with their payload
-    bytes, already in waku_messages' encodings (what Store.save_waku_rows takes): the inserting
-    process then does no per-row Python work.
+) -> Iterator[Columns]:
+    """The history in batches of at most rows_per_batch (<= BATCH) rows, as columns already in
+    waku_messages' encodings: the inserting process then does no per-row Python work.
 
-    Blobs are bytearrays (slices of bytearrays): sqlite3 binds them directly, while each bytes
-    value costs it an adapter lookup (~0.5 µs). The random draws are those of the first
-    version, which used rng.lognormvariate and rng.randrange: both are inlined here (same
-    algorithm, same draws; tests compare with that version): their call overhead was ~10% of
-    the generator's time."""
+    Blobs are bytearrays: sqlite3 binds them directly, while each bytes value costs it an
+    adapter lookup (~0.5 µs)."""
+    import numpy as np
+
     check_arguments(messages, days, len(community.topics))
-    rng = random.Random(f"messages:{seed}")
-    pool = bytearray(rng.randbytes(_POOL_SIZE))
+    pool = bytearray(_stream("pool", seed).bytes(_POOL_SIZE))
     pool_max = _POOL_SIZE - MEDIA_MAX
-    pool_bits = pool_max.bit_length()
-    topics = [(t, topic_hex(t)) for t in community.topics]
+    topic_texts = [topic_hex(t) for t in community.topics]
     # Zipf-like weights over chats; the universal channel gets a fixed small share.
-    chat_weights = [1.0 / (i + 1) for i in range(len(topics) - 1)]
+    chat_weights = [1.0 / (i + 1) for i in range(len(topic_texts) - 1)]
     total = sum(chat_weights)
     weights = (
         [UNIVERSAL_SHARE] + [(1 - UNIVERSAL_SHARE) * w / total for w in chat_weights]
         if chat_weights
         else [1.0]
     )
-    cum_weights = list(_accumulate(weights))
+    cum_weights = np.cumsum(weights)
+    # Each message's hash input ends with its content topic and 8-byte timestamp: all topics'
+    # names have the same length, so these tails are rows of one byte matrix.
+    topic_names = np.frombuffer(
+        b"".join(content_topic(t).encode() for t in community.topics), dtype=np.uint8
+    ).reshape(len(topic_texts), -1)
+    hash_prefix = hashlib.sha256(PUBSUB_TOPIC.encode())  # meta is empty
     span = int(days * DAY)
-    chat = (math.log(CHAT_MEDIAN), CHAT_SIGMA, CHAT_MIN, CHAT_MAX)
-    media = (math.log(MEDIA_MEDIAN), MEDIA_SIGMA, MEDIA_MIN, MEDIA_MAX)
-    rand, getrandbits, log, exp = rng.random, rng.getrandbits, math.log, math.exp
-    digest = _keccak_hasher()
     padding = bytearray()  # status-go leaves it empty; one shared (never mutated) value
 
-    # BATCH is a unit of the random stream (topics and signatures are drawn per BATCH
-    # messages): only the batches handed out may be smaller.
     for first in range(0, messages, BATCH):
         n = min(BATCH, messages - first)
-        chosen = rng.choices(topics, cum_weights=cum_weights, k=n)
-        sigs = bytearray(rng.randbytes(65 * n))
+        rng = _stream("messages", seed, first // BATCH)
+        u = rng.random((7, n))
+        sigs = bytearray(rng.bytes(65 * n))
+        # Evenly spread with jitter: non-decreasing, inside [start, start + span).
+        offsets = np.floor((np.arange(first, first + n) + u[0]) * (span / messages))
+        ts = start_ts + np.minimum(offsets, span - 1).astype(np.int64)
+        media = u[1] < MEDIA_SHARE
+        normal = np.sqrt(-2.0 * np.log1p(-u[2])) * np.cos(2.0 * math.pi * u[3])  # Box-Muller
+        sizes = np.exp(
+            np.where(media, math.log(MEDIA_MEDIAN), math.log(CHAT_MEDIAN))
+            + np.where(media, MEDIA_SIGMA, CHAT_SIGMA) * normal
+        )
+        sizes = np.clip(
+            sizes, np.where(media, MEDIA_MIN, CHAT_MIN), np.where(media, MEDIA_MAX, CHAT_MAX)
+        ).astype(np.int64)
+        starts = (u[4] * pool_max).astype(np.int64)
+        topics = np.minimum(
+            np.searchsorted(cum_weights, u[5] * cum_weights[-1], side="right"),
+            len(topic_texts) - 1,
+        )
+        bridged = np.flatnonzero(u[6] < THIRD_PARTY_SHARE)
+        ts_ns = (ts * 1_000_000_000).astype(">u8").view(np.uint8).reshape(n, 8)
+        tails = np.hstack((topic_names[topics], ts_ns)).tobytes()
+        tail_len = topic_names.shape[1] + 8
+
         for part in range(0, n, rows_per_batch):
-            rows: list[WakuRow] = []
-            append = rows.append
-            payload_bytes = 0
-            for j in range(part, min(part + rows_per_batch, n)):
-                i = first + j
-                # Evenly spread with jitter: non-decreasing, inside [start, start + span).
-                ts = start_ts + int((i + rand()) * span / messages)
-                mu, sigma, low, high = media if rand() < MEDIA_SHARE else chat
-                while True:  # rng.lognormvariate(mu, sigma): Kinderman-Monahan normal, then exp
-                    u1 = rand()
-                    u2 = 1.0 - rand()
-                    z = _NV_MAGICCONST * (u1 - 0.5) / u2
-                    if z * z / 4.0 <= -log(u2):
-                        break
-                size = int(exp(mu + z * sigma))
-                size = low if size < low else high if size > high else size
-                off = getrandbits(pool_bits)  # rng.randrange(pool_max)
-                while off >= pool_max:
-                    off = getrandbits(pool_bits)
-                payload = pool[off : off + size]
-                payload_bytes += size
-                sig = sigs[65 * j : 65 * j + 65]
-                topic, topic_text = chosen[j]
-                tpid = f"bridge-{seed}-{i}" if rand() < THIRD_PARTY_SHARE else ""
-                h = digest(b"%b%b%d%b" % (sig, topic, ts, payload))
-                append((sig, ts, topic_text, payload, padding, h.hex(), tpid))
-            yield rows, payload_bytes
-
-
-def _accumulate(values: list[float]) -> Iterator[float]:
-    acc = 0.0
-    for v in values:
-        acc += v
-        yield acc
+            end = min(part + rows_per_batch, n)
+            payloads = [
+                pool[a : a + size]
+                for a, size in zip(starts[part:end].tolist(), sizes[part:end].tolist(), strict=True)
+            ]
+            hashes = []
+            for j, payload in enumerate(payloads, part):
+                h = hash_prefix.copy()
+                h.update(payload)
+                h.update(tails[tail_len * j : tail_len * (j + 1)])
+                hashes.append(h.hexdigest())
+            third_party = [""] * (end - part)
+            for j in bridged[(bridged >= part) & (bridged < end)].tolist():
+                third_party[j - part] = f"bridge-{seed}-{first + j}"
+            yield (
+                [sigs[k : k + 65] for k in range(65 * part, 65 * end, 65)],
+                ts[part:end].tolist(),
+                list(map(topic_texts.__getitem__, topics[part:end].tolist())),
+                payloads,
+                [padding] * (end - part),
+                hashes,
+                third_party,
+            )
 
 
 def _child_main() -> None:
-    """Entry point of the generator process: arguments as JSON on argv; on stdout, each batch
-    pickled in a frame (8-byte length, then the pickle), then an empty frame."""
-    # Rows hold no reference cycles: the collector would only walk them (~4% of this process).
+    """Entry point of the generator process: arguments as JSON on argv; on stdout, each batch's
+    columns pickled in a frame (8-byte length, then the pickle), then an empty frame."""
+    # Batches hold no reference cycles: the collector would only walk them.
     gc.disable()
     args = json.loads(sys.argv[1])
     community = SyntheticCommunity(
         bytes.fromhex(args["key"]), bytes.fromhex(args["id"]), tuple(args["chats"])
     )
     out = sys.stdout.buffer
-    for batch in _row_batches(
+    for columns in _column_batches(
         community,
         args["messages"],
         args["days"],
@@ -297,11 +270,7 @@ def _child_main() -> None:
         args["start_ts"],
         args["rows_per_batch"],
     ):
-        rows, payload_bytes = batch
-        # Column by column: the parent zips them back into rows in C, and 7 tuples of
-        # bytearray/int/str (un)pickle at 1/2 to 2/3 of the cost of one tuple per row.
-        columns = tuple(zip(*rows, strict=True))
-        data = pickle.dumps((columns, payload_bytes), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
         out.write(_FRAME.pack(len(data)))
         out.write(data)
         del data
@@ -335,14 +304,14 @@ def _batches(
     seed: int,
     start_ts: int,
     rows_per_batch: int,
-) -> Iterator[tuple[list[WakuRow], int]]:
-    """Row batches of the history (with their payload bytes). Large histories are generated
+) -> Iterator[Columns]:
+    """Column batches of the history (see _column_batches). Large histories are generated
     in a child process while this one inserts: a thread would contend for the GIL with
     sqlite3's per-row work. A plain subprocess, not multiprocessing: that would re-import the
     caller's __main__ (spawn) or fork a process that may hold other threads' locks (fork).
     Memory stays bounded: the child is at most a few batches ahead."""
     if messages <= _INLINE_MAX:
-        yield from _row_batches(community, messages, days, seed, start_ts, rows_per_batch)
+        yield from _column_batches(community, messages, days, seed, start_ts, rows_per_batch)
         return
     args = {
         "key": community.private_key.hex(),
@@ -355,10 +324,13 @@ def _batches(
         "rows_per_batch": rows_per_batch,
     }
     code = "from archive_service.synthetic import _child_main; _child_main()"
+    # NumPy's BLAS threads would only compete with this process for the second core.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     with subprocess.Popen(
         [sys.executable, "-c", code, json.dumps(args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=env,
     ) as child:
         assert child.stdout is not None and child.stderr is not None
         frames: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
@@ -375,9 +347,9 @@ def _batches(
                     raise InvalidInputError(f"the history generator process failed: {last}")
                 if not frame:
                     return
-                columns, payload_bytes = pickle.loads(frame)
+                columns = pickle.loads(frame)
                 del frame  # not kept while the batch is inserted
-                yield list(zip(*columns, strict=True)), payload_bytes
+                yield columns
         finally:
             if child.poll() is None:
                 child.kill()
@@ -418,10 +390,11 @@ def generate_history(
         # Batches are transactions only on the safe path; on the fast path smaller ones fill
         # and drain the generator pipeline sooner.
         rows_per_batch = _FAST_BATCH if fast else BATCH
-        for rows, size in _batches(community, messages, days, seed, start_ts, rows_per_batch):
-            new += store.save_waku_rows(rows)
-            done += len(rows)
-            payload_bytes += size
+        for columns in _batches(community, messages, days, seed, start_ts, rows_per_batch):
+            # Rows are zipped as sqlite3 takes them: zip reuses its tuple, nothing piles up.
+            new += store.save_waku_rows(zip(*columns, strict=True))
+            done += len(columns[0])
+            payload_bytes += sum(map(len, columns[3]))
             if progress:
                 progress(done)
     return GenerateSummary(

@@ -12,7 +12,7 @@ A field key is (number << 3 | wire type): varint = 0, length-delimited = 2.
 from __future__ import annotations
 
 from archive_service.archives import StoredMessage, encode_archive
-from archive_service.ids import keccak256
+from archive_service.ids import content_topic, keccak256, waku_message_hash
 from archive_service.index import archive_id, metadata_to_pb
 from archive_service.interface import ArchiveMetadata
 from archive_service.wire import app_pb, pb
@@ -51,6 +51,22 @@ def test_keccak_is_legacy_keccak_not_sha3() -> None:
     assert (
         keccak256(b"").hex() == "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
     )
+
+
+def test_waku_message_hash_matches_the_rfc_vectors() -> None:
+    # 14/WAKU2-MESSAGE's test vectors (as in nwaku's and js-waku's tests)
+    payload, ts = bytes.fromhex("010203045445535405060708"), 0x175789BFA23F8400
+    args = ("/waku/2/default-waku/proto", payload, "/waku/2/default-content/proto", ts)
+    assert waku_message_hash(*args).hex() == (
+        "a2554498b31f5bcdfcbf7fa58ad1c2d45f0254f3f8110a85588ec3cf10720fd8"
+    )
+    assert waku_message_hash(*args, meta=b"super-secret").hex() == (
+        "64cce733fed134e83da02b02c6f689814872b1a0ac97ea56b76095c3c72bfe05"
+    )
+
+
+def test_content_topic_name() -> None:
+    assert content_topic(bytes.fromhex("9a1c3f70")) == "/waku/1/0x9a1c3f70/rfc26"
 
 
 def test_metadata_bytes() -> None:
