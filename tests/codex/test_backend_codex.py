@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import weekly_history
 from archive_service_codex.backend import CodexBackend, local_cid
 from archive_service_codex.client import CodexClient, CodexUnavailable
 from archive_service_codex.node import LocalCodexNode
 from archive_service_codex.settings import CodexSettings
+from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
-from archive_service.archives import StoredMessage, messages_from_list
-from archive_service.creation import create_history_archives
+from archive_service.archives import StoredMessage
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import (
     ArchiveNotFoundError,
@@ -36,23 +37,17 @@ from archive_service.events import (
     HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.ids import keccak256
 from archive_service.index import archive_id, encode_index, metadata_to_pb
 from archive_service.interface import (
     ArchiveMetadata,
     BackendContext,
     BuiltArchive,
-    PublishResult,
     Timeouts,
 )
 from archive_service.plugins import backend_factories, plugin_manager
 from archive_service.store import Store
 from archive_service.wire import pb
 
-COMMUNITY = bytes.fromhex("03" + "5a" * 32)
-TOPICS = (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd")
-WEEK = 7 * 24 * 3600
-T0 = 1_700_000_000 - 1_700_000_000 % WEEK  # a week boundary
 MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20
 
 
@@ -131,41 +126,8 @@ async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
 
 
 def week_messages(week: int, count: int = 60, size: int = 9000) -> list[StoredMessage]:
-    """`count` messages in week `week`, payloads big enough for multi-block archives."""
-    start = T0 + week * WEEK
-    out = []
-    for i in range(count):
-        n = week * 100_000 + i
-        payload = keccak256(n.to_bytes(8, "big")) * (size // 32)
-        out.append(
-            StoredMessage(
-                sig=b"\x01" * 65,
-                timestamp=start + i * (WEEK // count),
-                topic=TOPICS[i % 2],
-                payload=payload,
-                padding=b"",
-                hash=keccak256(b"msg" + n.to_bytes(8, "big")),
-            )
-        )
-    return out
-
-
-async def publish(
-    side: Side, messages: list[StoredMessage], start: int, end: int, *, encrypt: bool = False
-) -> PublishResult:
-    encryptor = (lambda data: side.crypto.encrypt(COMMUNITY, data)) if encrypt else None
-    results = await create_history_archives(
-        [side.backend],
-        messages_from_list(messages),
-        COMMUNITY,
-        TOPICS,
-        start,
-        end,
-        WEEK,
-        encrypt=encryptor,
-        emit=side.events.append,
-    )
-    return results["codex"]
+    """Payloads big enough for multi-block archives."""
+    return weekly_history.week_messages(week, count, size)
 
 
 # owner → member ------------------------------------------------------------------------------

@@ -16,22 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import weekly_history
 from archive_service_torrent.backend import TorrentBackend
 from archive_service_torrent.settings import TorrentSettings
+from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish  # noqa: F401  (re-exported)
 
-from archive_service.archives import StoredMessage, messages_from_list
-from archive_service.creation import create_history_archives
+from archive_service.archives import StoredMessage
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import ArchiveEvent
-from archive_service.ids import keccak256
 from archive_service.interface import BackendContext, PublishResult, Timeouts
 from archive_service.store import Store
 
-COMMUNITY = bytes.fromhex("03" + "5a" * 32)
 OTHER_COMMUNITY = bytes.fromhex("02" + "77" * 32)
-TOPICS = (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd")
-WEEK = 7 * 24 * 3600
-T0 = 1_700_000_000 - 1_700_000_000 % WEEK  # a week boundary
 OWNER_KEY_HEX = "0x04" + "ab" * 64
 
 
@@ -116,47 +112,7 @@ async def make_side(tmp_path: Path) -> AsyncIterator[MakeSide]:
 
 
 def week_messages(week: int, count: int = 40, size: int = 6000) -> list[StoredMessage]:
-    """`count` messages spread over week `week`; payloads differ per message."""
-    start = T0 + week * WEEK
-    out = []
-    for i in range(count):
-        n = week * 100_000 + i
-        payload = keccak256(n.to_bytes(8, "big")) * (size // 32)
-        out.append(
-            StoredMessage(
-                sig=b"\x01" * 65,
-                timestamp=start + i * (WEEK // count),
-                topic=TOPICS[i % 2],
-                payload=payload,
-                padding=b"",
-                hash=keccak256(b"msg" + n.to_bytes(8, "big")),
-            )
-        )
-    return out
-
-
-async def publish(
-    side: Side,
-    messages: list[StoredMessage],
-    start: int,
-    end: int,
-    *,
-    encrypt: bool = False,
-    community: bytes = COMMUNITY,
-) -> PublishResult:
-    encryptor = (lambda data: side.crypto.encrypt(community, data)) if encrypt else None
-    results = await create_history_archives(
-        [side.backend],
-        messages_from_list(messages),
-        community,
-        TOPICS,
-        start,
-        end,
-        WEEK,
-        encrypt=encryptor,
-        emit=side.events.append,
-    )
-    return results["torrent"]
+    return weekly_history.week_messages(week, count, size)
 
 
 async def publish_and_seed(side: Side, *args: Any, **kwargs: Any) -> PublishResult:
