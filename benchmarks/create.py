@@ -3,7 +3,9 @@
 For each size a synthetic history (`archive_service.synthetic`, same density: the larger is
 the smaller repeated over 4× the days) is generated into a fresh SQLite store, timed too:
 `--generate-runs` runs (median reported; target ≥ 100,000 messages/s, issue #2 item 9), wall
-time and CPU time of the writer and of the generator process. Then:
+time and CPU time of the writer and of the generator process; each run is paired with the
+floor under it, plain sqlite3 inserting the same rows (already in memory) into a new store
+with status-go's schema. Then:
 
 - ours: `archives.build_archives` over `Store.iter_waku_messages` (streaming from SQLite,
   weekly windows, 30 MB chunks), Keccak-256 over each archive's bytes (the stand-in for the
@@ -51,7 +53,13 @@ from archive_service.ids import keccak256, topic_from_chat_id, universal_chat_id
 from archive_service.index import metadata_to_pb
 from archive_service.interface import ArchiveMetadata
 from archive_service.store import Store
-from archive_service.synthetic import DAY, DEFAULT_START_TS, generate_history
+from archive_service.synthetic import (
+    DAY,
+    DEFAULT_START_TS,
+    _column_batches,
+    generate_history,
+    synthetic_community,
+)
 from archive_service.wire import pb
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -105,6 +113,35 @@ def phase_generate(db: Path, messages: int, days: float) -> dict[str, Any]:
         "db_bytes": db.stat().st_size,
         "peak_rss": _peak_rss(),
     }
+
+
+def phase_insert_floor(db: Path, messages: int, days: float) -> dict[str, Any]:
+    """The floor under `generate`: the same rows, drawn into memory first (untimed), then
+    inserted with plain sqlite3 into a new store with status-go's schema in one transaction,
+    no journal and no syncs. What SQLite alone costs for this history on this machine."""
+    community = synthetic_community(SEED, TOPICS - 1)
+    batches = [
+        list(zip(*columns, strict=True))
+        for columns in _column_batches(community, messages, days, SEED, DEFAULT_START_TS)
+    ]
+    Store(db).close()  # the schema, as every store has it
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-1048576")  # 1 GiB: every index page stays cached
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    for rows in batches:
+        conn.executemany(
+            "INSERT INTO waku_messages (sig, timestamp, topic, payload, padding, hash, "
+            "third_party_id) VALUES (?,?,?,?,?,?,?)",
+            rows,
+        )
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return {"messages": messages, "seconds": seconds, "load_average_before": load_before}
 
 
 def _write_and_hash(out: Any, data: bytes, digests: list[bytes]) -> None:
@@ -227,6 +264,7 @@ def phase_framed(db: Path, out_path: Path) -> dict[str, Any]:
 
 PHASES = {
     "generate": phase_generate,
+    "insert_floor": phase_insert_floor,
     "build": phase_build,
     "floor": phase_floor,
     "framed": phase_framed,
@@ -262,23 +300,33 @@ def measure_size(
     print(f"[{name}] generating {messages:,} messages over {days:.0f} days", flush=True)
     # Several runs, each into a new store (the last one is kept for the build phases): other
     # load on a shared machine moves single runs by tens of percent.
-    runs = []
+    # Each run is paired with one of the SQLite insert floor, right after it.
+    runs, floors = [], []
+    floor_db = workdir / f"{name}-floor.sqlite"
     for _ in range(max(generate_runs, 1)):
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
+            Path(f"{floor_db}{suffix}").unlink(missing_ok=True)
         gen = run_phase(
             "generate", "--db", str(db), "--messages", str(messages), "--days", str(days)
         )
+        insert = run_phase(
+            "insert_floor", "--db", str(floor_db), "--messages", str(messages), "--days", str(days)
+        )
+        floors.append(insert["messages"] / insert["seconds"])
         print(
             f"[{name}] {gen['payload_bytes'] / 1e6:,.0f} MB payload, "
             f"{gen['messages'] / gen['seconds']:,.0f} messages/s into SQLite "
             f"({gen['seconds']:.1f} s wall, CPU {gen['writer_cpu_seconds']:.1f} s writer + "
             f"{gen['generator_cpu_seconds']:.1f} s generator, load average "
-            f"{gen['load_average_before']:.2f})",
+            f"{gen['load_average_before']:.2f}); SQLite alone: {floors[-1]:,.0f} messages/s",
             flush=True,
         )
         runs.append(_generate_rates(gen))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{floor_db}{suffix}").unlink(missing_ok=True)
     ordered = sorted(runs, key=_rate)
+    floors.sort()
     build = run_phase("build", "--db", str(db), "--out", str(out))
     floor = run_phase("floor", "--db", str(db), "--out", str(out))
     framed = run_phase("framed", "--db", str(db), "--out", str(out))
@@ -297,6 +345,9 @@ def measure_size(
             **ordered[(len(ordered) - 1) // 2],
             "best_messages_per_s": _rate(ordered[-1]),
             "runs": runs,
+            # plain sqlite3 inserting the same rows (phase_insert_floor): median and each run
+            "sqlite_floor_messages_per_s": floors[(len(floors) - 1) // 2],
+            "sqlite_floor_runs": floors,
         },
         "build": _rates(build),
         "floor": _rates(floor),
@@ -355,25 +406,28 @@ def table(results: dict[str, Any]) -> str:
         )
     rows += [
         "",
-        "| history | messages | generate msg/s (median) | best | wall s | CPU s writer + "
-        "generator | msg per CPU-s | load average before |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| history | messages | generate msg/s (median) | best | SQLite alone msg/s (median) "
+        "| generate / SQLite alone | wall s | CPU s writer + generator | load average before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in results["sizes"]:
         g = s["generate"]
         loads = ", ".join(f"{r['load_average_before']:.2f}" for r in g["runs"])
         rows.append(
             f"| {s['name']} | {s['messages']:,} | {g['messages_per_s']:,.0f} "
-            f"| {g['best_messages_per_s']:,.0f} | {g['seconds']:.1f} "
+            f"| {g['best_messages_per_s']:,.0f} | {g['sqlite_floor_messages_per_s']:,.0f} "
+            f"| {g['messages_per_s'] / g['sqlite_floor_messages_per_s']:.2f}× "
+            f"| {g['seconds']:.1f} "
             f"| {g['writer_cpu_seconds']:.1f} + {g['generator_cpu_seconds']:.1f} "
-            f"| {g['messages_per_cpu_s']:,.0f} "
             f"| {loads} |"
         )
     v = results["verdict"]
     rows += [
         "",
         f"Generate target ≥ {GENERATE_TARGET:,} messages/s (median run): "
-        f"{'met' if v['generate_ok'] else 'NOT met'} (worst {v['worst_generate']:,.0f}).",
+        f"{'met' if v['generate_ok'] else 'NOT met'} (worst {v['worst_generate']:,.0f}). "
+        f"SQLite alone reaches {v['worst_sqlite_floor']:,.0f} messages/s (median, worst size) "
+        "for the same rows and schema.",
         "",
         f"Throughput target ours ≥ {TARGET_RATIO}× floor: "
         f"{'met' if v['throughput_ok'] else 'NOT met'} (worst {v['worst_ratio']:.2f}×). "
@@ -388,7 +442,9 @@ def table(results: dict[str, Any]) -> str:
         "generate = `archive-service generate` into a new SQLite store (status-go schema; "
         f"{results['generate_runs']} runs per size, the last store is the one read above): wall "
         "time of generate_history; CPU = the writer process and the history-generator process "
-        "(2 cores); load average = the machine's 1-minute load before each run.",
+        "(2 cores); load average = the machine's 1-minute load before each run. SQLite alone = "
+        "the same rows drawn into memory first, then inserted by plain sqlite3 executemany into "
+        "a new store in one transaction with journal and syncs off (paired with each run).",
     ]
     return "\n".join(rows)
 
@@ -410,8 +466,8 @@ def main() -> None:
     parser.add_argument("--days", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.phase == "generate":
-        print(json.dumps(phase_generate(args.db, args.messages, args.days)))
+    if args.phase in ("generate", "insert_floor"):
+        print(json.dumps(PHASES[args.phase](args.db, args.messages, args.days)))
         return
     if args.phase is not None:
         print(json.dumps(PHASES[args.phase](args.db, args.out)))
@@ -444,6 +500,7 @@ def main() -> None:
             "rss_ratio": rss_ratio,
             "rss_ok": 1 / RSS_TOLERANCE <= rss_ratio <= RSS_TOLERANCE,
             "worst_generate": worst_generate,
+            "worst_sqlite_floor": min(s["generate"]["sqlite_floor_messages_per_s"] for s in sizes),
             "generate_ok": worst_generate >= GENERATE_TARGET,
         },
         "generate_runs": args.generate_runs,
