@@ -206,7 +206,7 @@ def _column_batches(
         sigs = bytearray(rng.bytes(65 * n))
         # Evenly spread with jitter: non-decreasing, inside [start, start + span).
         offsets = np.floor((np.arange(first, first + n) + u[0]) * (span / messages))
-        ts = start_ts + np.minimum(offsets, span - 1).astype(np.int64)
+        ts = start_ts + np.minimum(offsets, max(span - 1, 0)).astype(np.int64)
         media = u[1] < MEDIA_SHARE
         normal = np.sqrt(-2.0 * np.log1p(-u[2])) * np.cos(2.0 * math.pi * u[3])  # Box-Muller
         sizes = np.exp(

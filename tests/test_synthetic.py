@@ -126,6 +126,11 @@ def test_messages_shape_and_ranges() -> None:
     assert any(m.third_party_id for m in msgs)
 
 
+def test_a_span_under_one_second_puts_every_message_at_the_start() -> None:
+    msgs = list(iter_messages(synthetic_community(2, 1), 500, 1e-6, seed=2, start_ts=1_000))
+    assert {m.timestamp for m in msgs} == {1_000}
+
+
 def test_one_topic_is_the_universal_channel() -> None:
     community = synthetic_community(2, 0)
     msgs = list(iter_messages(community, 100, 1, seed=2))
