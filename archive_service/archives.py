@@ -42,6 +42,11 @@ class StoredMessage(NamedTuple):
     hash: bytes
     third_party_id: str = ""
 
+    @classmethod
+    def from_pb(cls, m: pb.WakuMessage) -> StoredMessage:
+        """The row of a decoded archive message (what an importer stores)."""
+        return cls(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
+
 
 # (topics, from_ts, to_ts) -> messages with from_ts <= timestamp < to_ts on those topics,
 # ordered by timestamp.

@@ -21,10 +21,7 @@ class StoreImporter:
 
     @hookimpl
     def archive_messages_import(self, community_id: bytes, messages: list[pb.WakuMessage]) -> int:
-        return self.store.save_waku_messages(
-            StoredMessage(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
-            for m in messages
-        )
+        return self.store.save_waku_messages(map(StoredMessage.from_pb, messages))
 
 
 LinkHandler = Callable[[bytes], Awaitable[object]]

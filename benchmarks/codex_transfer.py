@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -41,45 +40,29 @@ from archive_service_codex.cid import compute_manifest
 from archive_service_codex.client import UPLOAD_FILENAME, UPLOAD_MIMETYPE
 from archive_service_codex.node.process import NodeProcess
 from archive_service_codex.settings import CodexSettings
+from transfer_common import (
+    CONCURRENCY,
+    PAYLOAD,
+    RESULTS,
+    T0,
+    TOPICS,
+    WEEK,
+    MiB,
+    backend_context,
+    rates,
+    synthetic_messages,
+)
 
 from archive_service.archives import StoredMessage, build_archives, messages_from_list
-from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
-from archive_service.ids import keccak256
-from archive_service.interface import BackendContext, BuiltArchive, Timeouts
+from archive_service.interface import BuiltArchive
 from archive_service.store import Store
 
-RESULTS = Path(__file__).resolve().parent / "results"
 COMMUNITY = bytes.fromhex("02" + "b3" * 32)
-TOPICS = (b"\x01\x02\x03\x04",)
-WEEK = 7 * 24 * 3600
-T0 = 1_699_833_600
-PAYLOAD = 8000
-CONCURRENCY = 4
-MiB = 1 << 20
 UPLOAD_HEADERS = {
     "Content-Type": UPLOAD_MIMETYPE,
     "Content-Disposition": f'filename="{UPLOAD_FILENAME}"',
 }
-
-
-def synthetic_messages(total_bytes: int, weeks: int) -> list[StoredMessage]:
-    count = max(weeks, total_bytes // PAYLOAD)
-    per_week = -(-count // weeks)
-    out = []
-    for i in range(count):
-        week, k = divmod(i, per_week)
-        out.append(
-            StoredMessage(
-                sig=keccak256(i.to_bytes(8, "big")) * 2 + b"\x01",
-                timestamp=T0 + week * WEEK + k * (WEEK // per_week),
-                topic=TOPICS[0],
-                payload=os.urandom(PAYLOAD),
-                padding=b"",
-                hash=keccak256(b"m" + i.to_bytes(8, "big")),
-            )
-        )
-    return out
 
 
 def timed_sync(fn: Callable[[], object], repeat: int) -> list[float]:
@@ -104,14 +87,7 @@ def make_backend(
     emit: Callable[[ArchiveEvent], None] = lambda event: None,
 ) -> tuple[CodexBackend, Store]:
     store = Store(root / name / "db.sqlite")
-    context = BackendContext(
-        data_dir=root / name / "codex",
-        store=store,
-        crypto=HashRatchet(store),
-        emit=emit,
-        timeouts=Timeouts(index=60, archive=300, download=3600),
-        max_download_concurrency=CONCURRENCY,
-    )
+    context = backend_context(root / name / "codex", store, emit)
     return CodexBackend(context, CodexSettings(api_url=api_url)), store
 
 
@@ -223,18 +199,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async def importer() -> None:
                 while (aid := await done.get()) is not None:
                     got = await member.load_archive_messages(COMMUNITY, link, aid)
-                    rows = [
-                        StoredMessage(
-                            m.sig,
-                            m.timestamp,
-                            m.topic,
-                            m.payload,
-                            m.padding,
-                            m.hash,
-                            m.thirdPartyId,
-                        )
-                        for m in got
-                    ]
+                    rows = list(map(StoredMessage.from_pb, got))
                     await asyncio.to_thread(store.save_waku_messages, rows)
                     await asyncio.to_thread(store.set_archive_imported, COMMUNITY, aid)
 
@@ -264,23 +229,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         owner_node.terminate()
         member_node.terminate()
 
-    def rates(floor: list[float], ours: list[float]) -> dict[str, Any]:
-        f, o = statistics.median(floor), statistics.median(ours)
-        return {
-            "floor_s": round(f, 4),
-            "ours_s": round(o, 4),
-            "floor_mib_s": round(total / MiB / f, 1),
-            "ours_mib_s": round(total / MiB / o, 1),
-            "ratio": round(f / o, 3),
-            # Floor and ours alternate within each repetition; the median of their per-pair
-            # ratios is less sensitive to the machine's load drifting during the run.
-            "paired_ratio_median": round(
-                statistics.median(a / b for a, b in zip(floor, ours, strict=True)), 3
-            ),
-            "samples_floor_s": [round(x, 4) for x in floor],
-            "samples_ours_s": [round(x, 4) for x in ours],
-        }
-
     return {
         "benchmark": "codex_transfer",
         "target_ratio": 0.5,
@@ -300,21 +248,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "cid": {
             "floor": "hashlib.sha256 over the same bytes",
             "what": "verify.upload_cid (the backend's CID check and owner CIDs)",
-            **rates(sha_s, cid_s),
+            **rates(sha_s, cid_s, total),
             "node_recipe": {
                 "what": "cid.compute_manifest (the local node's CidBuilder, copies blocks)",
-                **rates(sha_s, recipe_s),
+                **rates(sha_s, recipe_s, total),
             },
         },
         "upload": {
             "floor": "plain HTTP POST /data of the same archive bytes, same node, same concurrency",
-            **rates(upload_plain, upload_ours),
+            **rates(upload_plain, upload_ours, total),
         },
         "download_import": {
             "floor": "plain HTTP GET /data/{cid}/network/stream of the same archives, same node",
             "what": "download_history_archives, each archive imported as it completes",
-            **rates(get_plain, download_ours),
-            "download_only": rates(get_plain, download_only),
+            **rates(get_plain, download_ours, total),
+            "download_only": rates(get_plain, download_only, total),
         },
     }
 

@@ -40,44 +40,25 @@ from archive_service_torrent.backend import TorrentBackend
 from archive_service_torrent.metainfo import hash_pieces
 from archive_service_torrent.session import TorrentSession
 from archive_service_torrent.settings import TorrentSettings
+from transfer_common import (
+    CONCURRENCY,
+    PAYLOAD,
+    RESULTS,
+    T0,
+    TOPICS,
+    WEEK,
+    MiB,
+    backend_context,
+    rates,
+    synthetic_messages,
+)
 
 from archive_service.archives import StoredMessage, build_archives, messages_from_list
 from archive_service.asyncutil import iterate_in_thread
-from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
-from archive_service.ids import keccak256
-from archive_service.interface import BackendContext, Timeouts
 from archive_service.store import Store
 
-RESULTS = Path(__file__).resolve().parent / "results"
 COMMUNITY = bytes.fromhex("02" + "c4" * 32)
-TOPICS = (b"\x01\x02\x03\x04",)
-WEEK = 7 * 24 * 3600
-T0 = 1_699_833_600
-PAYLOAD = 8000
-CONCURRENCY = 4
-MiB = 1 << 20
-
-
-def synthetic_messages(total_bytes: int, weeks: int, seed: int = 0) -> list[StoredMessage]:
-    """Incompressible payloads spread evenly over `weeks` weeks."""
-    count = max(weeks, total_bytes // PAYLOAD)
-    per_week = -(-count // weeks)
-    out = []
-    for i in range(count):
-        week, k = divmod(i, per_week)
-        n = seed * 10_000_000 + i
-        out.append(
-            StoredMessage(
-                sig=keccak256(n.to_bytes(8, "big")) * 2 + b"\x01",
-                timestamp=T0 + week * WEEK + k * (WEEK // per_week),
-                topic=TOPICS[0],
-                payload=os.urandom(PAYLOAD),
-                padding=b"",
-                hash=keccak256(b"m" + n.to_bytes(8, "big")),
-            )
-        )
-    return out
 
 
 def make_backend(
@@ -87,23 +68,10 @@ def make_backend(
     store: Store | None = None,
 ) -> tuple[TorrentBackend, Store]:
     store = store or Store(root / name / "db.sqlite", cache_mb=64)
-    context = BackendContext(
-        data_dir=root / name / "torrent",
-        store=store,
-        crypto=HashRatchet(store),
-        emit=emit,
-        timeouts=Timeouts(index=60, archive=300, download=3600),
-        node_public_key_hex="0x04" + "ab" * 64,
-        max_download_concurrency=CONCURRENCY,
+    context = backend_context(
+        root / name / "torrent", store, emit, node_public_key_hex="0x04" + "ab" * 64
     )
     return TorrentBackend(context, TorrentSettings.loopback()), store
-
-
-def to_rows(messages: list[Any]) -> list[StoredMessage]:
-    return [
-        StoredMessage(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
-        for m in messages
-    ]
 
 
 # download + import vs raw transfer ------------------------------------------------------------
@@ -152,7 +120,7 @@ async def member_run(root: Path, i: int, link: str, expected: int) -> tuple[floa
         while (aid := await done.get()) is not None:
             got = await member.load_archive_messages(COMMUNITY, link, aid)
             # Converted and written off the event loop, as a host's importer would.
-            await asyncio.to_thread(lambda got=got: store.save_waku_messages(to_rows(got)))
+            await asyncio.to_thread(store.save_waku_messages, map(StoredMessage.from_pb, got))
             await asyncio.to_thread(store.set_archive_imported, COMMUNITY, aid)
 
     started = time.perf_counter()
@@ -169,7 +137,7 @@ async def member_run(root: Path, i: int, link: str, expected: int) -> tuple[floa
     started = time.perf_counter()
     for entry in await member.read_index(COMMUNITY):
         got = await member.load_archive_messages(COMMUNITY, link, entry.archive_id)
-        await asyncio.to_thread(lambda got=got: again.save_waku_messages(to_rows(got)))
+        await asyncio.to_thread(again.save_waku_messages, map(StoredMessage.from_pb, got))
     import_alone = time.perf_counter() - started
     assert again.count_waku_messages() == expected
     again.close()
@@ -220,24 +188,6 @@ async def transfer(root: Path, mib: int, weeks: int, repeat: int) -> dict[str, A
         **rates(raw, ours, folder),
         "download_only": rates(raw, download_only, folder),
         "import_only": rates(raw, import_only, folder),
-    }
-
-
-def rates(floor: list[float], ours: list[float], nbytes: int) -> dict[str, Any]:
-    f, o = statistics.median(floor), statistics.median(ours)
-    return {
-        "floor_s": round(f, 4),
-        "ours_s": round(o, 4),
-        "floor_mib_s": round(nbytes / MiB / f, 1),
-        "ours_mib_s": round(nbytes / MiB / o, 1),
-        "ratio": round(f / o, 3),
-        # Floor and ours alternate within each repetition; the median of their per-pair
-        # ratios is less sensitive to the machine's load drifting during the run.
-        "paired_ratio_median": round(
-            statistics.median(a / b for a, b in zip(floor, ours, strict=True)), 3
-        ),
-        "samples_floor_s": [round(x, 4) for x in floor],
-        "samples_ours_s": [round(x, 4) for x in ours],
     }
 
 

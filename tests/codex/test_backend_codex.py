@@ -173,10 +173,7 @@ async def test_owner_publishes_on_a_member_downloads_through_b(
     imported = []
     for entry in owner_entries:
         msgs = await member.backend.load_archive_messages(COMMUNITY, result.link, entry.archive_id)
-        imported += [
-            StoredMessage(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
-            for m in msgs
-        ]
+        imported += map(StoredMessage.from_pb, msgs)
     assert sorted(imported, key=lambda m: m.hash) == sorted(messages, key=lambda m: m.hash)
     assert member.store.save_waku_messages(imported) == len(messages)
     # The member's index copy equals the owner's.
