@@ -171,11 +171,16 @@ class ArchiveBackend(abc.ABC):
         (newest first), saving each archive ID as it completes. Cancellation returns
         `cancelled=True` without raising; a timeout of the index raises ArchiveTimeoutError."""
 
-    @abc.abstractmethod
     async def load_archive_messages(
         self, community_id: bytes, link: str, archive_id: str
     ) -> list[pb.WakuMessage]:
-        """Read one downloaded archive from local storage, decrypting if needed."""
+        """Read one downloaded archive from local storage, decrypting if needed: its stored
+        bytes (read_archive_bytes) decoded as status-go does, whatever the backend."""
+        from archive_service.archives import decode_archive  # archives imports this module
+
+        data = await self.read_archive_bytes(community_id, link, archive_id)
+        archive = await asyncio.to_thread(decode_archive, data, community_id, self.context.crypto)
+        return list(archive.messages)
 
     # both sides -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -17,7 +17,6 @@ from archive_service.interface import (
     Publication,
     PublishResult,
 )
-from archive_service.wire import pb
 
 
 class _NoopPublication(Publication):
@@ -68,11 +67,6 @@ class NoopBackend(ArchiveBackend):
         self, community_id: bytes, link: str, cancel: asyncio.Event
     ) -> DownloadTaskInfo:
         return DownloadTaskInfo()
-
-    async def load_archive_messages(
-        self, community_id: bytes, link: str, archive_id: str
-    ) -> list[pb.WakuMessage]:
-        raise ArchiveNotFoundError(f"the no-op backend holds no archive {archive_id}")
 
     async def read_index(self, community_id: bytes, link: str | None = None) -> list[IndexEntry]:
         return []

@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from archive_service.archives import decode_archive
 from archive_service.asyncutil import wait_cancellable
 from archive_service.errors import (
     ArchiveNotFoundError,
@@ -634,13 +633,6 @@ class CodexBackend(ArchiveBackend):
         finally:
             tmp.unlink(missing_ok=True)
         return size
-
-    async def load_archive_messages(
-        self, community_id: bytes, link: str, archive_id: str
-    ) -> list[pb.WakuMessage]:
-        data = await self.read_archive_bytes(community_id, link, archive_id)
-        archive = await asyncio.to_thread(decode_archive, data, community_id, self.context.crypto)
-        return list(archive.messages)
 
     # both sides -------------------------------------------------------------------------
     async def read_index(self, community_id: bytes, link: str | None = None) -> list[IndexEntry]:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import libtorrent as lt
 
-from archive_service.archives import decode_archive
 from archive_service.errors import (
     ArchiveNotFoundError,
     BackendUnavailableError,
@@ -410,13 +409,6 @@ class TorrentBackend(ArchiveBackend):
             self._session.remove(watch)
 
     # reading local archives -----------------------------------------------------------------
-    async def load_archive_messages(
-        self, community_id: bytes, link: str, archive_id: str
-    ) -> list[pb.WakuMessage]:
-        data = await self.read_archive_bytes(community_id, link, archive_id)
-        archive = await asyncio.to_thread(decode_archive, data, community_id, self.context.crypto)
-        return list(archive.messages)
-
     async def read_index(self, community_id: bytes, link: str | None = None) -> list[IndexEntry]:
         """The index on disk (status-go ignores the link here too: the torrent on disk is the
         community's current one)."""
