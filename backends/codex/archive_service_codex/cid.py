@@ -483,19 +483,21 @@ def build_manifest(
     )
 
 
-def _iter_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+def pb_fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """(field number, value) of a protobuf message's varint and length-delimited fields;
+    ValueError on anything else or on truncation."""
     pos = 0
     while pos < len(data):
         key, pos = read_uvarint(data, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
             value, pos = read_uvarint(data, pos)
-            yield number, wire, value
+            yield number, value
         elif wire == 2:
             length, pos = read_uvarint(data, pos)
             if pos + length > len(data):
                 raise ValueError(f"field {number} overruns the message")
-            yield number, wire, data[pos : pos + length]
+            yield number, data[pos : pos + length]
             pos += length
         else:
             raise ValueError(f"unsupported wire type {wire} (field {number})")
@@ -507,12 +509,12 @@ def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
     if cid is not None and computed != cid:
         raise InvalidManifestError(f"manifest bytes do not hash to {cid}")
     try:
-        outer = {n: v for n, _, v in _iter_fields(data)}
+        outer = dict(pb_fields(data))
         header = outer.get(1)
         if not isinstance(header, bytes):
             raise ValueError("no header (field 1)")
         fields: dict[int, int | bytes] = {}
-        for number, _, value in _iter_fields(header):
+        for number, value in pb_fields(header):
             fields[number] = value  # minprotobuf: the last occurrence wins
         tree_raw = fields.get(1)
         if not isinstance(tree_raw, bytes):

@@ -19,7 +19,7 @@ import coincurve
 from Crypto.Hash import keccak
 
 from archive_service.errors import BackendUnavailableError, InvalidInputError
-from archive_service_codex.cid import b58decode, b58encode, read_uvarint, uvarint
+from archive_service_codex.cid import b58decode, b58encode, pb_fields, read_uvarint, uvarint
 
 KEY_FILE = "key"
 _KEY_TYPE_SECP256K1 = 2
@@ -49,26 +49,6 @@ def _pb_bytes(number: int, value: bytes) -> bytes:
 
 def _pb_varint(number: int, value: int) -> bytes:
     return uvarint(number << 3) + uvarint(value)
-
-
-def _pb_fields(data: bytes) -> list[tuple[int, int | bytes]]:
-    out: list[tuple[int, int | bytes]] = []
-    pos = 0
-    while pos < len(data):
-        key, pos = read_uvarint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = read_uvarint(data, pos)
-            out.append((number, value))
-        elif wire == 2:
-            length, pos = read_uvarint(data, pos)
-            if pos + length > len(data):
-                raise ValueError("field overruns the message")
-            out.append((number, data[pos : pos + length]))
-            pos += length
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-    return out
 
 
 def public_key_proto(compressed: bytes) -> bytes:
@@ -102,7 +82,7 @@ def peer_id_public_key(peer_id: bytes) -> bytes | None:
         return None
     try:
         _, pos = read_uvarint(peer_id, 1)
-        fields = dict(_pb_fields(peer_id[pos:]))
+        fields = dict(pb_fields(peer_id[pos:]))
     except ValueError:
         return None
     data = fields.get(2)
@@ -170,7 +150,7 @@ def decode_spr(text: str) -> PeerRecord:
     body = text[4:]
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        envelope = dict(_pb_fields(raw))
+        envelope = dict(pb_fields(raw))
         pub_proto, payload_type = envelope.get(1), envelope.get(2)
         payload, signature = envelope.get(3), envelope.get(5)
         if not all(isinstance(v, bytes) for v in (pub_proto, payload_type, payload, signature)):
@@ -179,7 +159,7 @@ def decode_spr(text: str) -> PeerRecord:
         assert isinstance(signature, bytes)
         if payload_type != _PEER_RECORD_CODEC:
             raise ValueError("payload is not a libp2p peer record")
-        key_fields = dict(_pb_fields(pub_proto))
+        key_fields = dict(pb_fields(pub_proto))
         compressed = key_fields.get(2)
         if key_fields.get(1) != _KEY_TYPE_SECP256K1 or not isinstance(compressed, bytes):
             raise ValueError("only secp256k1 keys are supported")
@@ -188,13 +168,13 @@ def decode_spr(text: str) -> PeerRecord:
         record_peer: bytes | None = None
         seq = 0
         addrs: list[str] = []
-        for number, value in _pb_fields(payload):
+        for number, value in pb_fields(payload):
             if number == 1 and isinstance(value, bytes):
                 record_peer = value
             elif number == 2 and isinstance(value, int):
                 seq = value
             elif number == 3 and isinstance(value, bytes):
-                info = dict(_pb_fields(value))
+                info = dict(pb_fields(value))
                 addr = info.get(1)
                 if isinstance(addr, bytes):
                     addrs.append(multiaddr_from_bytes(addr))
@@ -228,7 +208,7 @@ class NodeIdentity:
                     f"key file {path} has unsafe permissions {mode:o}; run 'chmod 600 {path}'"
                 )
             try:
-                fields = dict(_pb_fields(path.read_bytes()))
+                fields = dict(pb_fields(path.read_bytes()))
                 secret = fields[2]
                 if fields.get(1) != _KEY_TYPE_SECP256K1 or not isinstance(secret, bytes):
                     raise ValueError("not a secp256k1 key")
