@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from archive_service.config import Config, ImportSettings, MemberSettings, OwnerSettings
+from archive_service.config import Config, MemberSettings, OwnerSettings
 from archive_service.crypto.hashratchet import GroupKey, HashRatchet
 from archive_service.errors import ArchiveServiceError, ConfigError, StoreError
 from archive_service.events import (
@@ -55,6 +55,7 @@ from archive_service.fsutil import atomic_write
 from archive_service.hookspecs import hookimpl
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, PublishResult
+from archive_service.lab import FAST_IMPORT
 from archive_service.node import ArchiveNode
 from archive_service.report import summarize
 from archive_service.resources import ResourceMeter, ResourceUsage
@@ -65,15 +66,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BACKENDS = ("torrent", "codex")
 REPORT_VERSION = 1
-# Fast pacing as in the lab: import at once, no artificial waits between batches.
-FAST_IMPORT = ImportSettings(
-    initial_delay=0,
-    fast=True,
-    tick=0.001,
-    fast_rate=10_000,
-    no_key_backoff=0.5,
-    error_backoff=0.05,
-)
 E = TypeVar("E", bound=ArchiveEvent)
 T = TypeVar("T")
 _POLL = 0.05  # seconds between checks of a child's pipe and liveness

@@ -36,6 +36,16 @@ from archive_service.node import ArchiveNode
 from archive_service.plugins import plugin_manager
 from archive_service.store import Community
 
+# Loopback runs (demo, compare, tests) import at once and fast; production waits 5 minutes.
+FAST_IMPORT = ImportSettings(
+    initial_delay=0,
+    fast=True,
+    tick=0.001,
+    fast_rate=10_000,
+    no_key_backoff=0.5,
+    error_backoff=0.05,
+)
+
 
 class LoopbackProvider(abc.ABC):
     """Configures one backend for a node of a loopback run."""
@@ -117,15 +127,7 @@ class Lab:
         self.member_count = members
         self.clock = clock
         self.interval = interval
-        # Demo and tests import at once and fast; the production defaults wait 5 minutes.
-        self.import_settings = import_settings or ImportSettings(
-            initial_delay=0,
-            fast=True,
-            tick=0.001,
-            fast_rate=10_000,
-            no_key_backoff=0.5,
-            error_backoff=0.05,
-        )
+        self.import_settings = import_settings or FAST_IMPORT
         self.timeouts = timeouts or {}
         self.events = EventLog()
         self.bus = InProcessBus()
