@@ -151,8 +151,9 @@ _PAGE_ROWS = 4096
 _PAGE_BYTES = 16 * 1024 * 1024
 _WAL_AUTOCHECKPOINT = 1000  # pages, SQLite's default
 _PAGE_SIZE = 16384
-# bulk_load's fast path: page cache for ~this many bytes per row to load (both message
-# indexes), and how often its flusher thread syncs what SQLite has written so far.
+# bulk_load's fast path: page cache for ~this many bytes per row to load (the primary-key
+# index takes ~80; the rest is headroom for table pages in flight), and how often its flusher
+# thread syncs what SQLite has written so far.
 _INDEX_BYTES_PER_ROW = 120
 _FLUSH_SECONDS = 0.2
 _SORTER_THREADS = 2  # helper threads of SQLite's sorter when bulk_load rebuilds indexes
@@ -301,7 +302,7 @@ class Store:
         twice (log, then checkpoint), and per-batch commits rewrite the hot primary-key index
         pages each time. The journal holds only the pages that existed before the load (the
         empty schema), so it stays tiny, yet a crash or an error at any point rolls the file
-        back to the empty store. The page cache is sized for the two message indexes (within
+        back to the empty store. The page cache is sized for the primary-key index (within
         cache_mb): table pages are written once, and every dirty page still cached is written
         and fsynced by the final commit, after the load. A thread syncs the file as the load
         goes for the same reason. waku_messages' secondary indexes are dropped for the load and
@@ -350,13 +351,10 @@ class Store:
         (the sorter uses a second core), they cost less than maintaining them row by row. The
         primary-key index cannot be dropped, and a rollback brings the dropped ones back."""
         c = self._conn
-        indexes = [
-            (name, sql)
-            for name, sql in c.execute(
-                "SELECT name, sql FROM sqlite_master "
-                "WHERE type = 'index' AND tbl_name = 'waku_messages' AND sql IS NOT NULL"
-            )
-        ]
+        indexes = c.execute(
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name = 'waku_messages' AND sql IS NOT NULL"
+        ).fetchall()
         for name, _sql in indexes:
             c.execute(f'DROP INDEX "{name}"')
         c.execute(f"PRAGMA threads={_SORTER_THREADS}")
