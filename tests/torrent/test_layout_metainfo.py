@@ -163,6 +163,23 @@ def test_libtorrent_loads_our_102400_piece_torrent() -> None:
     assert parsed.trackers() == ["udp://tracker.example:1337/announce"]
 
 
+def test_torrent_names_its_first_tracker_in_announce_too() -> None:
+    """Clients that read only `announce` (ctorrent) refuse a torrent that has only
+    announce-list; the key sits outside `info`, so the info-hash does not move."""
+    data, index = _fixed_folder()
+    info = build_info(NAME, [("data", len(data)), ("index", len(index))], hash_pieces(data + index))
+    trackers = ["udp://a.example:1/announce", "udp://b.example:2/announce"]
+    top = lt.bdecode(build_metainfo(info, trackers, "0x04ab", 1).encode())
+    assert top[b"announce"] == trackers[0].encode()
+    assert top[b"announce-list"] == [[t.encode()] for t in trackers]
+    assert b"announce" not in lt.bdecode(build_metainfo(info, [], "0x04ab", 1).encode())
+    only_announce = lt.bencode(
+        {b"announce": trackers[1].encode(), b"info": lt.bdecode(info.encode())}
+    )
+    parsed = parse_metainfo(only_announce)
+    assert parsed.trackers() == [trackers[1]] and parsed.info_hash == info.info_hash
+
+
 def test_same_hash_as_libtorrent_create_torrent_where_it_can_create(tmp_path: Path) -> None:
     """At a piece size libtorrent accepts (131072), its v1-only creator over byte-sorted files
     gives the same info-hash as our builder (libtorrent.md §3): an independent check."""

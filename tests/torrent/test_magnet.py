@@ -33,7 +33,7 @@ def test_peer_hints_sort_after_trackers_and_duplicates_collapse() -> None:
     link = format_magnet(
         INFO_HASH, NAME, ["udp://a:1/x", "udp://a:1/x"], [("127.0.0.1", 6881), ("::1", 7)]
     )
-    assert link.endswith("&tr=udp%3A%2F%2Fa%3A1%2Fx&x.pe=127.0.0.1%3A6881&x.pe=%5B%3A%3A1%5D%3A7")
+    assert link.endswith("&tr=udp%3A%2F%2Fa%3A1%2Fx&x.pe=127.0.0.1:6881&x.pe=[::1]:7")
     assert link.count("&tr=") == 1
 
 
@@ -52,6 +52,16 @@ def test_parse_round_trip_and_libtorrent_agrees() -> None:
     atp = lt.parse_magnet_uri(link)
     assert str(atp.info_hashes.v1) == INFO_HASH.hex()
     assert atp.name == NAME and list(atp.trackers) == list(STATUS_GO_TRACKERS)
+    assert atp.peers == [("127.0.0.1", 6881)]
+
+
+def test_libtorrent_keeps_our_peer_hints_v4_and_v6() -> None:
+    """BEP 9 writes `x.pe` as host:port; a percent-encoded colon makes libtorrent-based clients
+    drop the peer silently (seen with `x.pe=127.0.0.1%3A49793`)."""
+    link = format_magnet(INFO_HASH, NAME, (), [("127.0.0.1", 49793), ("::1", 7)])
+    assert "&x.pe=127.0.0.1:49793&x.pe=[::1]:7" in link
+    assert lt.parse_magnet_uri(link).peers == [("127.0.0.1", 49793), ("::1", 7)]
+    assert parse_magnet(link).peers == (("127.0.0.1", 49793), ("::1", 7))
 
 
 def test_parse_accepts_base32_and_upper_case() -> None:

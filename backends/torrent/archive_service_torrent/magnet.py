@@ -5,7 +5,9 @@ through Go's `url.Values.Encode` — keys sorted (`dn` < `tr` < `x.pe`), values 
 order, each `QueryEscape`d (space as '+', every byte outside `A-Za-z0-9-_.~` as %XX).
 `tr` are the distinct announce URLs in announce-list order. `x.pe` (BEP 9 peer address) is
 ours and optional: a hint that lets a member dial the owner directly when no tracker or DHT
-is available (loopback tests, LAN).
+is available (loopback tests, LAN). Its value is written as BEP 9 shows it, `host:port` or
+`[v6]:port` with the colon and brackets unescaped: libtorrent-based clients silently drop a
+peer whose colon is percent-encoded.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ MAX_LINK_LENGTH = 8192  # a status-go magnet is ~250 bytes; anything huge is ref
 MAX_PARAMS = 64
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _B32 = re.compile(r"[A-Za-z2-7]{32}")
+# Characters a parameter's value keeps unescaped; Go's QueryEscape escapes everything else.
+_SAFE = {"x.pe": ":[]"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def format_magnet(
     if peers:
         params["x.pe"] = [_format_peer(host, port) for host, port in peers]
     query = "&".join(
-        f"{quote_plus(key, safe='')}={quote_plus(value, safe='')}"
+        f"{quote_plus(key, safe='')}={quote_plus(value, safe=_SAFE.get(key, ''))}"
         for key in sorted(params)
         for value in params[key]
     )

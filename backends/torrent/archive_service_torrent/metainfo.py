@@ -95,6 +95,11 @@ class Metainfo:
 
     def encode(self) -> bytes:
         top: dict[str, object] = {}
+        trackers = self.trackers()
+        if trackers:
+            # Not in anacrolix's output, which has announce-list only: clients that read only
+            # `announce` (ctorrent) refuse a torrent without it. Outside `info`: same info-hash.
+            top["announce"] = trackers[0]
         if self.announce_list:
             top["announce-list"] = [list(tier) for tier in self.announce_list]
         if self.created_by:
@@ -219,6 +224,9 @@ def parse_metainfo(data: bytes) -> Metainfo:
                 urls = tuple(u.decode("utf-8", "replace") for u in tier if isinstance(u, bytes))
                 if urls:
                     announce.append(urls)
+    single = top.get(b"announce")
+    if not announce and isinstance(single, bytes) and single:
+        announce.append((single.decode("utf-8", "replace"),))
     created_by = top.get(b"created by", b"")
     creation_date = top.get(b"creation date", 0)
     return Metainfo(
