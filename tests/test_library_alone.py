@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from importlib.metadata import entry_points, requires
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +22,7 @@ APPLICATION_ONLY = ("typer", "rich", "numpy", "psutil", "archive_service_cli")
 # node with only `noop` enabled creates three weekly archives from its store's messages.
 NODE_RUN = """
 import asyncio, importlib.util, sys
+from importlib.metadata import entry_points, requires
 from pathlib import Path
 
 import coincurve
@@ -94,6 +97,35 @@ async def main(data_dir):
 
 asyncio.run(main(Path(sys.argv[1])))
 """
+
+
+def _requirements(distribution: str) -> set[str]:
+    """Names of what `distribution` requires (its extras left out)."""
+    return {
+        re.split(r"[ <>=!~;\[]", spec, maxsplit=1)[0].lower()
+        for spec in requires(distribution) or []
+        if "extra ==" not in spec
+    }
+
+
+def test_the_library_requires_only_its_own_dependencies() -> None:
+    assert _requirements("archive-service") == {
+        "pluggy",
+        "protobuf",
+        "pycryptodome",
+        "coincurve",
+        "pydantic",
+    }
+
+
+def test_the_command_ships_with_the_application() -> None:
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "archive-service"]
+    assert script.value == "archive_service_cli.cli:main"
+    assert script.dist is not None and script.dist.name == "archive-service-cli"
+    application = {
+        re.split(r"[ <>=!~;\[]", s, maxsplit=1)[0] for s in requires(script.dist.name) or []
+    }
+    assert {"archive-service", "typer", "rich", "numpy", "psutil"} <= application
 
 
 def _run(command: list[str | Path], env: dict[str, str]) -> str:

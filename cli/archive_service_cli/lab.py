@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pluggy
 
@@ -53,6 +53,7 @@ FAST_IMPORT = ImportSettings(
 )
 
 
+@runtime_checkable
 class LoopbackProvider(Protocol):
     """Configures one backend for a node of a loopback run. Plugins match it by shape (an
     attribute `backend` and this method); they never import it."""
