@@ -85,10 +85,12 @@ class RecordedEvent:
 @dataclass
 class EventLog:
     """Every event of every recorded node, in order, for progress display, metrics and tests.
-    `listeners` see each record as it arrives (progress bars, a pipe to a parent process)."""
+    `listeners` see each record as it arrives (progress bars, a pipe to a parent process);
+    `keep=False` only passes records on (a long-running daemon keeps nothing)."""
 
     events: list[RecordedEvent] = field(default_factory=list)
     listeners: list[Callable[[RecordedEvent], None]] = field(default_factory=list)
+    keep: bool = True
 
     def of(self, node: str, kind: type[ArchiveEvent]) -> list[RecordedEvent]:
         return [r for r in self.events if r.node == node and isinstance(r.event, kind)]
@@ -110,7 +112,8 @@ class EventRecorder:
     @hookimpl
     def archive_event(self, event: ArchiveEvent) -> None:
         record = RecordedEvent(time.perf_counter(), self.node, event)
-        self.log.events.append(record)
+        if self.log.keep:
+            self.log.events.append(record)
         for listener in self.log.listeners:
             listener(record)
 

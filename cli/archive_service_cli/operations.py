@@ -55,7 +55,7 @@ class Outbox:
 
 def event_recorder(node: str, callback: Callable[[str, ArchiveEvent], None]) -> EventRecorder:
     """A node plugin handing each of its events to `callback(node, event)` (progress bars)."""
-    log = EventLog()
+    log = EventLog(keep=False)
     log.listeners.append(lambda record: callback(record.node, record.event))
     return EventRecorder(log, node)
 
