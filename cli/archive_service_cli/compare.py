@@ -206,9 +206,9 @@ class _Channel:
 
 def _side_recorder(channel: _Channel, role: str) -> tuple[EventLog, EventRecorder]:
     """Records every event of the side's node and forwards it to the parent for progress."""
-    log = EventLog()
-    log.listeners.append(lambda record: channel.send(_Event(record.event)))
-    return log, EventRecorder(log, role)
+    events = EventLog()
+    events.listeners.append(lambda record: channel.send(_Event(record.event)))
+    return events, EventRecorder(events, role)
 
 
 def message_digest(hashes: set[bytes]) -> str:
