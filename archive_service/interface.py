@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -202,6 +202,8 @@ class BackendFactory:
     description: str
     backend_class: type[ArchiveBackend]
     settings_model: type[BaseModel] | None = None
+    # Plaintext index bytes -> entries (raises ArchiveServiceError when not this kind).
+    decode_index: Callable[[bytes], Sequence[IndexEntry]] | None = None
 
     def create(self, context: BackendContext, settings: dict[str, Any] | None) -> ArchiveBackend:
         model = None

@@ -1,6 +1,6 @@
 """Archive creation from the SQLite store vs the floor, for two history sizes, in one run.
 
-For each size a synthetic history (`archive_service.synthetic`, same density: the larger is
+For each size a synthetic history (`archive_service_cli.synthetic`, same density: the larger is
 the smaller repeated over 4× the days) is generated into a fresh SQLite store, timed too:
 `--generate-runs` runs (median reported; target ≥ 100,000 messages/s, issue #2 item 9), wall
 time and CPU time of the writer and of the generator process; each run is paired with the
@@ -43,6 +43,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from archive_service_cli.synthetic import (
+    DAY,
+    DEFAULT_START_TS,
+    _column_batches,
+    generate_history,
+    synthetic_community,
+)
+
 from archive_service.archives import (
     MAX_ARCHIVE_SIZE,
     StoredMessage,
@@ -53,13 +61,6 @@ from archive_service.ids import keccak256, topic_from_chat_id, universal_chat_id
 from archive_service.index import metadata_to_pb
 from archive_service.interface import ArchiveMetadata
 from archive_service.store import Store
-from archive_service.synthetic import (
-    DAY,
-    DEFAULT_START_TS,
-    _column_batches,
-    generate_history,
-    synthetic_community,
-)
 from archive_service.wire import pb
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -10,6 +10,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from archive_service_cli.hookspecs import APPLICATION_HOOKS, with_application_hooks
+from archive_service_cli.lab import LoopbackProvider, loopback_providers
 from pydantic import BaseModel, ConfigDict
 
 from archive_service import noop
@@ -165,3 +167,46 @@ def test_cli_plugins_lists_installed_backends() -> None:
     assert "archive_service.noop" in rows["noop"]
     assert "ArchiveManagerNop" in rows["noop"]
     assert set(backend_factories(plugin_manager())) <= set(rows)  # every installed backend
+
+
+# The application's hooks (archive_service_cli.hookspecs) -----------------------------------
+INSTALLED_PLUGINS = sorted(ep.name for ep in entry_points(group=PROJECT))
+
+
+@pytest.mark.parametrize("name", INSTALLED_PLUGINS)
+def test_loading_a_plugin_imports_no_application_code(name: str) -> None:
+    # A fresh interpreter: only what loading this one entry point imports is in sys.modules.
+    code = (
+        "import sys\n"
+        "from importlib.metadata import entry_points\n"
+        f"(ep,) = [e for e in entry_points(group={PROJECT!r}) if e.name == {name!r}]\n"
+        "ep.load()\n"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] == 'archive_service_cli'))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]", f"loading plugin {name!r} imported {run.stdout.strip()}"
+
+
+def test_plugins_pass_check_pending_without_the_application_hooks() -> None:
+    pm = plugin_manager()
+    assert {"torrent", "codex"} <= {name for name, _ in pm.list_name_plugin()}
+    for hook in APPLICATION_HOOKS:  # the library alone does not know them
+        caller = getattr(pm.hook, hook, None)
+        assert caller is None or caller.spec is None
+    pm.check_pending()  # plugins implement them as optional hooks
+
+    assert with_application_hooks(with_application_hooks(pm)) is pm  # added once
+    pm.check_pending()
+    assert all(getattr(pm.hook, hook).spec is not None for hook in APPLICATION_HOOKS)
+    assert pm.hook.archive_inspect.spec.opts["firstresult"]
+
+
+def test_loopback_providers_match_the_protocol_by_shape() -> None:
+    providers = loopback_providers()
+    assert {"torrent", "codex"} <= set(providers)
+    for backend, provider in providers.items():
+        assert isinstance(provider, LoopbackProvider) and provider.backend == backend
+        # Structural: the plugin's class derives from nothing of the application.
+        bases = [cls.__module__ for cls in type(provider).__mro__]
+        assert not [m for m in bases if m.startswith("archive_service_cli")], bases

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from archive_service.lab import Lab
+from archive_service_cli.lab import Lab
+from archive_service_cli.synthetic import DAY, DEFAULT_START_TS, generate_history
+
 from archive_service.node import ArchiveNode
 from archive_service.store import Community
-from archive_service.synthetic import DAY, DEFAULT_START_TS, generate_history
 
 WEEK = 7 * DAY
 START = DEFAULT_START_TS

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from archive_service_cli.lab import Lab
 from manager_helpers import START, WEEK, backend_of_downloads, owner_community, windows_downloaded
 
 from archive_service.clock import ScaledClock
@@ -19,7 +20,6 @@ from archive_service.events import (
     HistoryArchivesDownloadCompleted,
     HistoryArchivesDownloadFailed,
 )
-from archive_service.lab import Lab
 from archive_service.manager import (
     REASON_BAD_SIGNATURE,
     REASON_DISABLED,

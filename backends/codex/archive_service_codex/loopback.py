@@ -8,13 +8,12 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from archive_service.lab import LoopbackProvider
 from archive_service_codex.node import LocalCodexNode
 
 OWNER_SPR = "codex.owner_spr"
 
 
-class CodexLoopback(LoopbackProvider):
+class CodexLoopback:
     backend = "codex"
 
     async def node_settings(

@@ -8,8 +8,8 @@ from typing import Any
 import typer
 
 from archive_service.hookspecs import hookimpl
+from archive_service.index import codex_entries, decode_codex_index
 from archive_service.interface import BackendFactory
-from archive_service.lab import LoopbackProvider
 from archive_service_codex import tools
 from archive_service_codex.backend import CodexBackend
 from archive_service_codex.loopback import CodexLoopback
@@ -24,20 +24,21 @@ def archive_backend_factories() -> list[BackendFactory]:
             description="Codex: one CID per archive plus an index CID, over the Codex REST API",
             backend_class=CodexBackend,
             settings_model=CodexSettings,
+            decode_index=lambda data: codex_entries(decode_codex_index(data, b"", None)),
         )
     ]
 
 
-@hookimpl
-def archive_loopback_providers() -> list[LoopbackProvider]:
+@hookimpl(optionalhook=True)
+def archive_loopback_providers() -> list[CodexLoopback]:
     return [CodexLoopback()]
 
 
-@hookimpl
+@hookimpl(optionalhook=True)
 def archive_cli_commands(app: typer.Typer) -> None:
     tools.add_commands(app)
 
 
-@hookimpl
+@hookimpl(optionalhook=True)
 def archive_inspect(data: bytes, text: str | None) -> dict[str, Any] | None:
     return tools.inspect(data, text)

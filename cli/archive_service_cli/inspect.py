@@ -1,11 +1,13 @@
 """`archive-service inspect`: decode any artefact of the archive flow into plain data.
 
-The core decodes its own formats (link messages, both index kinds, archives, each possibly
-hash-ratchet encrypted); backends decode theirs through the `archive_inspect` hook.
+The library decodes its own formats (link messages, archives, hash-ratchet envelopes); each
+installed backend decodes its index kind (`BackendFactory.decode_index`) and its other
+artefacts (.torrent, magnet, CID, manifest) through the `archive_inspect` hook.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pluggy
@@ -16,8 +18,11 @@ from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.crypto.signing import verify_archive_link
 from archive_service.errors import ArchiveServiceError, InvalidInputError
 from archive_service.ids import community_hex, topic_hex
-from archive_service.index import decode_codex_index, decode_torrent_index, metadata_from_pb
+from archive_service.index import metadata_from_pb
+from archive_service.interface import IndexEntry
+from archive_service.plugins import backend_factories
 from archive_service.wire import app_pb, enc_pb, pb
+from archive_service_cli.hookspecs import with_application_hooks
 
 
 def _metadata(md: pb.WakuMessageArchiveMetadata) -> dict[str, Any]:
@@ -76,7 +81,7 @@ def inspect_bytes(
 ) -> dict[str, Any]:
     """Decode `data` (or `text`, a link or CID given on the command line) into a dict."""
     if pm is not None:
-        found = pm.hook.archive_inspect(data=data, text=text)
+        found = with_application_hooks(pm).hook.archive_inspect(data=data, text=text)
         if found is not None:
             return found
     if (found := _link_message(data)) is not None:
@@ -84,28 +89,10 @@ def inspect_bytes(
     envelope = _encrypted_envelope(data)
     # The envelope names its group (the community); a given community ID must match it.
     group = community_id or (bytes.fromhex(envelope["group_id"][2:]) if envelope else b"")
-    for kind, decode in (
-        ("torrent-index", decode_torrent_index),
-        ("codex-index", decode_codex_index),
-    ):
-        try:
-            index = decode(data, group, crypto)
-        except ArchiveServiceError:
-            continue
-        if len(index.archives):
-            return {
-                "kind": kind,
-                "encrypted": envelope is not None,
-                "archives": {
-                    aid: _index_entry(entry)
-                    for aid, entry in sorted(
-                        index.archives.items(),
-                        key=lambda kv: getattr(
-                            kv[1].metadata, "from"
-                        ),  # `from` is a Python keyword
-                    )
-                },
-            }
+    if pm is not None:
+        found = _index(data, envelope is not None, group, crypto, pm)
+        if found is not None:
+            return found
     try:
         archive = decode_archive(data, group, crypto)
     except ArchiveServiceError as exc:
@@ -137,12 +124,43 @@ def inspect_bytes(
     }
 
 
-def _index_entry(
-    entry: pb.WakuMessageArchiveIndexMetadata | pb.CodexWakuMessageArchiveIndexMetadata,
-) -> dict[str, Any]:
-    out = _metadata(entry.metadata)
-    if isinstance(entry, pb.WakuMessageArchiveIndexMetadata):
-        out.update(offset=entry.offset, size=entry.size, padding=entry.padding)
-    else:
-        out["cid"] = entry.cid
-    return out
+def _index(
+    data: bytes,
+    encrypted: bool,
+    group: bytes,
+    crypto: HashRatchet | None,
+    pm: pluggy.PluginManager,
+) -> dict[str, Any] | None:
+    """`data` decoded as the index of an installed backend (decrypted first when it is an
+    envelope and the group key is at hand), or None."""
+    plain = data
+    if encrypted and crypto is not None:
+        with contextlib.suppress(ArchiveServiceError):
+            plain = crypto.decrypt(group, data)
+    for name, factory in backend_factories(pm).items():
+        if factory.decode_index is None:
+            continue
+        try:
+            entries = factory.decode_index(plain)
+        except ArchiveServiceError:
+            continue
+        if entries:
+            return {
+                "kind": f"{name}-index",
+                "encrypted": encrypted,
+                "archives": {
+                    entry.archive_id: _index_entry(entry)
+                    for entry in sorted(entries, key=lambda e: e.metadata.from_ts)
+                },
+            }
+    return None
+
+
+def _index_entry(entry: IndexEntry) -> dict[str, Any]:
+    meta = entry.metadata
+    return {
+        "from": meta.from_ts,
+        "to": meta.to_ts,
+        "topics": [topic_hex(t) for t in meta.topics],
+        **entry.locator,
+    }

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from archive_service.events import ArchiveEvent, HistoryArchivesDownloadCompleted
-from archive_service.lab import Lab
-from archive_service.synthetic import generate_history
+from archive_service_cli.lab import Lab
+from archive_service_cli.synthetic import generate_history
 
 
 @dataclass
@@ -90,7 +90,7 @@ async def run_demo(
         ]
         skipped: list[dict[str, int]] = []
         for member in lab.members:
-            name = lab._roles[id(member)][0]
+            name = lab.name_of(member)
             counts: Counter[str] = Counter()
             for record in lab.events.of(name, HistoryArchivesDownloadCompleted):
                 event = record.event

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,48 +16,48 @@ from rich.tree import Tree
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import InvalidInputError
 from archive_service.events import ArchiveEvent, HistoryArchivesDownloadCompleted
-from archive_service.hookspecs import hookimpl
+from archive_service.fsutil import atomic_write
+from archive_service.host import InProcessBus, PublishedLink
 from archive_service.ids import community_hex, parse_community_id
-from archive_service.inspect import inspect_bytes
 from archive_service.interface import PublishResult
 from archive_service.manager import LinkDecision, MigrationReport
 from archive_service.node import ArchiveNode
+from archive_service.plugins import plugin_manager
 from archive_service.store import Community
+from archive_service_cli.hookspecs import with_application_hooks
+from archive_service_cli.inspect import inspect_bytes
+from archive_service_cli.lab import EventLog, EventRecorder
 
 OUTBOX = "outbox"
 
 
 class Outbox:
-    """The CLI's `archive_link_publish`: there is no Waku here, so each signed link message is
-    written to `<data dir>/outbox/<community>-<backend>.msg` for `fetch --message` to consume
-    (a host application sends it on the community's universal channel instead)."""
+    """Where the CLI's links go: there is no Waku here, so each signed link message the node's
+    `InProcessBus` publishes is written to `<data dir>/outbox/<community>-<backend>.msg` for
+    `fetch --message` to consume (a host application sends it on the community's universal
+    channel instead)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.written: list[tuple[str, str, Path]] = []
 
-    @hookimpl
-    def archive_link_publish(
-        self, community_id: bytes, backend: str, link: str, message: bytes
-    ) -> bool:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{community_hex(community_id)}-{backend}.msg"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(message)
-        tmp.replace(path)
-        self.written.append((backend, link, path))
-        return True
+    def bus(self) -> InProcessBus:
+        """The node plugin that publishes links into this outbox."""
+        bus = InProcessBus(auto_deliver=False)
+        bus.listeners.append(self.write)
+        return bus
+
+    def write(self, published: PublishedLink) -> None:
+        path = self.directory / f"{community_hex(published.community_id)}-{published.backend}.msg"
+        atomic_write(path, published.message)
+        self.written.append((published.backend, published.link, path))
 
 
-class EventTap:
-    """Forwards every event to a callback (progress bars)."""
-
-    def __init__(self, callback: Any) -> None:
-        self.callback = callback
-
-    @hookimpl
-    def archive_event(self, event: ArchiveEvent) -> None:
-        self.callback(event)
+def event_recorder(node: str, callback: Callable[[str, ArchiveEvent], None]) -> EventRecorder:
+    """A node plugin handing each of its events to `callback(node, event)` (progress bars)."""
+    log = EventLog(keep=False)
+    log.listeners.append(lambda record: callback(record.node, record.event))
+    return EventRecorder(log, node)
 
 
 def controlled_community(node: ArchiveNode, community: str | None) -> Community:
@@ -107,12 +108,8 @@ async def fetch(
 ) -> FetchResult:
     """Member: accept a signed link message (with every gate) or a bare link (as from a
     request-to-join response), then download and import until done."""
-    runs: list[HistoryArchivesDownloadCompleted] = []
-    node.pm.register(
-        EventTap(
-            lambda e: runs.append(e) if isinstance(e, HistoryArchivesDownloadCompleted) else None
-        )
-    )
+    events = EventLog()
+    node.pm.register(EventRecorder(events, "member"))
     manager = node.manager
     manager.open_import_gate_now()
     manager.set_import_speed(fast=True)
@@ -139,7 +136,10 @@ async def fetch(
     if decision.accepted:
         await manager.wait_idle(cid)
     return FetchResult(
-        decision, runs, node.store.count_waku_messages() - before, manager.pending_imports(cid)
+        decision,
+        events.events_of("member", HistoryArchivesDownloadCompleted),
+        node.store.count_waku_messages() - before,
+        manager.pending_imports(cid),
     )
 
 
@@ -169,12 +169,11 @@ def inspect_target(
     target: str, crypto: HashRatchet | None, community: str | None
 ) -> dict[str, Any]:
     """`target` is a file path, or a link / CID given as text."""
-    from archive_service.plugins import plugin_manager
-
     path = Path(target)
     data, text = (path.read_bytes(), None) if path.is_file() else (target.encode(), target)
     cid = parse_community_id(community) if community else None
-    return inspect_bytes(data, community_id=cid, crypto=crypto, text=text, pm=plugin_manager())
+    pm = with_application_hooks(plugin_manager())
+    return inspect_bytes(data, community_id=cid, crypto=crypto, text=text, pm=pm)
 
 
 def render_tree(value: Any, label: str = "") -> Tree:

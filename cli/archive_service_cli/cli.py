@@ -15,13 +15,14 @@ from rich.table import Table
 
 from archive_service.errors import ArchiveServiceError, ConfigError, StoreError
 from archive_service.plugins import backend_factories, plugin_manager
+from archive_service_cli.hookspecs import with_application_hooks
 
 if TYPE_CHECKING:
     from archive_service.config import Config
-    from archive_service.demo import DemoResult
     from archive_service.interface import PublishResult
     from archive_service.manager import MigrationReport
     from archive_service.node import ArchiveNode
+    from archive_service_cli.demo import DemoResult
 
 T = TypeVar("T")
 
@@ -84,7 +85,7 @@ def generate(
     from archive_service.errors import ArchiveServiceError
     from archive_service.ids import community_hex, topic_hex
     from archive_service.store import Store
-    from archive_service.synthetic import DEFAULT_START_TS, check_arguments, generate_history
+    from archive_service_cli.synthetic import DEFAULT_START_TS, check_arguments, generate_history
 
     try:
         check_arguments(messages, days, topics)  # before the database file is created
@@ -156,7 +157,7 @@ def compare(
 
       archive-service compare --db history.sqlite --backends codex
     """
-    from archive_service.compare import CompareSettings, run_cli
+    from archive_service_cli.compare import CompareSettings, run_cli
 
     settings = CompareSettings(
         messages=messages,
@@ -268,15 +269,15 @@ def create(
       archive-service create -d owner --backends torrent,codex \\
           --set backend.codex.api_url=http://127.0.0.1:8080/api/codex/v1
     """
-    from archive_service import operations
-    from archive_service.progress import EventProgress
+    from archive_service_cli import operations
+    from archive_service_cli.progress import EventProgress
 
     cfg = _config(data_dir, config, backends, sets)
     outbox = operations.Outbox(cfg.data_dir / operations.OUTBOX)
 
     async def go() -> tuple[int, int, dict[str, PublishResult]]:
         with EventProgress(console) as bars:
-            node = _open_node(cfg, outbox, operations.EventTap(lambda e: bars.on_event("owner", e)))
+            node = _open_node(cfg, outbox.bus(), operations.event_recorder("owner", bars.on_event))
             async with node:
                 chosen = operations.controlled_community(node, community)
                 return await operations.create(node, chosen, start, end)
@@ -314,7 +315,7 @@ def seed(
 
       archive-service seed -d owner --set owner.interval=3600
     """
-    from archive_service import operations
+    from archive_service_cli import operations
 
     cfg = _config(data_dir, config, backends, sets)
     outbox = operations.Outbox(cfg.data_dir / operations.OUTBOX)
@@ -323,9 +324,12 @@ def seed(
     async def go() -> None:
         node = _open_node(
             cfg,
-            outbox,
-            operations.EventTap(
-                lambda e: console.print(f"[dim]{e.type}[/dim] {e.backend} {getattr(e, 'link', '')}")
+            outbox.bus(),
+            operations.event_recorder(
+                "owner",
+                lambda _node, e: console.print(
+                    f"[dim]{e.type}[/dim] {e.backend} {getattr(e, 'link', '')}"
+                ),
             ),
         )
         async with node:
@@ -364,8 +368,8 @@ def fetch(
 
       archive-service fetch -d member --join --community 0x02… --link zDvZRwzm…
     """
-    from archive_service import operations
-    from archive_service.progress import EventProgress
+    from archive_service_cli import operations
+    from archive_service_cli.progress import EventProgress
 
     cfg = _config(data_dir, config, backends, sets)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
@@ -376,7 +380,7 @@ def fetch(
             from archive_service.node import ArchiveNode
 
             node = ArchiveNode.open(
-                cfg, plugins=[operations.EventTap(lambda e: bars.on_event("member", e))]
+                cfg, plugins=[operations.event_recorder("member", bars.on_event)]
             )
             async with node:
                 return await operations.fetch(
@@ -428,13 +432,13 @@ def migrate(
 
       archive-service migrate -d owner --from torrent --to codex --json mapping.json
     """
-    from archive_service import operations
+    from archive_service_cli import operations
 
     cfg = _config(data_dir, config, backends, sets)
     outbox = operations.Outbox(cfg.data_dir / operations.OUTBOX)
 
     async def go() -> MigrationReport:
-        node = _open_node(cfg, outbox)
+        node = _open_node(cfg, outbox.bus())
         async with node:
             chosen = operations.controlled_community(node, community)
             return await operations.migrate(node, chosen, source, target)
@@ -489,10 +493,10 @@ def inspect(
 
       archive-service inspect zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy
     """
-    from archive_service import operations
     from archive_service.config import load_config
     from archive_service.crypto.hashratchet import HashRatchet
     from archive_service.store import Store
+    from archive_service_cli import operations
 
     node_store = None
     crypto = None
@@ -539,8 +543,8 @@ def demo(
 
       archive-service demo --encrypted --members 2 --workdir demo-run
     """
-    from archive_service.demo import run_demo
-    from archive_service.progress import EventProgress
+    from archive_service_cli.demo import run_demo
+    from archive_service_cli.progress import EventProgress
 
     names = [b.strip() for b in backends.split(",") if b.strip()]
     order = [b.strip() for b in preference.split(",") if b.strip()]
@@ -608,7 +612,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _plugin_commands() -> None:
     """Plugins add their own commands (e.g. the Codex plugin's `codex-node`)."""
-    plugin_manager().hook.archive_cli_commands(app=app)
+    with_application_hooks(plugin_manager()).hook.archive_cli_commands(app=app)
 
 
 def main() -> None:

@@ -323,7 +323,7 @@ def _batches(
         "start_ts": start_ts,
         "rows_per_batch": rows_per_batch,
     }
-    code = "from archive_service.synthetic import _child_main; _child_main()"
+    code = "from archive_service_cli.synthetic import _child_main; _child_main()"
     # NumPy's BLAS threads would only compete with this process for the second core.
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     with subprocess.Popen(

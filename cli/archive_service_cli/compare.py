@@ -36,7 +36,6 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from archive_service.config import Config, MemberSettings, OwnerSettings
 from archive_service.crypto.hashratchet import GroupKey, HashRatchet
 from archive_service.errors import ArchiveServiceError, ConfigError, StoreError
 from archive_service.events import (
@@ -52,15 +51,20 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.fsutil import atomic_write
-from archive_service.hookspecs import hookimpl
+from archive_service.host import InProcessBus
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, PublishResult
-from archive_service.lab import FAST_IMPORT
-from archive_service.node import ArchiveNode
-from archive_service.report import summarize
-from archive_service.resources import ResourceMeter, ResourceUsage
 from archive_service.store import Community, Store
-from archive_service.synthetic import generate_history
+from archive_service_cli.lab import (
+    EventLog,
+    EventRecorder,
+    NodeRecipe,
+    assemble_node,
+    loopback_providers,
+)
+from archive_service_cli.report import summarize
+from archive_service_cli.resources import ResourceMeter, ResourceUsage
+from archive_service_cli.synthetic import generate_history
 
 log = logging.getLogger(__name__)
 
@@ -200,75 +204,11 @@ class _Channel:
             self.conn.send(message)
 
 
-class _Forwarder:
-    """Records every event with its time and forwards it to the parent for progress bars."""
-
-    def __init__(self, channel: _Channel) -> None:
-        self.channel = channel
-        self.events: list[tuple[float, ArchiveEvent]] = []
-
-    @hookimpl
-    def archive_event(self, event: ArchiveEvent) -> None:
-        self.events.append((time.perf_counter(), event))
-        self.channel.send(_Event(event))
-
-    def times(self, kind: type[ArchiveEvent]) -> list[float]:
-        return [at for at, e in self.events if isinstance(e, kind)]
-
-    def of(self, kind: type[E]) -> list[E]:
-        return [e for _, e in self.events if isinstance(e, kind)]
-
-
-class _LinkCapture:
-    """The owner's transport: keeps the signed link message for the parent to carry."""
-
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    @hookimpl
-    def archive_link_publish(
-        self, community_id: bytes, backend: str, link: str, message: bytes
-    ) -> bool:
-        self.messages.append(message)
-        return True
-
-
-def _node_config(data_dir: Path, backend: str, settings: dict[str, Any]) -> Config:
-    return Config(
-        data_dir=data_dir,
-        enabled=[backend],
-        owner=OwnerSettings(distribution=[backend]),
-        member=MemberSettings(preference=[backend]),
-        import_=FAST_IMPORT,
-        backend={backend: settings},
-    )
-
-
-async def _start_node(
-    role: str,
-    backend: str,
-    data_dir: Path,
-    shared: dict[str, Any],
-    stack: contextlib.AsyncExitStack,
-    plugins: Sequence[object],
-    before_open: Callable[[Config], None] | None = None,
-) -> ArchiveNode:
-    from archive_service.lab import loopback_providers
-
-    provider = loopback_providers().get(backend)
-    if provider is None:
-        raise ConfigError(f"no loopback provider for backend {backend!r}; is its plugin installed?")
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True, mode=0o700)
-    settings = await provider.node_settings(
-        role=role, name=role, workdir=data_dir, stack=stack, shared=shared
-    )
-    config = _node_config(data_dir, backend, settings)
-    if before_open is not None:
-        before_open(config)
-    node = ArchiveNode.open(config, plugins=plugins)
-    await node.start()
-    stack.push_async_callback(node.stop)
-    return node
+def _side_recorder(channel: _Channel, role: str) -> tuple[EventLog, EventRecorder]:
+    """Records every event of the side's node and forwards it to the parent for progress."""
+    events = EventLog()
+    events.listeners.append(lambda record: channel.send(_Event(record.event)))
+    return events, EventRecorder(events, role)
 
 
 def message_digest(hashes: set[bytes]) -> str:
@@ -375,16 +315,18 @@ def _side_main(conn: Connection, spec: _OwnerSpec | _MemberSpec) -> None:
 
 async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
     history = spec.history
-    events, links = _Forwarder(channel), _LinkCapture()
+    events, recorder = _side_recorder(channel, "owner")
+    links = InProcessBus(auto_deliver=False)  # the parent carries the link to the member
     async with contextlib.AsyncExitStack() as stack:
         shared: dict[str, Any] = {}
-        node = await _start_node(
-            "owner",
-            spec.backend,
-            spec.workdir / "owner",
-            shared,
-            stack,
-            [events, links],
+        node = await assemble_node(
+            NodeRecipe(backends=(spec.backend,)),
+            name="owner",
+            role="owner",
+            workdir=spec.workdir / "owner",
+            stack=stack,
+            shared=shared,
+            plugins=[recorder, links],
             before_open=lambda config: copy_database(history.db, config.database),
         )
         community = node.store.get_community(history.community.id)
@@ -399,10 +341,10 @@ async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
             community, start, history.end_ts
         )
         finished = time.perf_counter()
-        created = events.times(HistoryArchivesCreated)
+        created = events.times("owner", HistoryArchivesCreated)
         created_at = created[0] if created else finished
         result = results.get(spec.backend)
-        if result is None or not result.link or not links.messages:
+        if result is None or not result.link or not links.sent:
             raise CompareError(
                 f"the {spec.backend} owner published no link for [{start}, {history.end_ts}); "
                 "is the history empty? (try more --messages)"
@@ -414,9 +356,9 @@ async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
         channel.send(
             OwnerReady(
                 shared=shared,
-                link_message=links.messages[-1],
+                link_message=links.sent[-1].message,
                 archives=len(result.archive_ids),
-                archive_bytes=sum(e.size for e in events.of(ArchiveBuilt)),
+                archive_bytes=sum(e.size for e in events.events_of("owner", ArchiveBuilt)),
                 stored_bytes=stored,
                 padding_bytes=padding,
                 padding_base=base,
@@ -444,10 +386,16 @@ async def _readable(conn: Connection) -> None:
 
 
 async def _member(channel: _Channel, spec: _MemberSpec) -> None:
-    events = _Forwarder(channel)
+    events, recorder = _side_recorder(channel, "member")
     async with contextlib.AsyncExitStack() as stack:
-        node = await _start_node(
-            "member", spec.backend, spec.workdir / "member", dict(spec.shared), stack, [events]
+        node = await assemble_node(
+            NodeRecipe(backends=(spec.backend,)),
+            name="member",
+            role="member",
+            workdir=spec.workdir / "member",
+            stack=stack,
+            shared=dict(spec.shared),
+            plugins=[recorder],
         )
         community = replace(spec.community, joined=True, private_key=None, archives_enabled=True)
         node.store.save_community(community)
@@ -474,27 +422,29 @@ async def _member(channel: _Channel, spec: _MemberSpec) -> None:
         if pending:
             raise CompareError(f"the {spec.backend} member left {pending} archive(s) unimported")
 
-        def since(at: list[float], pick: int) -> float | None:
+        def since(kind: type[ArchiveEvent], pick: int) -> float | None:
+            at = events.times("member", kind)
             return at[pick] - began if at else None
 
         hashes = node.store.message_hashes(node.manager.community_topics(community))
-        downloaded = events.of(HistoryArchiveDownloaded)
+        downloaded = events.events_of("member", HistoryArchiveDownloaded)
         # The backend's own count of the run (torrent: with padding), else the archive sizes.
-        runs = [e for e in events.of(HistoryArchivesDownloadCompleted) if not e.cancelled]
+        completed = events.events_of("member", HistoryArchivesDownloadCompleted)
+        runs = [e for e in completed if not e.cancelled]
         transferred = (
             sum(e.bytes_downloaded for e in runs) if runs else sum(e.size for e in downloaded)
         )
         channel.send(
             MemberResult(
                 archives_downloaded=len(downloaded),
-                archives_imported=len(events.of(HistoryArchiveImported)),
+                archives_imported=len(events.events_of("member", HistoryArchiveImported)),
                 bytes_transferred=transferred,
                 stored_bytes=await member_storage(
                     node.backends[spec.backend], node.config.data_dir
                 ),
-                index_s=since(events.times(IndexDownloadCompleted), 0),
-                download_s=since(events.times(HistoryArchiveDownloaded), -1),
-                first_import_s=since(events.times(HistoryArchiveImported), 0),
+                index_s=since(IndexDownloadCompleted, 0),
+                download_s=since(HistoryArchiveDownloaded, -1),
+                first_import_s=since(HistoryArchiveImported, 0),
                 full_import_s=finished - began,
                 messages=len(hashes),
                 digest=message_digest(hashes),
@@ -503,15 +453,14 @@ async def _member(channel: _Channel, spec: _MemberSpec) -> None:
         )
 
 
-def _raise_on_failures(backend: str, events: _Forwarder) -> None:
-    reasons = [f"download: {e.reason}" for e in events.of(HistoryArchivesDownloadFailed)]
+def _raise_on_failures(backend: str, events: EventLog) -> None:
+    def of(kind: type[E]) -> list[E]:
+        return events.events_of("member", kind)
+
+    reasons = [f"download: {e.reason}" for e in of(HistoryArchivesDownloadFailed)]
+    reasons += [f"archive {e.archive_id}: {e.reason}" for e in of(HistoryArchiveDownloadFailed)]
     reasons += [
-        f"archive {e.archive_id}: {e.reason}" for e in events.of(HistoryArchiveDownloadFailed)
-    ]
-    reasons += [
-        f"import of {e.archive_id}: {e.reason}"
-        for e in events.of(HistoryArchiveImportFailed)
-        if e.gave_up
+        f"import of {e.archive_id}: {e.reason}" for e in of(HistoryArchiveImportFailed) if e.gave_up
     ]
     if reasons:
         raise CompareError(f"the {backend} member failed: " + "; ".join(reasons[:3]))
@@ -790,8 +739,6 @@ class CompareOutcome:
 
 def preflight(settings: CompareSettings) -> None:
     """Reject bad settings before anything is generated or started."""
-    from archive_service.lab import loopback_providers
-
     settings.check()
     missing = [b for b in settings.backends if b not in loopback_providers()]
     if missing:
@@ -811,7 +758,7 @@ def run_compare(
     MessageSetMismatchError after writing the reports when members differ."""
     import json
 
-    from archive_service.report import render_html
+    from archive_service_cli.report import render_html
 
     preflight(settings)
     say = note or (lambda _text: None)
@@ -889,8 +836,8 @@ def _write_atomic(path: Path, text: str) -> None:
 def run_cli(settings: CompareSettings, console: Console) -> int:
     """The `compare` command: progress bars, the table, the report paths; one line and a
     non-zero exit code on failure (1: the run failed, 3: members' messages differ)."""
-    from archive_service.progress import EventProgress
-    from archive_service.report import TABLE_NOTE, table, verification_line
+    from archive_service_cli.progress import EventProgress
+    from archive_service_cli.report import TABLE_NOTE, table, verification_line
 
     try:
         preflight(settings)  # before the progress display, so errors stay one clean line

@@ -136,10 +136,6 @@ def _scale(value: float, unit: str) -> tuple[float, str, int]:
     return 1.0, "", 0 if float(value).is_integer() else 2
 
 
-def human_bytes(n: float) -> str:
-    return fmt(n, "B")
-
-
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "–"
