@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pluggy
 
-if TYPE_CHECKING:
-    import typer
-
-    from archive_service.events import ArchiveEvent
-    from archive_service.interface import BackendFactory
-    from archive_service.lab import LoopbackProvider
-    from archive_service.wire import pb
+from archive_service.events import ArchiveEvent
+from archive_service.interface import BackendFactory
+from archive_service.wire import pb
 
 PROJECT = "archive_service"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -41,6 +37,11 @@ def archive_messages_import(community_id: bytes, messages: list[pb.WakuMessage])
     Return how many were new. The embedded default writes them to the member's store."""
 
 
+# --- application hooks ----------------------------------------------------------------------
+# Specified here only until the application distribution (archive_service_cli/hookspecs.py)
+# specifies them; typed without the application's types, which the core must not import.
+
+
 @hookspec(firstresult=True)
 def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
     """Decode a backend-specific artefact (a .torrent, a magnet link, a CID, a manifest) for
@@ -49,11 +50,11 @@ def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
 
 
 @hookspec
-def archive_loopback_providers() -> list[LoopbackProvider]:
+def archive_loopback_providers() -> list[Any]:
     """Return providers that configure this plugin's backends for a run where every node is on
     127.0.0.1 (demo, compare, end-to-end tests): see `archive_service.lab`."""
 
 
 @hookspec
-def archive_cli_commands(app: typer.Typer) -> None:
+def archive_cli_commands(app: Any) -> None:
     """Add this plugin's commands to the `archive-service` CLI (e.g. `codex-node`)."""

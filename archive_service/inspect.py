@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pluggy
+from archive_service_codex.index import decode_codex_index
+from archive_service_torrent.index import decode_torrent_index
 from google.protobuf.message import DecodeError
 
 from archive_service.archives import decode_archive
@@ -16,7 +18,7 @@ from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.crypto.signing import verify_archive_link
 from archive_service.errors import ArchiveServiceError, InvalidInputError
 from archive_service.ids import community_hex, topic_hex
-from archive_service.index import decode_codex_index, decode_torrent_index, metadata_from_pb
+from archive_service.index import metadata_from_pb
 from archive_service.wire import app_pb, enc_pb, pb
 
 

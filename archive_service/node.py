@@ -17,7 +17,13 @@ from archive_service.fsutil import atomic_write
 from archive_service.host import StoreImporter
 from archive_service.interface import ArchiveBackend, BackendContext, Timeouts
 from archive_service.manager import ArchiveManager
-from archive_service.plugins import event_emitter, plugin_manager, require_backends
+from archive_service.plugins import (
+    backend_factories,
+    event_emitter,
+    plugin_manager,
+    require_backends,
+    with_backend_defaults,
+)
 from archive_service.store import Store
 
 NODE_KEY_FILE = "node.key"
@@ -62,8 +68,9 @@ class ArchiveNode:
         clock: Clock | None = None,
         load_entrypoints: bool = True,
     ) -> ArchiveNode:
-        """Build (not start) a node. `plugins` are registered after the embedded importer, so
-        a host's `archive_messages_import` takes precedence over it."""
+        """Build (not start) a node. A host's `archive_messages_import` among `plugins` takes
+        precedence over the embedded importer (registered `trylast`). Backends the config
+        leaves unset default to the installed ones (plugins.with_backend_defaults)."""
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = load_node_key(config.data_dir)
         store = Store(config.database)
@@ -71,6 +78,7 @@ class ArchiveNode:
         pm = plugin_manager(
             load_entrypoints=load_entrypoints, plugins=[StoreImporter(store), *plugins]
         )
+        config = with_backend_defaults(config, backend_factories(pm))
         emit = event_emitter(pm)
         timeouts = Timeouts(
             index=config.timeouts.index,

@@ -6,22 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from archive_service_codex.index import codex_entries, decode_codex_index
+from archive_service_torrent.index import decode_torrent_index, torrent_entries
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import DecryptionError, MalformedIndexError, NoGroupKeyError
 from archive_service.ids import keccak256
-from archive_service.index import (
-    archive_id,
-    codex_entries,
-    decode_codex_index,
-    decode_torrent_index,
-    encode_index,
-    metadata_from_pb,
-    metadata_to_pb,
-    torrent_entries,
-)
-from archive_service.interface import ArchiveMetadata
+from archive_service.index import archive_id, encode_index, metadata_from_pb, metadata_to_pb
 from archive_service.store import Store
+from archive_service.types import ArchiveMetadata
 from archive_service.wire import enc_pb, pb
 
 COMMUNITY = bytes.fromhex("03" + "22" * 32)

@@ -11,7 +11,7 @@ from archive_service_torrent.layout import PIECE_LENGTH, atomic_write, ensure_di
 from archive_service_torrent.metainfo import hash_pieces, parse_metainfo
 
 from archive_service.archives import build_archives, messages_from_list
-from archive_service.interface import BuiltArchive
+from archive_service.types import BuiltArchive
 
 from .conftest import COMMUNITY, T0, TOPICS, WEEK, publish, week_messages
 

@@ -34,17 +34,12 @@ from archive_service.errors import (
     SizeLimitError,
 )
 from archive_service.ids import community_hex
-from archive_service.index import decode_torrent_index, torrent_entries
-from archive_service.interface import (
-    ArchiveBackend,
-    BackendContext,
-    DownloadTaskInfo,
-    IndexEntry,
-    Publication,
-)
+from archive_service.interface import ArchiveBackend, BackendContext, DownloadTaskInfo, Publication
+from archive_service.types import IndexEntry
 from archive_service.wire import pb
 from archive_service_torrent.download import MemberDownload, check_entries
 from archive_service_torrent.history import load_owner_state
+from archive_service_torrent.index import decode_torrent_index, torrent_entries
 from archive_service_torrent.layout import (
     DATA_FILE,
     INDEX_FILE,

@@ -40,9 +40,10 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.ids import community_hex
-from archive_service.index import decode_torrent_index, torrent_entries
-from archive_service.interface import DownloadTaskInfo, IndexEntry
+from archive_service.interface import DownloadTaskInfo
 from archive_service.plan import plan_downloads
+from archive_service.types import IndexEntry
+from archive_service_torrent.index import decode_torrent_index, torrent_entries
 from archive_service_torrent.layout import PIECE_LENGTH, CommunityPaths, piece_range, read_at
 from archive_service_torrent.magnet import Magnet
 from archive_service_torrent.metainfo import HASH_LEN, Metainfo, hash_pieces

@@ -24,7 +24,8 @@ from typing import BinaryIO
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import ArchiveServiceError
 from archive_service.index import archive_id, encode_index, metadata_to_pb
-from archive_service.interface import BuiltArchive, Publication, PublishResult
+from archive_service.interface import Publication, PublishResult
+from archive_service.types import BuiltArchive
 from archive_service.wire import pb
 from archive_service_torrent.history import DataCorruptedError, OwnerState
 from archive_service_torrent.layout import (
