@@ -73,9 +73,5 @@ class ArchiveNotFoundError(BackendError):
     """An archive ID or CID is not in the index or not on the node."""
 
 
-class ImportError_(ArchiveServiceError):
-    """An archive could not be imported after the bounded number of attempts."""
-
-
 class OperationCancelled(ArchiveServiceError):
     """Internal: a cancel event fired during a wait. Backends turn it into `cancelled=True`."""
