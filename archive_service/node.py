@@ -71,36 +71,42 @@ class ArchiveNode:
         """Build (not start) a node. A host's `archive_messages_import` among `plugins` takes
         precedence over the embedded importer (registered `trylast`). Backends the config
         leaves unset default to the installed ones (plugins.with_backend_defaults)."""
+        # Plugins and backend names first: a bad plugin or a missing backend fails before any
+        # file is created or opened.
+        pm = plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins)
+        config = with_backend_defaults(config, backend_factories(pm))
+        factories = require_backends(pm, config.enabled or [])
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = load_node_key(config.data_dir)
         store = Store(config.database)
-        crypto = HashRatchet(store, installation_id=key.public_key.format().hex()[:16])
-        pm = plugin_manager(
-            load_entrypoints=load_entrypoints, plugins=[StoreImporter(store), *plugins]
-        )
-        config = with_backend_defaults(config, backend_factories(pm))
-        emit = event_emitter(pm)
-        timeouts = Timeouts(
-            index=config.timeouts.index,
-            archive=config.timeouts.archive,
-            download=config.timeouts.download,
-        )
-        backends: dict[str, ArchiveBackend] = {}
-        for name, factory in require_backends(pm, config.enabled).items():
-            context = BackendContext(
-                data_dir=config.backend_dir(name),
-                store=store,
-                crypto=crypto,
-                emit=emit,
-                timeouts=timeouts,
-                node_public_key_hex="0x" + key.public_key.format(compressed=False).hex(),
-                max_download_concurrency=config.max_download_concurrency,
+        try:
+            pm.register(StoreImporter(store))  # trylast: registered last, still outranked
+            crypto = HashRatchet(store, installation_id=key.public_key.format().hex()[:16])
+            emit = event_emitter(pm)
+            timeouts = Timeouts(
+                index=config.timeouts.index,
+                archive=config.timeouts.archive,
+                download=config.timeouts.download,
             )
-            context.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            backends[name] = factory.create(context, config.backend.get(name))
-        manager = ArchiveManager(
-            store=store, crypto=crypto, backends=backends, pm=pm, config=config, clock=clock
-        )
+            backends: dict[str, ArchiveBackend] = {}
+            for name, factory in factories.items():
+                context = BackendContext(
+                    data_dir=config.backend_dir(name),
+                    store=store,
+                    crypto=crypto,
+                    emit=emit,
+                    timeouts=timeouts,
+                    node_public_key_hex="0x" + key.public_key.format(compressed=False).hex(),
+                    max_download_concurrency=config.max_download_concurrency,
+                )
+                context.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                backends[name] = factory.create(context, config.backend.get(name))
+            manager = ArchiveManager(
+                store=store, crypto=crypto, backends=backends, pm=pm, config=config, clock=clock
+            )
+        except BaseException:
+            store.close()
+            raise
         return cls(config, store, crypto, pm, backends, manager)
 
     async def start(self) -> None:

@@ -81,15 +81,21 @@ def plugin_manager(
             pm.register(plugin)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
+        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise ConfigError(
-            f"invalid plugin {_plugin_name(pm, exc.plugin)}: {exc}; fix the hookimpl's name or "
-            "arguments, or mark it optionalhook=True"
+            f"invalid plugin {_plugin_name(pm, exc.plugin)}: {reason}; fix the hookimpl's name "
+            "or arguments, or mark it optionalhook=True"
         ) from None
     return pm
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
-    return pm.get_name(plugin) or getattr(plugin, "__name__", None) or type(plugin).__name__
+    """The entry-point name, else the module's or the class's name (pluggy names an object
+    registered without a name by its id)."""
+    name = pm.get_name(plugin)
+    if name is not None and name != str(id(plugin)):
+        return name
+    return getattr(plugin, "__name__", None) or type(plugin).__qualname__
 
 
 def backend_factories(pm: pluggy.PluginManager) -> dict[str, BackendFactory]:

@@ -188,6 +188,18 @@ class _OptionalUnknown:
         return None
 
 
+class _WrongArgument:
+    @hookimpl
+    def archive_event(self, evnt: ArchiveEvent) -> None:  # the spec's argument is `event`
+        return None
+
+
+def test_hookimpl_with_an_unknown_argument_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"invalid plugin _WrongArgument: .*'evnt'") as info:
+        plugin_manager(load_entrypoints=False, plugins=[_WrongArgument()])
+    assert "\n" not in str(info.value)
+
+
 def test_misspelt_hookimpl_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown hook 'archive_backend_factory'") as info:
         plugin_manager(load_entrypoints=False, plugins=[_Misspelt()])
