@@ -12,20 +12,16 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
-from archive_service.crypto.hashratchet import NO_INSTALLATION, is_hash_ratchet_message
+from archive_service.crypto.hashratchet import NO_INSTALLATION, HashRatchet, is_hash_ratchet_message
 from archive_service.errors import DecryptionError, InvalidInputError, MalformedArchiveError
 from archive_service.ids import TOPIC_LEN
 from archive_service.index import metadata_to_pb
 from archive_service.types import ArchiveMetadata, BuiltArchive, StoredMessage
 from archive_service.varint import encode as encode_varint
 from archive_service.wire import pb
-
-if TYPE_CHECKING:
-    from archive_service.crypto.hashratchet import HashRatchet
 
 MAX_ARCHIVE_SIZE = (
     30_000_000  # bytes of payload + sig per archive (status-go maxArchiveSizeInBytes)
