@@ -18,10 +18,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, dir_mode: int = 0o777) -> None:
     """Write a temporary file next to `path`, fsync it, rename it over `path`, fsync the
-    folder. `mode` applies to the new file (e.g. 0o600 for keys)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder. `mode` applies to the new file (e.g. 0o600 for keys), `dir_mode` to folders it
+    creates (before the umask)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:

@@ -4,14 +4,11 @@ project in `archive_service_cli.hookspecs`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pluggy
 
-if TYPE_CHECKING:
-    from archive_service.events import ArchiveEvent
-    from archive_service.interface import BackendFactory
-    from archive_service.wire import pb
+from archive_service.events import ArchiveEvent
+from archive_service.interface import BackendFactory
+from archive_service.wire import pb
 
 PROJECT = "archive_service"
 hookspec = pluggy.HookspecMarker(PROJECT)

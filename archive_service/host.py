@@ -7,20 +7,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from archive_service.archives import StoredMessage
 from archive_service.hookspecs import hookimpl
 from archive_service.store import Store
+from archive_service.types import StoredMessage
 from archive_service.wire import pb
 
 
 class StoreImporter:
     """`archive_messages_import` into the member's own waku_messages, deduplicated by message
-    hash, so a member store never holds a message twice whatever backend delivered it."""
+    hash, so a member store never holds a message twice whatever backend delivered it.
+    `trylast`: a host's own importer (firstresult) wins whatever the registration order."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    @hookimpl
+    @hookimpl(trylast=True)
     def archive_messages_import(self, community_id: bytes, messages: list[pb.WakuMessage]) -> int:
         return self.store.save_waku_messages(map(StoredMessage.from_pb, messages))
 

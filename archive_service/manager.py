@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from archive_service.archives import MessageSource, StoredMessage, messages_from_list
+from archive_service.archives import MessageSource, messages_from_list
 from archive_service.clock import Clock, SystemClock, now_ms
 from archive_service.config import Config
 from archive_service.creation import create_history_archives
@@ -43,14 +43,10 @@ from archive_service.events import (
     ImportingHistoryArchiveMessages,
 )
 from archive_service.ids import community_hex, topic_from_chat_id, universal_chat_id
-from archive_service.interface import (
-    ArchiveBackend,
-    BuiltArchive,
-    DownloadTaskInfo,
-    PublishResult,
-)
+from archive_service.interface import ArchiveBackend, DownloadTaskInfo, PublishResult
 from archive_service.plugins import event_emitter
 from archive_service.store import Community, Store
+from archive_service.types import BuiltArchive, StoredMessage
 from archive_service.wire import pb
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from archive_service.archives import StoredMessage
 from archive_service.errors import StoreError
 from archive_service.ids import community_hex, topic_hex
+from archive_service.types import DownloadedArchive, StoredMessage
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,6 @@ class Community:
 class ArchiveLinkState:
     link: str = ""
     clock: int = 0
-
-
-@dataclass(frozen=True)
-class DownloadedArchive:
-    archive_id: str
-    backend: str
-    from_ts: int
-    to_ts: int
-    imported: bool
-    link: str = ""
 
 
 # Each step runs in one transaction and bumps user_version by one. Append only; never edit a

@@ -53,10 +53,10 @@ from transfer_common import (
     synthetic_messages,
 )
 
-from archive_service.archives import StoredMessage, build_archives, messages_from_list
+from archive_service.archives import build_archives, messages_from_list
 from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
-from archive_service.interface import BuiltArchive
 from archive_service.store import Store
+from archive_service.types import BuiltArchive, StoredMessage
 
 COMMUNITY = bytes.fromhex("02" + "b3" * 32)
 UPLOAD_HEADERS = {

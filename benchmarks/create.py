@@ -51,16 +51,11 @@ from archive_service_cli.synthetic import (
     synthetic_community,
 )
 
-from archive_service.archives import (
-    MAX_ARCHIVE_SIZE,
-    StoredMessage,
-    build_archives,
-    encode_archive,
-)
+from archive_service.archives import MAX_ARCHIVE_SIZE, build_archives, encode_archive
 from archive_service.ids import keccak256, topic_from_chat_id, universal_chat_id
 from archive_service.index import metadata_to_pb
-from archive_service.interface import ArchiveMetadata
 from archive_service.store import Store
+from archive_service.types import ArchiveMetadata, StoredMessage
 from archive_service.wire import pb
 
 RESULTS = Path(__file__).resolve().parent / "results"

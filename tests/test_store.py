@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from archive_service.archives import StoredMessage
 from archive_service.errors import StoreError
 from archive_service.ids import community_hex, keccak256, topic_hex
 from archive_service.store import SCHEMA_VERSION, ArchiveLinkState, Community, Store
+from archive_service.types import StoredMessage
 
 T1 = b"\x01\x02\x03\x04"
 T2 = b"\xaa\xbb\xcc\xdd"

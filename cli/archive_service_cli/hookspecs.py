@@ -5,8 +5,10 @@ with `@hookimpl(optionalhook=True)`: a library-only install still passes `check_
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
@@ -15,9 +17,30 @@ from archive_service.hookspecs import PROJECT
 if TYPE_CHECKING:
     import typer
 
-    from archive_service_cli.lab import LoopbackProvider
-
 hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@runtime_checkable
+class LoopbackProvider(Protocol):
+    """Configures one backend for a node of a loopback run. Plugins match it by shape (an
+    attribute `backend` and this method); they never import it."""
+
+    backend: str
+
+    async def node_settings(
+        self,
+        *,
+        role: str,
+        name: str,
+        workdir: Path,
+        stack: contextlib.AsyncExitStack,
+        shared: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Return `[backend.<name>]` settings for node `name` ('owner' or 'member' role).
+        Start anything the node needs (e.g. a storage node) and register its shutdown on
+        `stack`. `shared` is one dict per run, for handing the owner's addresses to members."""
+        ...
+
 
 APPLICATION_HOOKS = ("archive_inspect", "archive_loopback_providers", "archive_cli_commands")
 

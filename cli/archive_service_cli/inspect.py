@@ -19,8 +19,8 @@ from archive_service.crypto.signing import verify_archive_link
 from archive_service.errors import ArchiveServiceError, InvalidInputError
 from archive_service.ids import community_hex, topic_hex
 from archive_service.index import metadata_from_pb
-from archive_service.interface import IndexEntry
 from archive_service.plugins import backend_factories
+from archive_service.types import IndexEntry
 from archive_service.wire import app_pb, enc_pb, pb
 from archive_service_cli.hookspecs import with_application_hooks
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -37,7 +37,7 @@ from archive_service.host import InProcessBus
 from archive_service.node import ArchiveNode
 from archive_service.plugins import plugin_manager
 from archive_service.store import Community
-from archive_service_cli.hookspecs import with_application_hooks
+from archive_service_cli.hookspecs import LoopbackProvider, with_application_hooks
 
 E = TypeVar("E", bound=ArchiveEvent)
 WEEK = 7 * 24 * 3600
@@ -51,28 +51,6 @@ FAST_IMPORT = ImportSettings(
     no_key_backoff=0.5,
     error_backoff=0.05,
 )
-
-
-@runtime_checkable
-class LoopbackProvider(Protocol):
-    """Configures one backend for a node of a loopback run. Plugins match it by shape (an
-    attribute `backend` and this method); they never import it."""
-
-    backend: str
-
-    async def node_settings(
-        self,
-        *,
-        role: str,
-        name: str,
-        workdir: Path,
-        stack: contextlib.AsyncExitStack,
-        shared: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Return `[backend.<name>]` settings for node `name` ('owner' or 'member' role).
-        Start anything the node needs (e.g. a storage node) and register its shutdown on
-        `stack`. `shared` is one dict per run, for handing the owner's addresses to members."""
-        ...
 
 
 @dataclass

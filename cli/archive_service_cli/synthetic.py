@@ -33,7 +33,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 import coincurve
 
-from archive_service.archives import StoredMessage
 from archive_service.errors import InvalidInputError
 from archive_service.ids import (
     DEFAULT_PUBSUB_TOPIC,
@@ -44,6 +43,7 @@ from archive_service.ids import (
     universal_chat_id,
 )
 from archive_service.store import Community, Store
+from archive_service.types import StoredMessage
 
 if TYPE_CHECKING:
     import numpy as np

@@ -19,7 +19,6 @@ from archive_service_codex.node import LocalCodexNode
 from archive_service_codex.settings import CodexSettings
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
-from archive_service.archives import StoredMessage
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import (
     ArchiveNotFoundError,
@@ -38,14 +37,10 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.index import archive_id, encode_index, metadata_to_pb
-from archive_service.interface import (
-    ArchiveMetadata,
-    BackendContext,
-    BuiltArchive,
-    Timeouts,
-)
+from archive_service.interface import BackendContext, Timeouts
 from archive_service.plugins import backend_factories, plugin_manager
 from archive_service.store import Store
+from archive_service.types import ArchiveMetadata, BuiltArchive, StoredMessage
 from archive_service.wire import pb
 
 MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20

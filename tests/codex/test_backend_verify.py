@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import HistoryArchiveDownloadFailed
-from archive_service.interface import ArchiveMetadata, BackendContext, BuiltArchive
+from archive_service.interface import BackendContext
 from archive_service.store import Store
+from archive_service.types import ArchiveMetadata, BuiltArchive
 
 COMMUNITY = bytes.fromhex("02" + "c4" * 32)
 WEEK = 7 * 24 * 3600

@@ -40,23 +40,16 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.ids import community_hex
-from archive_service.index import (
-    archive_id,
-    codex_entries,
-    decode_codex_index,
-    encode_index,
-    metadata_to_pb,
-)
+from archive_service.index import archive_id, encode_index, metadata_to_pb
 from archive_service.interface import (
     ArchiveBackend,
     BackendContext,
-    BuiltArchive,
     DownloadTaskInfo,
-    IndexEntry,
     Publication,
     PublishResult,
 )
 from archive_service.plan import plan_downloads
+from archive_service.types import BuiltArchive, IndexEntry
 from archive_service.wire import pb
 from archive_service_codex.cid import InvalidCidError, parse_cid
 from archive_service_codex.client import (
@@ -64,6 +57,7 @@ from archive_service_codex.client import (
     CodexError,
     CodexUnavailable,
 )
+from archive_service_codex.index import codex_entries, decode_codex_index
 from archive_service_codex.localstore import LocalStore, OwnerState, check_archive_id
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex.verify import CidVerifier, CodexIntegrityError, upload_cid

@@ -8,10 +8,10 @@ from typing import Any
 import typer
 
 from archive_service.hookspecs import hookimpl
-from archive_service.index import codex_entries, decode_codex_index
-from archive_service.interface import BackendFactory
+from archive_service.interface import BackendDefaults, BackendFactory
 from archive_service_codex import tools
 from archive_service_codex.backend import CodexBackend
+from archive_service_codex.index import decode_plain_codex_index
 from archive_service_codex.loopback import CodexLoopback
 from archive_service_codex.settings import CodexSettings
 
@@ -24,7 +24,8 @@ def archive_backend_factories() -> list[BackendFactory]:
             description="Codex: one CID per archive plus an index CID, over the Codex REST API",
             backend_class=CodexBackend,
             settings_model=CodexSettings,
-            decode_index=lambda data: codex_entries(decode_codex_index(data, b"", None)),
+            defaults=BackendDefaults(order=1, publish=False, preference=0),
+            decode_index=decode_plain_codex_index,
         )
     ]
 

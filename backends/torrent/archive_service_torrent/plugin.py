@@ -13,9 +13,9 @@ from typing import Any
 
 from archive_service.errors import InvalidInputError
 from archive_service.hookspecs import hookimpl
-from archive_service.index import decode_torrent_index, torrent_entries
-from archive_service.interface import BackendFactory
+from archive_service.interface import BackendDefaults, BackendFactory
 from archive_service_torrent.backend import TorrentBackend
+from archive_service_torrent.index import decode_plain_torrent_index
 from archive_service_torrent.magnet import is_magnet, parse_magnet
 from archive_service_torrent.metainfo import parse_metainfo
 from archive_service_torrent.settings import TorrentSettings
@@ -29,7 +29,8 @@ def archive_backend_factories() -> list[BackendFactory]:
             description="BitTorrent (libtorrent): status-go index + data torrents, magnet links",
             backend_class=TorrentBackend,
             settings_model=TorrentSettings,
-            decode_index=lambda data: torrent_entries(decode_torrent_index(data, b"", None)),
+            defaults=BackendDefaults(order=0, publish=True, preference=1),
+            decode_index=decode_plain_torrent_index,
         )
     ]
 
@@ -62,7 +63,7 @@ def archive_loopback_providers() -> list[TorrentLoopback]:
     return [TorrentLoopback()]
 
 
-@hookimpl(optionalhook=True)
+@hookimpl(optionalhook=True)  # specified by the application, absent from a library-only install
 def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
     if text is not None and is_magnet(text):
         magnet = parse_magnet(text)
