@@ -15,8 +15,8 @@ import pytest
 import weekly_history
 from archive_service_codex.backend import CodexBackend, local_cid
 from archive_service_codex.client import CodexClient, CodexUnavailable
-from archive_service_codex.node import LocalCodexNode
 from archive_service_codex.settings import CodexSettings
+from archive_service_codex_node import LocalCodexNode
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
 from archive_service.archives import StoredMessage

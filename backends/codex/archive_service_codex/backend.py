@@ -65,13 +65,12 @@ from archive_service_codex.client import (
     CodexUnavailable,
 )
 from archive_service_codex.localstore import LocalStore, OwnerState, check_archive_id
+from archive_service_codex.managed import ManagedNode
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex.verify import CidVerifier, CodexIntegrityError, upload_cid
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-    from archive_service_codex.node import LocalCodexNode
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +278,7 @@ class CodexBackend(ArchiveBackend):
         self.config: CodexSettings = settings
         self.files = LocalStore(context.data_dir)
         self._client: CodexClient | None = None
-        self._node: LocalCodexNode | None = None
+        self._node: ManagedNode | None = None
         self._locks: dict[bytes, asyncio.Lock] = {}
 
     # lifecycle --------------------------------------------------------------------------
@@ -289,10 +288,8 @@ class CodexBackend(ArchiveBackend):
         api_url = self.config.api_url
         node = None
         if self.config.managed_node.enabled:
-            from archive_service_codex.node import LocalCodexNode
-
             m = self.config.managed_node
-            node = LocalCodexNode(
+            node = ManagedNode(
                 self.context.data_dir / "node",
                 api_port=m.api_port,
                 storage_quota=m.storage_quota,
@@ -339,7 +336,7 @@ class CodexBackend(ArchiveBackend):
         return self._client
 
     @property
-    def node(self) -> LocalCodexNode | None:
+    def node(self) -> ManagedNode | None:
         """The managed local node, when `managed_node.enabled`."""
         return self._node
 

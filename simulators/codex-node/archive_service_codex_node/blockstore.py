@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from archive_service.errors import BackendError
 from archive_service_codex.cid import (
     BLOCK_CODEC,
     DIGEST_LEN,
@@ -41,6 +40,8 @@ from archive_service_codex.cid import (
     merkle_root,
     parse_cid,
 )
+
+from archive_service.errors import BackendError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from archive_service_codex.cid import CidBuilder, compute_manifest, parse_cid
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node import LocalCodexNode
 
 from archive_service.errors import BackendUnavailableError
 

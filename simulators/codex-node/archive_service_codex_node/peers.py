@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from archive_service_codex.cid import DIGEST_LEN, Cid, merkle_root
 
 from archive_service.errors import BackendError, InvalidInputError
-from archive_service_codex.cid import DIGEST_LEN, Cid, merkle_root
-from archive_service_codex.node.identity import (
+from archive_service_codex_node.identity import (
     NodeIdentity,
     PeerRecord,
     decode_spr,

@@ -9,7 +9,7 @@ import os
 import httpx
 import pytest
 from archive_service_codex.cid import compute_manifest
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node import LocalCodexNode
 
 SOME = b"some file contents"
 SOME_CID = "zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy"

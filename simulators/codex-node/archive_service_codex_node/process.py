@@ -1,4 +1,4 @@
-"""Run a local node as a subprocess (`python -m archive_service_codex.node`), for tests that
+"""Run a local node as a subprocess (`python -m archive_service_codex_node`), for tests that
 must kill a node mid-transfer and for benchmarks that want the node outside their process."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class NodeProcess:
 
     def _spawn(self) -> None:
         cmd = [
-            sys.executable, "-m", "archive_service_codex.node",
+            sys.executable, "-m", "archive_service_codex_node",
             "--data-dir", str(self.data_dir), "--api-port", str(self.port), *self.args,
         ]  # fmt: skip
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

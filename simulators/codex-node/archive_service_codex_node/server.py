@@ -1,5 +1,5 @@
 """`LocalCodexNode`: the local Codex-compatible node, startable in-process (tests) or through
-`python -m archive_service_codex.node` / `archive-service codex-node`."""
+`python -m archive_service_codex_node` / `archive-service codex-node`."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from types import TracebackType
 from aiohttp import web
 
 from archive_service.errors import BackendUnavailableError
-from archive_service_codex.node.api import API_PREFIX, add_api_routes, presto_errors
-from archive_service_codex.node.blockstore import BlockStore
-from archive_service_codex.node.engine import Engine
-from archive_service_codex.node.exchange import add_exchange_routes
-from archive_service_codex.node.identity import NodeIdentity, tcp_multiaddr
-from archive_service_codex.node.peers import PeerNetwork
+from archive_service_codex_node.api import API_PREFIX, add_api_routes, presto_errors
+from archive_service_codex_node.blockstore import BlockStore
+from archive_service_codex_node.engine import Engine
+from archive_service_codex_node.exchange import add_exchange_routes
+from archive_service_codex_node.identity import NodeIdentity, tcp_multiaddr
+from archive_service_codex_node.peers import PeerNetwork
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import coincurve
 import pytest
 from archive_service_codex.cid import b58decode
-from archive_service_codex.node.identity import (
+from archive_service_codex_node.identity import (
     InvalidMultiaddrError,
     InvalidPeerIdError,
     InvalidSprError,
@@ -20,8 +20,8 @@ from archive_service_codex.node.identity import (
     parse_peer_id,
     peer_id_public_key,
 )
-from archive_service_codex.node.mimetypes import nim_mimetypes
-from archive_service_codex.node.validation import (
+from archive_service_codex_node.mimetypes import nim_mimetypes
+from archive_service_codex_node.validation import (
     filename_from_content_disposition,
     is_valid_filename,
     is_valid_upload_mimetype,

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import coincurve
+from archive_service_codex.cid import b58decode, b58encode, pb_fields, read_uvarint, uvarint
 from Crypto.Hash import keccak
 
 from archive_service.errors import BackendUnavailableError, InvalidInputError
-from archive_service_codex.cid import b58decode, b58encode, pb_fields, read_uvarint, uvarint
 
 KEY_FILE = "key"
 _KEY_TYPE_SECP256K1 = 2

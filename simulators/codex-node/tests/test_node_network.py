@@ -16,7 +16,7 @@ from archive_service_codex.cid import (
     compute_manifest,
     parse_cid,
 )
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node import LocalCodexNode
 
 ClusterFactory = Callable[..., Awaitable[list[LocalCodexNode]]]
 NodeFactory = Callable[..., Awaitable[LocalCodexNode]]
