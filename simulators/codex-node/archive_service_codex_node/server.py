@@ -14,6 +14,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from archive_service.clock import Clock, SystemClock
 from archive_service.errors import BackendUnavailableError
 from archive_service_codex_node.api import API_PREFIX, add_api_routes, presto_errors
 from archive_service_codex_node.blockstore import BlockStore
@@ -44,6 +45,7 @@ class LocalCodexNode:
         block_retries: int = 3,
         retry_interval: float = 0.2,
         bootstrap: Sequence[str] = (),
+        clock: Clock | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
@@ -52,6 +54,7 @@ class LocalCodexNode:
         self.block_retries = block_retries
         self.retry_interval = retry_interval
         self.bootstrap = tuple(bootstrap)
+        self.clock: Clock = clock or SystemClock()  # the waits between block retries
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._lock_fd: int | None = None
@@ -80,7 +83,10 @@ class LocalCodexNode:
         self._store = BlockStore(self.data_dir / "repo", self.storage_quota)
         self._store.open()
         self._network = PeerNetwork(
-            self._identity, block_retries=self.block_retries, retry_interval=self.retry_interval
+            self._identity,
+            block_retries=self.block_retries,
+            retry_interval=self.retry_interval,
+            clock=self.clock,
         )
         await self._network.start()
         self._engine = Engine(self._store, self._network)

@@ -19,6 +19,7 @@ them); the module needs pytest and httpx, which only tests install.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,27 @@ def codex_process(tmp_path: Path) -> Iterator[ProcessFactory]:
     yield make
     for proc in procs:
         proc.kill()
+
+
+def blocks_reach(node: LocalCodexNode, predicate: Callable[[int], bool]) -> asyncio.Event:
+    """An event set once `predicate(node.store.total_blocks)` holds, checked now and after each
+    block the node stores or rolls back: a test awaits it instead of polling `/space`."""
+    store = node.store
+    reached = asyncio.Event()
+
+    def check() -> None:
+        if predicate(store.total_blocks):
+            reached.set()
+
+    for name in ("put", "discard_unreferenced", "delete_block"):
+        original = getattr(store, name)
+
+        def observed(*args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                check()
+
+        setattr(store, name, observed)
+    check()
+    return reached
