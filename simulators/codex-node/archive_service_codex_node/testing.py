@@ -13,8 +13,9 @@ teardown.
 - `codex_retry_budget`: that wait in seconds.
 - `openapi_path`: the Codex plugin's copy of nim-codex's openapi.yaml (editable install).
 
-A conftest imports the fixtures it uses from here (tests of the plugin and of the node share
-them); the module needs pytest and httpx, which only tests install.
+A conftest takes them all with `from archive_service_codex_node.testing import *` (tests of
+the plugin and of the node share them); the module needs pytest, httpx and hypothesis, which
+only tests install.
 """
 
 from __future__ import annotations
@@ -26,10 +27,24 @@ from typing import Any
 
 import archive_service_codex
 import httpx
+import hypothesis  # noqa: F401
 import pytest
 
 from archive_service_codex_node.process import NodeProcess
 from archive_service_codex_node.server import LocalCodexNode
+
+# `hypothesis` is imported above on purpose: otherwise its pytest plugin imports it only at the
+# terminal summary, deep in the stack, where CPython 3.11.7's AST recursion-depth bug
+# ("AST constructor recursion depth mismatch") fails the run after all tests passed.
+
+__all__ = [
+    "codex_cluster",
+    "codex_node",
+    "codex_node_factory",
+    "codex_process",
+    "codex_retry_budget",
+    "openapi_path",
+]
 
 TEST_RETRIES = 2
 TEST_RETRY_INTERVAL = 0.1
