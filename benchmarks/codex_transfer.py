@@ -38,8 +38,8 @@ import httpx
 from archive_service_codex.backend import CodexBackend, local_cid
 from archive_service_codex.cid import compute_manifest
 from archive_service_codex.client import UPLOAD_FILENAME, UPLOAD_MIMETYPE
-from archive_service_codex.node.process import NodeProcess
 from archive_service_codex.settings import CodexSettings
+from archive_service_codex_node.process import NodeProcess
 from transfer_common import (
     CONCURRENCY,
     PAYLOAD,

@@ -21,9 +21,9 @@ KNOWN_CYCLES: set[frozenset[str]] = {
     # The Codex simulator: leaves the plugin for its own distribution (archive-service-codex-node).
     frozenset(
         {
-            "archive_service_codex.node.api",
-            "archive_service_codex.node.exchange",
-            "archive_service_codex.node.server",
+            "archive_service_codex_node.api",
+            "archive_service_codex_node.exchange",
+            "archive_service_codex_node.server",
         }
     ),
 }

@@ -1,18 +1,16 @@
 """Plugin entry point (`codex = archive_service_codex.plugin`): every hook the Codex plugin
-implements is registered here; the work is done by the modules it names."""
+implements is registered here; the work is done by the modules it names. The local node, its
+loopback provider and its `codex-node` command are the simulator's (archive-service-codex-node)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import typer
 
 from archive_service.hookspecs import hookimpl
 from archive_service.interface import BackendDefaults, BackendFactory
 from archive_service_codex import tools
 from archive_service_codex.backend import CodexBackend
 from archive_service_codex.index import decode_plain_codex_index
-from archive_service_codex.loopback import CodexLoopback
 from archive_service_codex.settings import CodexSettings
 
 
@@ -28,16 +26,6 @@ def archive_backend_factories() -> list[BackendFactory]:
             decode_index=decode_plain_codex_index,
         )
     ]
-
-
-@hookimpl(optionalhook=True)
-def archive_loopback_providers() -> list[CodexLoopback]:
-    return [CodexLoopback()]
-
-
-@hookimpl(optionalhook=True)
-def archive_cli_commands(app: typer.Typer) -> None:
-    tools.add_commands(app)
 
 
 @hookimpl(optionalhook=True)

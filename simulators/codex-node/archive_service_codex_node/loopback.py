@@ -1,6 +1,9 @@
 """Loopback provider: one local Codex-compatible node per archive node, members' nodes
 bootstrapped to the owner's, so members fetch over the node network as with real Codex (for
-`archive-service demo`, `compare` and tests)."""
+`archive-service demo`, `compare` and tests).
+
+It matches the lab's `LoopbackProvider` protocol structurally (`backend` and `node_settings`):
+the simulator does not import the application that calls it."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node.server import LocalCodexNode
 
 OWNER_SPR = "codex.owner_spr"
 

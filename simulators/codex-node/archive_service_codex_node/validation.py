@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from archive_service_codex.node.mimetypes import is_known_mimetype
+from archive_service_codex_node.mimetypes import is_known_mimetype
 
 _INVALID_FILENAME_CHARS = frozenset('/\\:*?"<>|^\0')
 _INVALID_FILENAMES = frozenset(

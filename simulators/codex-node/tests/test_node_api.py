@@ -9,7 +9,8 @@ import os
 import httpx
 import pytest
 from archive_service_codex.cid import compute_manifest
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node import LocalCodexNode
+from archive_service_codex_node.testing import blocks_reach
 
 SOME = b"some file contents"
 SOME_CID = "zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy"
@@ -308,19 +309,15 @@ async def test_expect_100_continue_upload(codex_node: LocalCodexNode) -> None:
 async def test_client_gone_mid_upload_leaves_nothing(
     codex_node: LocalCodexNode, http: httpx.AsyncClient
 ) -> None:
+    four_stored = blocks_reach(codex_node, lambda n: n >= 4)
     _, writer = await asyncio.open_connection("127.0.0.1", codex_node.port)
     writer.write(b"POST /api/codex/v1/data HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
     writer.write(os.urandom(300_000))  # four whole blocks arrive, then the client is gone
     await writer.drain()
-    for _ in range(100):
-        if codex_node.store.total_blocks >= 4:
-            break
-        await asyncio.sleep(0.01)
+    await four_stored.wait()
+    rolled_back = blocks_reach(codex_node, lambda n: n == 0)
     writer.close()
-    for _ in range(100):
-        if codex_node.store.total_blocks == 0:
-            break
-        await asyncio.sleep(0.01)
+    await rolled_back.wait()
     assert (await http.get(codex_node.api_url + "/space")).json()["quotaUsedBytes"] == 0
 
 

@@ -1,4 +1,4 @@
-"""Run a local node as a subprocess (`python -m archive_service_codex.node`), for tests that
+"""Run a local node as a subprocess (`python -m archive_service_codex_node`), for tests that
 must kill a node mid-transfer and for benchmarks that want the node outside their process."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class NodeProcess:
 
     def _spawn(self) -> None:
         cmd = [
-            sys.executable, "-m", "archive_service_codex.node",
+            sys.executable, "-m", "archive_service_codex_node",
             "--data-dir", str(self.data_dir), "--api-port", str(self.port), *self.args,
         ]  # fmt: skip
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,12 +64,14 @@ class NodeProcess:
             lines.put(line.rstrip("\n"))
         lines.put(None)
 
-    def _take_line(self) -> bool:
-        """Consume one stdout line if any; True once ready. Raises if the process died."""
+    def _take_line(self, deadline: float, timeout: float) -> bool:
+        """Wait for the next stdout line (until `deadline`, monotonic); True once ready.
+        Raises if the process died or the deadline passed."""
         try:
-            line = self._lines.get_nowait()
+            line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            return False
+            self.kill()
+            raise BackendUnavailableError(f"local Codex node not ready after {timeout} s") from None
         if line is None:
             assert self.proc is not None
             code = self.proc.wait()
@@ -88,21 +90,16 @@ class NodeProcess:
     def start(self, timeout: float = 20.0) -> None:
         self._spawn()
         deadline = time.monotonic() + timeout
-        while not self._take_line():
-            if time.monotonic() > deadline:
-                self.kill()
-                raise BackendUnavailableError(f"local Codex node not ready after {timeout} s")
-            time.sleep(0.01)
+        while not self._take_line(deadline, timeout):
+            pass
 
     async def astart(self, timeout: float = 20.0) -> None:
-        """Like start(), without blocking the event loop (in-process nodes keep serving)."""
+        """Like start(), without blocking the event loop (in-process nodes keep serving): each
+        line is awaited in a worker thread."""
         self._spawn()
         deadline = time.monotonic() + timeout
-        while not self._take_line():
-            if time.monotonic() > deadline:
-                self.kill()
-                raise BackendUnavailableError(f"local Codex node not ready after {timeout} s")
-            await asyncio.sleep(0.01)
+        while not await asyncio.to_thread(self._take_line, deadline, timeout):
+            pass
 
     @property
     def running(self) -> bool:

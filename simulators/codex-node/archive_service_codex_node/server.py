@@ -1,5 +1,5 @@
 """`LocalCodexNode`: the local Codex-compatible node, startable in-process (tests) or through
-`python -m archive_service_codex.node` / `archive-service codex-node`."""
+`python -m archive_service_codex_node` / `archive-service codex-node`."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from types import TracebackType
 
 from aiohttp import web
 
+from archive_service.clock import Clock, SystemClock
 from archive_service.errors import BackendUnavailableError
-from archive_service_codex.node.api import API_PREFIX, add_api_routes, presto_errors
-from archive_service_codex.node.blockstore import BlockStore
-from archive_service_codex.node.engine import Engine
-from archive_service_codex.node.exchange import add_exchange_routes
-from archive_service_codex.node.identity import NodeIdentity, tcp_multiaddr
-from archive_service_codex.node.peers import PeerNetwork
+from archive_service_codex_node.api import API_PREFIX, add_api_routes, presto_errors
+from archive_service_codex_node.blockstore import BlockStore
+from archive_service_codex_node.engine import Engine
+from archive_service_codex_node.exchange import add_exchange_routes
+from archive_service_codex_node.identity import NodeIdentity, tcp_multiaddr
+from archive_service_codex_node.peers import PeerNetwork
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class LocalCodexNode:
         block_retries: int = 3,
         retry_interval: float = 0.2,
         bootstrap: Sequence[str] = (),
+        clock: Clock | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
@@ -52,6 +54,7 @@ class LocalCodexNode:
         self.block_retries = block_retries
         self.retry_interval = retry_interval
         self.bootstrap = tuple(bootstrap)
+        self.clock: Clock = clock or SystemClock()  # the waits between block retries
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._lock_fd: int | None = None
@@ -80,7 +83,10 @@ class LocalCodexNode:
         self._store = BlockStore(self.data_dir / "repo", self.storage_quota)
         self._store.open()
         self._network = PeerNetwork(
-            self._identity, block_retries=self.block_retries, retry_interval=self.retry_interval
+            self._identity,
+            block_retries=self.block_retries,
+            retry_interval=self.retry_interval,
+            clock=self.clock,
         )
         await self._network.start()
         self._engine = Engine(self._store, self._network)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from archive_service_codex.cid import CidBuilder, compute_manifest, parse_cid
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node import LocalCodexNode
 
 from archive_service.errors import BackendUnavailableError
 
@@ -128,8 +128,14 @@ async def test_start_clears_half_written_state(tmp_path: Path, http: httpx.Async
         cid = (await http.post(node.api_url + "/data", content=b"kept")).text
         before = await space(http, node)
         repo = tmp_path / "n" / "repo"
-    # A crash mid-upload leaves a temp file and blocks no tree references yet.
-    (repo / "tmp" / "123-1").write_bytes(b"partial")
+    # A crash mid-upload leaves temp files (atomic_write's, beside their targets) and blocks
+    # no tree references yet.
+    leftovers = [
+        repo / "blocks" / "00" / ".zDx.123.1.tmp",
+        repo / "trees" / ".zDz.123.2.tmp",
+    ]
+    for leftover in leftovers:
+        leftover.write_bytes(b"partial")
     orphan = parse_cid("zDxWB8ED98hxJ51XwYaoQAwMdskCcmTaPR6Ce2wq88bjvjXRYuR9")
     orphan_path = repo / "blocks" / f"{orphan.digest[0]:02x}" / orphan.text
     orphan_path.write_bytes(b"some file contents".ljust(BLOCK, b"\0"))
@@ -138,7 +144,7 @@ async def test_start_clears_half_written_state(tmp_path: Path, http: httpx.Async
         misplaced.write_bytes(b"x")
     async with LocalCodexNode(tmp_path / "n") as node:
         assert await space(http, node) == before
-        assert list((repo / "tmp").iterdir()) == []
+        assert not any(leftover.exists() for leftover in leftovers)
         assert (await http.get(f"{node.api_url}/data/{cid}")).content == b"kept"
     assert not orphan_path.exists()
     assert not misplaced.exists()

@@ -2,12 +2,12 @@
 development and tests where no Codex binary is available. See README.md next to this file for
 what it is and is not."""
 
-from archive_service_codex.node.server import LocalCodexNode
+from archive_service_codex_node.server import LocalCodexNode
 
 __all__ = ["LocalCodexNode", "run_node_cli"]
 
 
 def run_node_cli(argv: list[str] | None = None) -> int:
-    from archive_service_codex.node.cli import run_node_cli as run
+    from archive_service_codex_node.cli import run_node_cli as run
 
     return run(argv)

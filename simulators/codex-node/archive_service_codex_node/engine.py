@@ -8,7 +8,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
 
-from archive_service.errors import BackendError, InvalidInputError
 from archive_service_codex.cid import (
     DIGEST_LEN,
     Cid,
@@ -18,8 +17,10 @@ from archive_service_codex.cid import (
     block_cid_for_leaf,
     decode_manifest,
 )
-from archive_service_codex.node.blockstore import BlockStore, QuotaExceededError
-from archive_service_codex.node.peers import BlockNotFoundError, PeerNetwork
+
+from archive_service.errors import BackendError, InvalidInputError
+from archive_service_codex_node.blockstore import BlockStore, QuotaExceededError
+from archive_service_codex_node.peers import BlockNotFoundError, PeerNetwork
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ import json
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from archive_service_codex.cid import DIGEST_LEN, InvalidCidError, block_cid_for_leaf, parse_cid
 
 from archive_service.errors import InvalidInputError
-from archive_service_codex.cid import DIGEST_LEN, InvalidCidError, block_cid_for_leaf, parse_cid
-from archive_service_codex.node.peers import EXCHANGE_PREFIX
+from archive_service_codex_node.peers import EXCHANGE_PREFIX
 
 if TYPE_CHECKING:
-    from archive_service_codex.node.server import LocalCodexNode
+    from archive_service_codex_node.server import LocalCodexNode
 
 _MAX_SPR = 4096
 MAX_RUN = 64  # blocks per run request (4 MiB of 64 KiB blocks)

@@ -11,22 +11,22 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from archive_service_codex.cid import Cid, InvalidCidError, Manifest, parse_cid
 
 from archive_service.errors import BackendError, InvalidInputError
-from archive_service_codex.cid import Cid, InvalidCidError, Manifest, parse_cid
-from archive_service_codex.node.engine import (
+from archive_service_codex_node.engine import (
     INVALID_MANIFEST_CODEC,
     StoreError,
 )
-from archive_service_codex.node.identity import (
+from archive_service_codex_node.identity import (
     InvalidPeerIdError,
     node_id_for,
     parse_peer_id,
     parse_tcp_multiaddr,
     peer_id_public_key,
 )
-from archive_service_codex.node.peers import BlockNotFoundError, DialError
-from archive_service_codex.node.validation import (
+from archive_service_codex_node.peers import BlockNotFoundError, DialError
+from archive_service_codex_node.validation import (
     content_type_parses,
     filename_from_content_disposition,
     is_valid_filename,
@@ -34,7 +34,7 @@ from archive_service_codex.node.validation import (
 )
 
 if TYPE_CHECKING:
-    from archive_service_codex.node.server import LocalCodexNode
+    from archive_service_codex_node.server import LocalCodexNode
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             return error(
                 500, "Please specify one of: trace, debug, info, notice, warn, error or fatal"
             )
-        logging.getLogger("archive_service_codex.node").setLevel(_PY_LEVELS.get(first, 100))
+        logging.getLogger("archive_service_codex_node").setLevel(_PY_LEVELS.get(first, 100))
         return text("")
 
     async def marketplace(request: web.Request) -> web.StreamResponse:

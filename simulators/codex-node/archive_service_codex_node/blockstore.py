@@ -6,8 +6,11 @@ Layout under `<data-dir>/repo`:
   the digest). Data blocks are stored padded to the block size; manifests are blocks too.
 - `trees/<treeCid>`: the dataset's leaf digests (n × 32 bytes), i.e. the (treeCid, index) →
   block CID mapping of the real repo store.
-- `tmp/`: files being written. Every write is temp file + rename, so a crash never leaves a
-  half-written block visible; leftovers are cleared at start.
+- Every write is `fsutil.atomic_write` (temp file `.<name>.….tmp` beside it, then rename), so a
+  crash never leaves a half-written block under a CID name; leftover temp files are removed at
+  start. Blocks and trees are not fsynced (`durable=False`): every read checks them against
+  their CID or tree root, and a block lost in a crash is fetched again, while an fsync per
+  64 KiB block would multiply the cost of an upload several times over.
 
 Accounting follows `repostore`: `quotaUsedBytes` is the sum of stored block sizes (padded data
 blocks, manifests at their encoded length), `totalBlocks` counts unique blocks, a block already
@@ -27,7 +30,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from archive_service.errors import BackendError
 from archive_service_codex.cid import (
     BLOCK_CODEC,
     DIGEST_LEN,
@@ -42,7 +44,15 @@ from archive_service_codex.cid import (
     parse_cid,
 )
 
+from archive_service.errors import BackendError
+from archive_service.fsutil import atomic_write
+
 log = logging.getLogger(__name__)
+
+
+def _is_leftover(name: str) -> bool:
+    """A temporary file of a write a crash interrupted (CID names never start with a dot)."""
+    return name.startswith(".")
 
 
 class QuotaExceededError(BackendError):
@@ -59,20 +69,19 @@ class BlockStore:
         self._refs: Counter[Cid] = Counter()
         self._trees: set[Cid] = set()
         self._manifests: dict[Cid, Manifest] = {}
-        self._tmp_seq = 0
         self._blocks_dir = str(repo_dir / "blocks")
-        self._tmp_dir = str(repo_dir / "tmp")
 
     # --- start-up -------------------------------------------------------------------------------
 
     def open(self) -> None:
-        for sub in ("blocks", "trees", "tmp"):
+        for sub in ("blocks", "trees"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        for leftover in (self.root / "tmp").iterdir():
-            leftover.unlink(missing_ok=True)
         for shard in range(256):
             (self.root / "blocks" / f"{shard:02x}").mkdir(exist_ok=True)
         for entry in os.scandir(self.root / "trees"):
+            if _is_leftover(entry.name):
+                os.unlink(entry.path)
+                continue
             try:
                 tree = parse_cid(entry.name)
             except InvalidCidError:
@@ -87,7 +96,10 @@ class BlockStore:
             self._refs.update(self._leaf_cids(leaves))
         for shard in os.scandir(self.root / "blocks"):
             for entry in os.scandir(shard.path):
-                self._load_block(Path(entry.path))
+                if _is_leftover(entry.name):
+                    os.unlink(entry.path)
+                else:
+                    self._load_block(Path(entry.path))
         # Blocks no tree references are leftovers of an upload that did not finish.
         for cid in [c for c in self._sizes if c.codec == BLOCK_CODEC and not self._refs[c]]:
             self._remove(cid)
@@ -123,13 +135,6 @@ class BlockStore:
         # Plain strings: pathlib costs more than the write itself at 64 KiB per block.
         return f"{self._blocks_dir}/{cid.digest[0]:02x}/{cid.text}"
 
-    def _write_atomic(self, path: str | Path, data: bytes | memoryview) -> None:
-        self._tmp_seq += 1
-        tmp = f"{self._tmp_dir}/{self._tmp_seq}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-
     def has(self, cid: Cid) -> bool:
         return cid in self._sizes
 
@@ -159,7 +164,7 @@ class BlockStore:
                 f"storing block {cid} ({len(data)} bytes) would exceed the storage quota "
                 f"({self.used_bytes} of {self.quota_bytes} bytes used)"
             )
-        self._write_atomic(self._path(cid), data)
+        atomic_write(self._path(cid), data, durable=False)
         self._sizes[cid] = len(data)
         self.used_bytes += len(data)
         self.total_blocks += 1
@@ -201,7 +206,7 @@ class BlockStore:
             split = (leaves[i : i + DIGEST_LEN] for i in range(0, len(leaves), DIGEST_LEN))
             if merkle_root(split) != tree.digest:
                 raise ValueError(f"leaves do not hash to tree {tree}")
-        self._write_atomic(self.root / "trees" / tree.text, leaves)
+        atomic_write(self.root / "trees" / tree.text, leaves, durable=False)
         self._trees.add(tree)
         self._refs.update(self._leaf_cids(leaves))
 

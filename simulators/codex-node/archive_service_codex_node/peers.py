@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
-
-from archive_service.errors import BackendError, InvalidInputError
 from archive_service_codex.cid import DIGEST_LEN, Cid, merkle_root
-from archive_service_codex.node.identity import (
+
+from archive_service.clock import Clock, SystemClock
+from archive_service.errors import BackendError, InvalidInputError
+from archive_service_codex_node.identity import (
     NodeIdentity,
     PeerRecord,
     decode_spr,
@@ -70,10 +71,12 @@ class PeerNetwork:
         block_retries: int,
         retry_interval: float,
         request_timeout: float = 30.0,
+        clock: Clock | None = None,
     ) -> None:
         self.identity = identity
         self.block_retries = max(1, block_retries)
         self.retry_interval = retry_interval
+        self.clock: Clock = clock or SystemClock()
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=2.0)
         self.peers: dict[str, Peer] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -194,7 +197,7 @@ class PeerNetwork:
             data = await self._ask(path, limit)
             if data is not None and check(data):
                 return data
-            await asyncio.sleep(self.retry_interval)
+            await self.clock.sleep(self.retry_interval)
         raise BlockNotFoundError()
 
     async def _shared(

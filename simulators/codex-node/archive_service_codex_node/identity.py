@@ -10,19 +10,30 @@ could decode the SPR but could not dial it (there is no libp2p behind it).
 from __future__ import annotations
 
 import base64
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import coincurve
+from archive_service_codex import strictpb
+from archive_service_codex.cid import b58decode, b58encode
 from Crypto.Hash import keccak
 
+from archive_service import varint
 from archive_service.errors import BackendUnavailableError, InvalidInputError
-from archive_service_codex.cid import b58decode, b58encode, pb_fields, read_uvarint, uvarint
+from archive_service.fsutil import atomic_write
+from archive_service_codex_node.libp2p_pb2 import (
+    Envelope,
+    KeyType,
+    PrivateKey,
+    PublicKey,
+)
+from archive_service_codex_node.libp2p_pb2 import (
+    PeerRecord as PeerRecordPb,
+)
 
 KEY_FILE = "key"
-_KEY_TYPE_SECP256K1 = 2
+_KEY_TYPE_SECP256K1 = KeyType.Secp256k1
 _PEER_RECORD_CODEC = b"\x03\x01"  # multicodec libp2p-peer-record (0x0301)
 _PEER_RECORD_DOMAIN = b"libp2p-routing-state"
 _MAX_SPR_LEN = 4096
@@ -43,31 +54,23 @@ class InvalidMultiaddrError(InvalidInputError):
     """A multiaddr is malformed or not a TCP address over IPv4."""
 
 
-def _pb_bytes(number: int, value: bytes) -> bytes:
-    return uvarint((number << 3) | 2) + uvarint(len(value)) + value
-
-
-def _pb_varint(number: int, value: int) -> bytes:
-    return uvarint(number << 3) + uvarint(value)
-
-
 def public_key_proto(compressed: bytes) -> bytes:
     """libp2p crypto.pb PublicKey{Type=Secp256k1, Data=33-byte compressed point}."""
-    return _pb_varint(1, _KEY_TYPE_SECP256K1) + _pb_bytes(2, compressed)
+    return PublicKey(type=_KEY_TYPE_SECP256K1, data=compressed).SerializeToString()
 
 
 def peer_id_bytes_for(compressed: bytes) -> bytes:
     """Identity multihash of the protobuf public key (it is ≤ 42 bytes, so it is inlined)."""
     proto = public_key_proto(compressed)
-    return b"\x00" + uvarint(len(proto)) + proto
+    return b"\x00" + varint.encode(len(proto)) + proto
 
 
 def parse_peer_id(text: str) -> bytes:
     """Validate a base58btc peer id; returns its multihash bytes."""
     try:
         raw = b58decode(text)
-        code, pos = read_uvarint(raw, 0)
-        length, pos = read_uvarint(raw, pos)
+        code, pos = varint.decode(raw, 0)
+        length, pos = varint.decode(raw, pos)
     except ValueError:
         raise InvalidPeerIdError(INCORRECT_PEER_ID) from None
     ok = (code == 0x00 and 0 < length <= 42) or (code == 0x12 and length == 32)
@@ -81,14 +84,13 @@ def peer_id_public_key(peer_id: bytes) -> bytes | None:
     if not peer_id.startswith(b"\x00"):
         return None
     try:
-        _, pos = read_uvarint(peer_id, 1)
-        fields = dict(pb_fields(peer_id[pos:]))
+        _, pos = varint.decode(peer_id, 1)
+        key = strictpb.parse(PublicKey, peer_id[pos:])
     except ValueError:
         return None
-    data = fields.get(2)
-    if fields.get(1) != _KEY_TYPE_SECP256K1 or not isinstance(data, bytes) or len(data) != 33:
+    if key.type != _KEY_TYPE_SECP256K1 or not key.HasField("type") or len(key.data) != 33:
         return None
-    return data
+    return key.data
 
 
 # --- multiaddrs (only /ip4/<a>/tcp/<port>, all a loopback cluster needs) -------------------------
@@ -140,7 +142,7 @@ class PeerRecord:
 
 def _signing_bytes(payload: bytes) -> bytes:
     parts = (_PEER_RECORD_DOMAIN, _PEER_RECORD_CODEC, payload)
-    return b"".join(uvarint(len(p)) + p for p in parts)
+    return b"".join(varint.encode(len(p)) + p for p in parts)
 
 
 def decode_spr(text: str) -> PeerRecord:
@@ -150,39 +152,31 @@ def decode_spr(text: str) -> PeerRecord:
     body = text[4:]
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        envelope = dict(pb_fields(raw))
-        pub_proto, payload_type = envelope.get(1), envelope.get(2)
-        payload, signature = envelope.get(3), envelope.get(5)
-        if not all(isinstance(v, bytes) for v in (pub_proto, payload_type, payload, signature)):
-            raise ValueError("incomplete envelope")
-        assert isinstance(pub_proto, bytes) and isinstance(payload, bytes)
-        assert isinstance(signature, bytes)
-        if payload_type != _PEER_RECORD_CODEC:
+        envelope = strictpb.parse(Envelope, raw)
+        for name in ("public_key", "payload_type", "payload", "signature"):
+            if not envelope.HasField(name):
+                raise ValueError("incomplete envelope")
+        if envelope.payload_type != _PEER_RECORD_CODEC:
             raise ValueError("payload is not a libp2p peer record")
-        key_fields = dict(pb_fields(pub_proto))
-        compressed = key_fields.get(2)
-        if key_fields.get(1) != _KEY_TYPE_SECP256K1 or not isinstance(compressed, bytes):
+        key = envelope.public_key
+        if key.type != _KEY_TYPE_SECP256K1 or not key.HasField("type") or not key.HasField("data"):
             raise ValueError("only secp256k1 keys are supported")
-        if not coincurve.PublicKey(compressed).verify(signature, _signing_bytes(payload)):
+        compressed = key.data
+        signed = _signing_bytes(envelope.payload)
+        if not coincurve.PublicKey(compressed).verify(envelope.signature, signed):
             raise ValueError("bad signature")
-        record_peer: bytes | None = None
-        seq = 0
-        addrs: list[str] = []
-        for number, value in pb_fields(payload):
-            if number == 1 and isinstance(value, bytes):
-                record_peer = value
-            elif number == 2 and isinstance(value, int):
-                seq = value
-            elif number == 3 and isinstance(value, bytes):
-                info = dict(pb_fields(value))
-                addr = info.get(1)
-                if isinstance(addr, bytes):
-                    addrs.append(multiaddr_from_bytes(addr))
+        record = strictpb.parse(PeerRecordPb, envelope.payload)
+        record_peer = record.peer_id if record.HasField("peer_id") else None
+        addrs = [
+            multiaddr_from_bytes(info.multiaddr)
+            for info in record.addresses
+            if info.HasField("multiaddr")
+        ]
         if record_peer != peer_id_bytes_for(compressed):
             raise ValueError("peer id does not match the signing key")
     except (ValueError, TypeError, InvalidInputError) as exc:
         raise InvalidSprError(f"cannot decode signed peer record: {exc}") from None
-    return PeerRecord(b58encode(record_peer), tuple(addrs), seq)
+    return PeerRecord(b58encode(record_peer), tuple(addrs), record.seq)
 
 
 # --- the node's own identity ---------------------------------------------------------------------
@@ -208,38 +202,32 @@ class NodeIdentity:
                     f"key file {path} has unsafe permissions {mode:o}; run 'chmod 600 {path}'"
                 )
             try:
-                fields = dict(pb_fields(path.read_bytes()))
-                secret = fields[2]
-                if fields.get(1) != _KEY_TYPE_SECP256K1 or not isinstance(secret, bytes):
+                stored = strictpb.parse(PrivateKey, path.read_bytes())
+                if stored.type != _KEY_TYPE_SECP256K1 or not stored.HasField("type"):
                     raise ValueError("not a secp256k1 key")
-                return cls(coincurve.PrivateKey(secret))
-            except (ValueError, KeyError) as exc:
+                if not stored.HasField("data"):
+                    raise ValueError("no key data")
+                return cls(coincurve.PrivateKey(stored.data))
+            except ValueError as exc:
                 raise BackendUnavailableError(
                     f"key file {path} is corrupt ({exc}); remove it to create a new identity"
                 ) from None
         key = coincurve.PrivateKey()
-        encoded = _pb_varint(1, _KEY_TYPE_SECP256K1) + _pb_bytes(2, key.secret)
-        tmp = path.with_name(KEY_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, encoded)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        encoded = PrivateKey(type=_KEY_TYPE_SECP256K1, data=key.secret).SerializeToString()
+        atomic_write(path, encoded, mode=0o600)
         return cls(key)
 
     def make_spr(self, addrs: list[str], seq: int) -> str:
-        payload = _pb_bytes(1, self.peer_id_bytes) + _pb_varint(2, seq)
+        record = PeerRecordPb(peer_id=self.peer_id_bytes, seq=seq)
         for addr in addrs:
-            payload += _pb_bytes(3, _pb_bytes(1, multiaddr_to_bytes(addr)))
-        signature = self._key.sign(_signing_bytes(payload))
-        envelope = (
-            _pb_bytes(1, public_key_proto(self.public_key))
-            + _pb_bytes(2, _PEER_RECORD_CODEC)
-            + _pb_bytes(3, payload)
-            + _pb_bytes(5, signature)
-        )
+            record.addresses.add(multiaddr=multiaddr_to_bytes(addr))
+        payload = record.SerializeToString()
+        envelope = Envelope(
+            public_key=PublicKey(type=_KEY_TYPE_SECP256K1, data=self.public_key),
+            payload_type=_PEER_RECORD_CODEC,
+            payload=payload,
+            signature=self._key.sign(_signing_bytes(payload)),
+        ).SerializeToString()
         return "spr:" + base64.urlsafe_b64encode(envelope).rstrip(b"=").decode()
 
     def node_id(self) -> str:

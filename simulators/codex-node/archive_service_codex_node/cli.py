@@ -1,4 +1,4 @@
-"""Command line of the local node: `python -m archive_service_codex.node …`, and
+"""Command line of the local node: `python -m archive_service_codex_node …`, and
 `run_node_cli(argv)` for the main CLI's `archive-service codex-node` command.
 
 Flags mirror the real node's (`--data-dir`, `--api-port`, `--api-bindaddr`,
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from archive_service.errors import BackendUnavailableError, ConfigError
-from archive_service_codex.node.server import DEFAULT_QUOTA, LocalCodexNode
+from archive_service_codex_node.server import DEFAULT_QUOTA, LocalCodexNode
 
 _SIZE = re.compile(r"(?i)\s*(\d+)\s*([kmgt]?)(i?b)?\s*")
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  archive-service codex-node --data-dir owner-codex --api-port 8080\n"
         "  archive-service codex-node -d member-codex -p 8081 --bootstrap-node spr:...\n"
-        "  python -m archive_service_codex.node -d node -p 0 --storage-quota 1GiB",
+        "  python -m archive_service_codex_node -d node -p 0 --storage-quota 1GiB",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -107,3 +107,8 @@ def run_node_cli(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def main() -> None:
+    """Console script `codex-node`."""
+    sys.exit(run_node_cli())

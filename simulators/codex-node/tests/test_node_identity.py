@@ -9,7 +9,7 @@ from pathlib import Path
 import coincurve
 import pytest
 from archive_service_codex.cid import b58decode
-from archive_service_codex.node.identity import (
+from archive_service_codex_node.identity import (
     InvalidMultiaddrError,
     InvalidPeerIdError,
     InvalidSprError,
@@ -20,8 +20,8 @@ from archive_service_codex.node.identity import (
     parse_peer_id,
     peer_id_public_key,
 )
-from archive_service_codex.node.mimetypes import nim_mimetypes
-from archive_service_codex.node.validation import (
+from archive_service_codex_node.mimetypes import nim_mimetypes
+from archive_service_codex_node.validation import (
     filename_from_content_disposition,
     is_valid_filename,
     is_valid_upload_mimetype,
@@ -71,6 +71,52 @@ def test_spr_round_trip_and_tamper_detection(tmp_path: Path) -> None:
     for bad in ("", "spr:", "spr:!!!", "enr:abc", "spr:" + "A" * 5000):
         with pytest.raises(InvalidSprError):
             decode_spr(bad)
+
+
+# Made by the hand-written encoder these records had before they were generated from
+# proto/archive_service_codex_node/libp2p.proto (secp256k1 signatures are deterministic, RFC 6979).
+SECRET = bytes(range(1, 33))
+PINNED_PEER_ID = "16Uiu2HAm4Ms862Gnqafssgvik4JJ1LuqWMcKNipq4nm2UaoLRbeP"
+PINNED_SPRS = {
+    (("/ip4/127.0.0.1/tcp/8080", "/ip4/10.0.0.2/tcp/1"), 0): (
+        "spr:CiUIAhIhAoS_dWImK71pQAhXSPO-avpSrjFxVRgezjG2Y1HM_6SwEgIDARpDCicAJQgCEiEChL91YiYrvWlA"
+        "CFdI875q-lKuMXFVGB7OMbZjUcz_pLAQABoKCggEfwAAAQYfkBoKCggECgAAAgYAASpHMEUCIQCmsdbdjcVNsx__"
+        "SlN8F4smYKIaChGxryP1bDorpmwBzAIgGxxtph9kpFIj_8e_EhrPQfUGmXmh3pbA4I97lCxBWvE"
+    ),
+    ((), 1700000000): (
+        "spr:CiUIAhIhAoS_dWImK71pQAhXSPO-avpSrjFxVRgezjG2Y1HM_6SwEgIDARovCicAJQgCEiEChL91YiYrvWlA"
+        "CFdI875q-lKuMXFVGB7OMbZjUcz_pLAQgOLPqgYqRjBEAiBbuoIJ4l0g0meQ8ZCXt-AUEKn7xvIFGmJuDLraLC0D"
+        "vAIgeY7gESOzIrdiFt7EIA-P0uIwb7DzWmGelNKQ56UjQzc"
+    ),
+}
+
+
+def test_pinned_identity_vectors(tmp_path: Path) -> None:
+    identity = NodeIdentity(coincurve.PrivateKey(SECRET))
+    assert identity.peer_id == PINNED_PEER_ID
+    for (addrs, seq), spr in PINNED_SPRS.items():
+        assert identity.make_spr(list(addrs), seq) == spr  # seq 0 is still written
+        record = decode_spr(spr)
+        assert (record.peer_id, record.addrs, record.seq) == (PINNED_PEER_ID, addrs, seq)
+    # the key file: libp2p PrivateKey{Type=Secp256k1, Data=secret}, readable back
+    (tmp_path / "key").write_bytes(b"\x08\x02\x12\x20" + SECRET)
+    (tmp_path / "key").chmod(0o600)
+    assert NodeIdentity.load_or_create(tmp_path).peer_id == PINNED_PEER_ID
+
+
+def test_records_are_read_strictly() -> None:
+    """Fields of other wire types, or a known field with a wrong one, are refused (as the hand
+    decoder did) rather than skipped."""
+    spr = PINNED_SPRS[((), 1700000000)]
+    raw = base64.urlsafe_b64decode(spr[4:] + "=" * (-len(spr[4:]) % 4))
+    # a fixed32 field, a fixed64 field, payload_type (2) as a number
+    for extra in (b"\x65" + bytes(4), b"\x61" + bytes(8), b"\x10\x01"):
+        bad = "spr:" + base64.urlsafe_b64encode(raw + extra).rstrip(b"=").decode()
+        with pytest.raises(InvalidSprError):
+            decode_spr(bad)
+    peer_id = b58decode(PINNED_PEER_ID)
+    assert peer_id_public_key(peer_id) is not None
+    assert peer_id_public_key(peer_id + b"\x15" + bytes(4)) is None
 
 
 def test_multiaddrs() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from archive_service_codex.cid import compute_manifest
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node import LocalCodexNode
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.responses.exceptions import ResponseNotFound
@@ -72,9 +72,12 @@ class OpenAPIResponse:
         return self._response.content
 
 
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
 @pytest.fixture(scope="module")
 def spec() -> OpenAPI:
-    path = Path(__file__).resolve().parents[2] / "backends" / "codex" / "openapi.yaml"
+    path = REPO_ROOT / "backends" / "codex" / "openapi.yaml"
     return OpenAPI.from_file_path(str(path))
 
 
@@ -89,7 +92,7 @@ def validate(spec: OpenAPI, response: httpx.Response) -> None:
 
 
 def test_the_in_repo_copy_is_the_reference_file(openapi_path: Path) -> None:
-    outside = Path(__file__).resolve().parents[2] / ".." / "shared" / "codex" / "openapi.yaml"
+    outside = REPO_ROOT / ".." / "shared" / "codex" / "openapi.yaml"
     if not outside.exists():
         pytest.skip("../shared/codex/openapi.yaml is not present next to the repository")
     assert openapi_path.read_bytes() == outside.read_bytes()

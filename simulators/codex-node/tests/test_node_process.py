@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from archive_service_codex.cid import compute_manifest
-from archive_service_codex.node import LocalCodexNode
-from archive_service_codex.node.process import NodeProcess
+from archive_service_codex_node import LocalCodexNode
+from archive_service_codex_node.process import NodeProcess
 
 ProcessFactory = Callable[..., Awaitable[NodeProcess]]
 NodeFactory = Callable[..., Awaitable[LocalCodexNode]]
@@ -63,7 +63,7 @@ def test_busy_port_exits_non_zero_with_one_line(tmp_path: Path) -> None:
         sock.listen()
         port = sock.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "archive_service_codex.node", "--data-dir", str(tmp_path / "d"),
+            [sys.executable, "-m", "archive_service_codex_node", "--data-dir", str(tmp_path / "d"),
              "--api-port", str(port)],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,7 +15,10 @@ from archive_service_codex.cid import (
     compute_manifest,
     parse_cid,
 )
-from archive_service_codex.node import LocalCodexNode
+from archive_service_codex_node import LocalCodexNode
+from archive_service_codex_node.testing import blocks_reach
+
+from archive_service.clock import SystemClock
 
 ClusterFactory = Callable[..., Awaitable[list[LocalCodexNode]]]
 NodeFactory = Callable[..., Awaitable[LocalCodexNode]]
@@ -98,11 +100,8 @@ async def test_background_fetch_completes(
     item = r.json()
     assert item["cid"] == cid
     assert item["manifest"]["datasetSize"] == len(data)
-    # No completion signal exists in this API version: poll /space until all blocks are in.
-    for _ in range(200):
-        if (await space(http, b))["totalBlocks"] == 21:
-            break
-        await asyncio.sleep(0.02)
+    # No completion signal exists in this API version: wait until B stored all 21 blocks.
+    await blocks_reach(b, lambda n: n == 21).wait()
     assert await space(http, b) == await space(http, a)
     await a.stop()  # now only B has it
     assert (await http.get(f"{b.api_url}/data/{cid}")).content == data
@@ -129,25 +128,39 @@ async def test_network_manifest(codex_cluster: ClusterFactory, http: httpx.Async
     assert [i["cid"] for i in (await http.get(b.api_url + "/data")).json()["content"]] == [cid]
 
 
+class RecordingClock(SystemClock):
+    """The nodes' clock for their retry waits: records each wait and returns at once, so the
+    test checks the budget the node spends without spending it."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
 async def test_unknown_cid_waits_the_retry_budget(
-    codex_cluster: ClusterFactory, http: httpx.AsyncClient, codex_retry_budget: float
+    codex_cluster: ClusterFactory, http: httpx.AsyncClient
 ) -> None:
-    (a, _b) = await codex_cluster(2)
-    budget = codex_retry_budget
-    start = time.monotonic()
+    clock = RecordingClock()
+    (a, _b) = await codex_cluster(2, clock=clock)
+    budget = [a.retry_interval] * a.block_retries  # one wait after each unanswered round
+
     r = await http.post(f"{a.api_url}/data/{UNKNOWN}/network")
     assert (r.status_code, r.text) == (404, "Error retries exhausted")
-    assert budget * 0.4 <= time.monotonic() - start < budget + 2
+    assert clock.waits == budget
 
+    clock.waits.clear()
     r = await http.get(f"{a.api_url}/data/{UNKNOWN}/network/manifest")
     assert (r.status_code, r.text) == (404, "Error retries exhausted")
+    assert clock.waits == budget
 
-    start = time.monotonic()
+    clock.waits.clear()
     r = await http.get(f"{a.api_url}/data/{UNKNOWN}/network/stream")
     assert (r.status_code, r.text) == (500, "Error retries exhausted")
     assert r.headers["content-type"] == "text/html"
     # The stream route waits twice: for the manifest, then for the CID as a single block.
-    assert time.monotonic() - start >= budget * 0.8
+    assert clock.waits == budget * 2
 
 
 async def test_non_manifest_cids_on_network_routes(
