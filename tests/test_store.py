@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -408,9 +412,9 @@ def test_ratchet_steps_in_one_transaction(store: Store) -> None:
     store.save_group_key(CID, kid, 1, b"\x01" * 32)
     store.save_ratchet_steps(kid, [(1, b"old")])
     steps = [(n, keccak256(b"%d" % n)) for n in range(1, 20_001)]
-    before = store._conn.total_changes
+    before = store._conn.total_changes()
     store.save_ratchet_steps(kid, steps)
-    assert store._conn.total_changes - before == 20_000  # step 1 updated, the rest inserted
+    assert store._conn.total_changes() - before == 20_000  # step 1 updated, the rest inserted
     assert store.ratchet_step_at_or_below(kid, 1) == steps[0]
     assert store.ratchet_step_at_or_below(kid, 12_345) == steps[12_344]
     assert store.latest_ratchet_step(kid) == steps[-1]
@@ -506,12 +510,43 @@ def test_bulk_load_error_rolls_the_new_store_back(tmp_path: Path) -> None:
     assert schema(path) == schema(tmp_path / "plain.sqlite")
 
 
+# A reader of the store's file with the standard library's sqlite3, in its own process: two
+# SQLite libraries in one process do not see each other's locks (POSIX locks are per process,
+# and each library keeps its own table of them), so an in-process sqlite3 connection is not
+# "another connection" to the store's apsw one. It holds the database open (WAL keeps a shared
+# lock on the file) until its stdin closes.
+_READER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+print(conn.execute("SELECT COUNT(*) FROM waku_messages").fetchone()[0], flush=True)
+sys.stdin.read()
+conn.close()
+"""
+
+
+@contextmanager
+def sqlite3_reader(path: Path) -> Iterator[str]:
+    """A sqlite3 connection in another process that has read `path`; yields what it read."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _READER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            yield child.stdout.readline().strip()
+        finally:
+            child.stdin.close()
+            assert child.wait(timeout=30) == 0
+
+
 @pytest.mark.parametrize("existing", ["messages", "other rows", "reopened", "shared"])
 def test_bulk_load_safe_path_for_anything_else(tmp_path: Path, existing: str) -> None:
     path = tmp_path / "node.sqlite"
     s = Store(path)
-    other = raw(path)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: s.close())
         if existing == "messages":
             s.save_waku_messages([msg(1)])
         elif existing == "other rows":
@@ -520,12 +555,9 @@ def test_bulk_load_safe_path_for_anything_else(tmp_path: Path, existing: str) ->
             s.close()
             s = Store(path, create=False)
         else:  # another connection reads the new database
-            other.execute("SELECT COUNT(*) FROM waku_messages").fetchone()
+            assert stack.enter_context(sqlite3_reader(path)) == "0"
         with s.bulk_load() as fast:
             assert not fast
             assert s.journal_mode == "wal"
             s.save_waku_messages([msg(ts, n=2) for ts in range(100)])
         assert s.count_waku_messages() == 100 + (existing == "messages")
-    finally:
-        other.close()
-        s.close()
