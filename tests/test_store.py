@@ -734,7 +734,7 @@ def test_import_archive_survives_kill_9_at_any_moment(tmp_path: Path) -> None:
         ) as child:
             assert child.stdout is not None
             marker = child.stdout.readline().split()
-            assert marker[0] == ("done" if at > ARCHIVE_MESSAGES else "at"), marker
+            assert marker[:1] == ["done" if at > ARCHIVE_MESSAGES else "at"], marker
             child.send_signal(signal.SIGKILL)
             assert child.wait(timeout=30) == -signal.SIGKILL
         with contextlib.closing(raw(path)) as c:  # recovers the WAL, as any reader would
