@@ -115,6 +115,7 @@ def test_the_library_requires_only_its_own_dependencies() -> None:
         "pycryptodome",
         "coincurve",
         "pydantic",
+        "apsw",  # the store's SQLite driver (bundles SQLite 3.54)
     }
 
 

@@ -173,8 +173,8 @@ def _column_batches(
     """The history in batches of at most rows_per_batch (<= BATCH) rows, as columns already in
     waku_messages' encodings: the inserting process then does no per-row Python work.
 
-    Blobs are bytearrays: sqlite3 binds them directly, while each bytes value costs it an
-    adapter lookup (~0.5 µs)."""
+    Blobs are bytearray slices of one random pool: no copy into bytes objects, and the store's
+    driver (apsw) binds any buffer."""
     import numpy as np
 
     check_arguments(messages, days, len(community.topics))
@@ -282,7 +282,7 @@ def _read_frames(stream: IO[bytes], frames: queue.Queue[bytes | None]) -> None:
     """Reader thread: moves the child's frames into `frames` (b"" at the end, None if the
     stream broke off). The child then never waits for this process to finish inserting a
     batch before it can hand over the next, and the copying out of the pipe happens while
-    sqlite3 works with the GIL released."""
+    SQLite works with the GIL released."""
     while True:
         head = stream.read(_FRAME.size)
         if len(head) < _FRAME.size:
@@ -307,7 +307,7 @@ def _batches(
 ) -> Iterator[Columns]:
     """Column batches of the history (see _column_batches). Large histories are generated
     in a child process while this one inserts: a thread would contend for the GIL with
-    sqlite3's per-row work. A plain subprocess, not multiprocessing: that would re-import the
+    the driver's per-row work. A plain subprocess, not multiprocessing: that would re-import the
     caller's __main__ (spawn) or fork a process that may hold other threads' locks (fork).
     Memory stays bounded: the child is at most a few batches ahead."""
     if messages <= _INLINE_MAX:
@@ -391,7 +391,7 @@ def generate_history(
         # and drain the generator pipeline sooner.
         rows_per_batch = _FAST_BATCH if fast else BATCH
         for columns in _batches(community, messages, days, seed, start_ts, rows_per_batch):
-            # Rows are zipped as sqlite3 takes them: zip reuses its tuple, nothing piles up.
+            # Rows are zipped as the driver takes them: zip reuses its tuple, nothing piles up.
             new += store.save_waku_rows(zip(*columns, strict=True))
             done += len(columns[0])
             payload_bytes += sum(map(len, columns[3]))
