@@ -20,15 +20,7 @@ from archive_service.events import (
     HistoryArchivesDownloadFailed,
 )
 from archive_service.lab import Lab
-from archive_service.manager import (
-    REASON_BAD_SIGNATURE,
-    REASON_DISABLED,
-    REASON_NOT_MEMBER,
-    REASON_OLD_CLOCK,
-    REASON_OWNER,
-    REASON_SAME_LINK,
-    REASON_UNKNOWN_COMMUNITY,
-)
+from archive_service.manager import LinkReason
 from archive_service.store import Community
 
 pytestmark = pytest.mark.timeout(180)
@@ -85,33 +77,34 @@ async def test_link_gates_say_why_a_link_is_refused(tmp_path: Path) -> None:
         # A link signed by another key maps to a community the member does not know.
         stranger, _ = generate_community_key()
         forged = sign_archive_link(stranger, 10**15, link)
-        assert (await handle(forged)).reason == REASON_UNKNOWN_COMMUNITY
-        assert (await handle(b"\x0a\x03abc")).reason == REASON_BAD_SIGNATURE
+        assert (await handle(forged)).reason == LinkReason.UNKNOWN_COMMUNITY
+        assert (await handle(b"\x0a\x03abc")).reason == LinkReason.BAD_SIGNATURE
         # The owner's own node never downloads its own links.
-        assert (await lab.owner.manager.handle_archive_link_message(message)).reason == REASON_OWNER
+        own = await lab.owner.manager.handle_archive_link_message(message)
+        assert own.reason == LinkReason.OWNER
 
         accepted = await handle(message)
         assert accepted.accepted and accepted.backend == "torrent"
         await lab.settle(community)
         assert lab.member_hashes(member, community) == lab.owner_hashes(community)
 
-        assert (await handle(message)).reason == REASON_SAME_LINK
+        assert (await handle(message)).reason == LinkReason.SAME_LINK
         older = sign_archive_link(community.private_key or b"", accepted.clock - 1, link + "x")
-        assert (await handle(older)).reason == REASON_OLD_CLOCK
+        assert (await handle(older)).reason == LinkReason.OLD_CLOCK
 
         member.store.save_community(Community(id=community.id, joined=True, archives_enabled=False))
-        assert (await handle(message)).reason == REASON_DISABLED
+        assert (await handle(message)).reason == LinkReason.DISABLED
         member.store.save_community(Community(id=community.id, joined=False))
-        assert (await handle(message)).reason == REASON_NOT_MEMBER
+        assert (await handle(message)).reason == LinkReason.NOT_MEMBER
 
         reasons = [r.event.reason for r in lab.events.of("member1", ArchiveLinkIgnored)]
         assert reasons == [
-            REASON_UNKNOWN_COMMUNITY,
-            REASON_BAD_SIGNATURE,
-            REASON_SAME_LINK,
-            REASON_OLD_CLOCK,
-            REASON_DISABLED,
-            REASON_NOT_MEMBER,
+            LinkReason.UNKNOWN_COMMUNITY,
+            LinkReason.BAD_SIGNATURE,
+            LinkReason.SAME_LINK,
+            LinkReason.OLD_CLOCK,
+            LinkReason.DISABLED,
+            LinkReason.NOT_MEMBER,
         ]
 
 
