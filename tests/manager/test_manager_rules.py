@@ -21,13 +21,14 @@ from scripted import (
 )
 
 from archive_service.config import ImportSettings
-from archive_service.errors import ArchiveTimeoutError, BackendError
+from archive_service.errors import ArchiveTimeoutError, BackendError, ConfigError, InvalidInputError
 from archive_service.events import (
     HistoryArchiveImported,
     HistoryArchivesCreated,
     HistoryArchivesDownloadCompleted,
     HistoryArchivesDownloadFailed,
 )
+from archive_service.interface import IndexEntry
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -188,3 +189,45 @@ async def test_a_backend_crashing_in_download_does_not_stop_the_other_backend(
         await node.idle(community.id)
         assert alpha.calls["download"] == 2
         assert len(node.host.messages) == 40
+
+
+# migration takes its backends explicitly and orders by window ---------------------------------
+async def test_migration_republishes_oldest_window_first_whatever_the_source_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    community = owner_community()
+    async with scripted_node(tmp_path, backends=["alpha", "beta"]) as node:
+        node.config.owner.distribution = ["alpha"]
+        node.store.save_community(community)
+        node.store.save_waku_messages(messages(community, 40, T0, step=12 * 3600))  # 20 days
+        await node.manager.create_and_seed_history_archive(community, T0, T0 + 3 * WEEK)
+        alpha, beta = node.backends["alpha"], node.backends["beta"]
+        listed = await alpha.read_index(community.id)
+        assert len(listed) == 3
+
+        async def newest_first(community_id: bytes, link: str | None = None) -> list[IndexEntry]:
+            return listed[::-1]
+
+        monkeypatch.setattr(alpha, "read_index", newest_first)
+        report = await node.manager.migrate(community, "alpha", "beta")
+
+        assert (report.source, report.target, report.skipped) == ("alpha", "beta", [])
+        assert list(report.mapping) == [e.archive_id for e in listed]  # oldest window first
+        migrated = await beta.read_index(community.id)
+        assert [e.metadata.from_ts for e in migrated] == sorted(e.metadata.from_ts for e in listed)
+        for source_id, target_id in report.mapping.items():
+            assert beta.archives[target_id] == alpha.archives[source_id]
+        assert node.host.links[-1] == ("beta", report.link)
+        again = await node.manager.migrate(community, "alpha", "beta")
+        assert not again.mapping and len(again.skipped) == 3
+
+
+async def test_migration_refuses_one_backend_as_both_ends_and_a_disabled_backend(
+    tmp_path: Path,
+) -> None:
+    community = owner_community()
+    async with scripted_node(tmp_path, backends=["alpha"]) as node:
+        with pytest.raises(InvalidInputError, match="both 'alpha'"):
+            await node.manager.migrate(community, "alpha", "alpha")
+        with pytest.raises(ConfigError, match="'beta' enabled"):
+            await node.manager.migrate(community, "alpha", "beta")
