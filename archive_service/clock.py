@@ -55,6 +55,9 @@ class ScaledClock:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
+SETTLE_ROUNDS = 10  # event-loop turns ManualClock.run_until yields before it moves time
+
+
 class ManualClock:
     """Time that moves only when a test says so: `sleep` returns once `advance` has passed
     its deadline. `run_until` drives a scenario by jumping to each next deadline."""
@@ -95,9 +98,9 @@ class ManualClock:
             if not future.done():
                 future.set_result(None)
 
-    async def wait_for_sleeper(self) -> None:
-        """Return once some task sleeps on this clock (at once if one already does)."""
-        while not self.deadlines:
+    async def wait_for_sleeper(self, count: int = 1) -> None:
+        """Return once `count` sleeps wait on this clock (at once if they already do)."""
+        while len(self.deadlines) < count:
             self._slept.clear()
             await self._slept.wait()
 
@@ -110,6 +113,10 @@ class ManualClock:
                 await asyncio.wait({target, sleeper}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 sleeper.cancel()
+            # Let the tasks that are ready run first, so time does not jump past work that
+            # needs none (a task woken by an event rather than by this clock).
+            for _ in range(SETTLE_ROUNDS):
+                await asyncio.sleep(0)
             if target.done():
                 break
             pending = self.deadlines

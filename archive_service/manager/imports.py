@@ -116,6 +116,8 @@ class Importer:
 
     def open_gate_now(self) -> None:
         self._gate.set()
+        if self._gate_task is not None:
+            self._gate_task.cancel()  # its timer has nothing left to open
 
     def set_speed(self, fast: bool) -> None:
         """status-go SpeedupArchivesImport / SlowdownArchivesImport."""

@@ -55,7 +55,9 @@ class Medium:
 
 class ScriptedBackend(ArchiveBackend):
     """Links look like '<name>:<n>'. `failures[operation]` holds exceptions raised, one per
-    call, before the operation does its work ('open_publication', 'download')."""
+    call, before the operation does its work ('open_publication', 'download', 'read');
+    `calls` counts the calls and `log` records seed/unseed/download in order. A download of
+    a link in `hold` waits until it is cancelled."""
 
     name: ClassVar[str] = "scripted"
     medium: Medium
@@ -67,6 +69,10 @@ class ScriptedBackend(ArchiveBackend):
         self.calls: dict[str, int] = defaultdict(int)
         self.archives: dict[str, bytes] = {}
         self.links: dict[bytes, str] = {}
+        self.log: list[tuple[str, str]] = []
+        self.hold: set[str] = set()
+        self.download_times: list[float] = []
+        self.clock: Any = None  # set by scripted_node, to record when downloads start
 
     def _step(self, operation: str) -> None:
         self.calls[operation] += 1
@@ -95,10 +101,10 @@ class ScriptedBackend(ArchiveBackend):
         return self.links.get(community_id)
 
     async def seed(self, community_id: bytes, link: str) -> None:
-        return None
+        self.log.append(("seed", link))
 
     async def unseed(self, community_id: bytes, link: str) -> None:
-        return None
+        self.log.append(("unseed", link))
 
     async def is_seeding(self, community_id: bytes, link: str) -> bool:
         return self.links.get(community_id) == link
@@ -106,7 +112,13 @@ class ScriptedBackend(ArchiveBackend):
     async def download_history_archives(
         self, community_id: bytes, link: str, cancel: asyncio.Event
     ) -> DownloadTaskInfo:
+        self.log.append(("download", link))
+        if self.clock is not None:
+            self.download_times.append(self.clock.now())
         self._step("download")
+        if link in self.hold:
+            await cancel.wait()
+            return DownloadTaskInfo(cancelled=True)
         archives = self.medium.published[link]
         for archive_id, archive in archives:
             self.archives[archive_id] = archive.data
@@ -130,6 +142,7 @@ class ScriptedBackend(ArchiveBackend):
     async def read_archive_bytes(
         self, community_id: bytes, link: str | None, archive_id: str
     ) -> bytes:
+        self._step("read")
         return self.archives[archive_id]
 
 
@@ -146,6 +159,8 @@ class _ScriptedPublication(Publication):
 
     async def commit(self) -> PublishResult:
         medium = self.backend.medium
+        if not self.added:  # nothing new: the current link stays
+            return PublishResult(self.backend.name, [], self.backend.links.get(self.community_id))
         link = f"{self.backend.name}:{len(medium.published) + 1}"
         old = medium.published.get(self.backend.links.get(self.community_id, ""), [])
         medium.published[link] = old + self.added
@@ -217,7 +232,7 @@ class Node:
     manager: ArchiveManager
     config: Config
 
-    async def run_until(self, awaitable: Any, timeout: float = 20.0) -> Any:
+    async def run_until(self, awaitable: Any, timeout: float = 10.0) -> Any:
         """Drive the manual clock until `awaitable` is done (a real-time bound: a rule that
         broke shows as a timeout, not a hang)."""
         target = asyncio.ensure_future(awaitable)
@@ -260,6 +275,8 @@ async def scripted_node(
     medium = medium or Medium()
     context = BackendContext(data_dir=tmp_path, store=store, crypto=crypto, emit=lambda e: None)
     made = {name: scripted_backend_class(name)(context, medium) for name in backends}
+    for backend in made.values():
+        backend.clock = clock
     manager = ArchiveManager(
         store=store, crypto=crypto, backends=made, pm=pm, config=config, clock=clock
     )
