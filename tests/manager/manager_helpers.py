@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from archive_service_cli.lab import Lab, RecordedEvent
+from archive_service_cli.synthetic import DAY, DEFAULT_START_TS, generate_history
 
 from archive_service.events import ArchiveEvent
 from archive_service.node import ArchiveNode
