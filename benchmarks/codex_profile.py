@@ -203,6 +203,7 @@ def write(out: Path, stem: str, result: dict[str, Any], profile: PerformanceProf
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    load = os.getloadavg()[0]  # CPU-bound figures (upload, local read) drop on a busy machine
     sizes = [max(1, int(mib * MiB)) for mib in args.mib]
     if args.urls:
         a, b = (api_url(url) for url in args.urls)
@@ -226,8 +227,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "nodes": nodes,
         "sizes_mib": args.mib,
         "repeat": args.repeat,
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs "
+        f"(load average {load:.2f} at start), Python {platform.python_version()}",
         "figures": summary["figures"],
         "samples": measured["samples"],
         "connect_problem": measured["connect_problem"],
