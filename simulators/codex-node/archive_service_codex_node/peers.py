@@ -282,18 +282,29 @@ class PeerNetwork:
     # --- presence (who holds which blocks of a tree) ---------------------------------------
 
     async def presence(self, tree: Cid, *, refresh: bool = False) -> TreePresence:
-        """What the known peers hold of `tree`, asked of all of them at once when not known
-        yet, older than PRESENCE_MAX_AGE, or `refresh`. Concurrent askers share one round."""
+        """What the known peers hold of `tree`. Asked of all of them at once when not known
+        yet or `refresh` (and awaited); when older than PRESENCE_MAX_AGE, asked again in the
+        background while the old answers serve (a slow or unreachable peer does not stall
+        the download). Concurrent askers share one round."""
         known = self._presence.get(tree)
-        fresh = known is not None and self.clock.now() - known.checked_at < PRESENCE_MAX_AGE
-        if known is not None and fresh and not refresh:
+        if known is not None and not refresh:
+            if self.clock.now() - known.checked_at >= PRESENCE_MAX_AGE:
+                self._refresh_presence(tree)
             return known
+        return await asyncio.shield(self._refresh_presence(tree))
+
+    def _refresh_presence(self, tree: Cid) -> asyncio.Task[TreePresence]:
         task = self._presence_refresh.get(tree)
         if task is None:
             task = asyncio.ensure_future(self._ask_presence(tree))
             self._presence_refresh[tree] = task
-            task.add_done_callback(lambda _: self._presence_refresh.pop(tree, None))
-        return await asyncio.shield(task)
+            task.add_done_callback(lambda done: self._presence_settled(tree, done))
+        return task
+
+    def _presence_settled(self, tree: Cid, task: asyncio.Task[TreePresence]) -> None:
+        self._presence_refresh.pop(tree, None)
+        if not task.cancelled():
+            task.exception()  # mark retrieved: a background refresh has no waiter
 
     async def _ask_presence(self, tree: Cid) -> TreePresence:
         asked_at = self.clock.now()

@@ -3,6 +3,7 @@ its requests over every holder, so a dataset completes from members after its up
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
@@ -10,7 +11,9 @@ import httpx
 import pytest
 from archive_service_codex.cid import block_cid_for_leaf, parse_cid
 from archive_service_codex_node import LocalCodexNode
-from archive_service_codex_node.peers import has_bit
+from archive_service_codex_node.peers import PRESENCE_MAX_AGE, has_bit
+
+from archive_service.clock import SystemClock
 
 NodeFactory = Callable[..., Awaitable[LocalCodexNode]]
 ClusterFactory = Callable[..., Awaitable[list[LocalCodexNode]]]
@@ -133,3 +136,39 @@ async def test_a_partial_holder_serves_what_it_has(
     assert await network_download(http, c, cid) == data
     assert a.served[c.peer_id] >= 16 * BLOCK
     assert b.served[c.peer_id] <= 16 * BLOCK
+
+
+class SteppedClock(SystemClock):
+    """Wall time that moves only when the test steps it (waits return at once)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_stale_presence_serves_while_it_is_asked_again(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    clock = SteppedClock()
+    owner = await codex_node_factory("owner")
+    member = await codex_node_factory("member", bootstrap=[owner.spr])
+    cid = await upload(http, owner, os.urandom(4 * BLOCK))
+    await network_download(http, member, cid)
+    joiner = await codex_node_factory("joiner", bootstrap=[owner.spr], clock=clock)
+    await network_download(http, joiner, cid)
+    tree = parse_cid(tree_of(owner, cid))
+    known = await joiner.network.presence(tree)
+    assert set(known.have) == {owner.peer_id, member.peer_id}
+
+    await member.stop()
+    clock.t += PRESENCE_MAX_AGE
+    # Stale: the old answers serve at once while the peers are asked again.
+    assert await joiner.network.presence(tree) is known
+    fresh = await joiner.network.presence(tree, refresh=True)  # joins that round
+    assert set(fresh.have) == {owner.peer_id}
+    assert await joiner.network.presence(tree) is fresh
