@@ -1,8 +1,11 @@
 """Token buckets that make a node honour its performance profile (see profile.py).
 
-A bucket lets bytes through at `rate` per second on the node's clock, with a burst of one
-block. Takers may overdraw it: each waits until its own bytes are paid for, so concurrent
-takers share the rate instead of each getting it.
+A bucket lets bytes through at `rate` per second on the node's clock. Takers may overdraw it:
+each waits until its own bytes are paid for, so concurrent takers share the rate instead of
+each getting it. While a transfer keeps it busy, the bucket credits the time its taker spent
+working between takes (hashing, writing, a slow reader), up to CATCH_UP_S of bytes, so the
+rate is the transfer's rate and not the rate minus the simulator's own cost. After an idle
+spell of more than IDLE_S, only a burst of one block is free.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from archive_service.clock import Clock
 from archive_service_codex_node.profile import PerformanceProfile
 
 BURST_BYTES = 65536  # one Codex block
+IDLE_S = 0.25
+CATCH_UP_S = 0.25
 
 
 class TokenBucket:
@@ -21,11 +26,13 @@ class TokenBucket:
         self.burst = burst
         self.clock = clock
         self._tokens = burst
-        self._last = clock.now()
+        self._last: float | None = None  # time of the last take; None: never used
 
     async def take(self, amount: int) -> None:
         now = self.clock.now()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        elapsed = IDLE_S + 1 if self._last is None else max(0.0, now - self._last)
+        cap = self.burst if elapsed > IDLE_S else max(self.burst, self.rate * CATCH_UP_S)
+        self._tokens = min(cap, self._tokens + elapsed * self.rate)
         self._last = now
         self._tokens -= amount
         if self._tokens < 0:
@@ -71,4 +78,4 @@ class NodeLimits:
         await bucket.take(amount)
 
 
-__all__ = ["BURST_BYTES", "NodeLimits", "TokenBucket"]
+__all__ = ["BURST_BYTES", "CATCH_UP_S", "IDLE_S", "NodeLimits", "TokenBucket"]

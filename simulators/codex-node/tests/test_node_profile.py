@@ -18,7 +18,7 @@ from archive_service_codex_node.profile import (
     bundled_profiles,
     load_profile,
 )
-from archive_service_codex_node.ratelimit import BURST_BYTES, TokenBucket
+from archive_service_codex_node.ratelimit import BURST_BYTES, IDLE_S, TokenBucket
 
 from archive_service.clock import SystemClock
 
@@ -104,6 +104,21 @@ async def test_token_bucket_shares_its_rate_between_takers() -> None:
     assert frozen.waits == pytest.approx([0.5, 1.0, 1.25])
 
 
+async def test_token_bucket_credits_work_time_but_not_idle_time() -> None:
+    clock = VirtualClock()
+    bucket = TokenBucket(1000.0, clock, burst=100)
+    await bucket.take(100)
+    # The taker worked 0.2 s (longer than the burst lasts) before its next 200 bytes: that
+    # time is credited, so it does not wait for them.
+    clock.t += 0.2
+    await bucket.take(200)
+    assert clock.waits == []
+    # After an idle spell only the burst is free: 300 bytes wait for 200 of them.
+    clock.t += IDLE_S + 1
+    await bucket.take(300)
+    assert clock.waits == pytest.approx([0.2])
+
+
 class FrozenClock(VirtualClock):
     """Time stands still: a sleep is only recorded."""
 
@@ -137,7 +152,7 @@ def within(measured: float, expected: float) -> bool:
 
 async def test_real_nodes_honour_the_rates(codex_node_factory: NodeFactory) -> None:
     """Bytes over real (bounded) time on short transfers: each rate within 20%."""
-    rate = 4 * MiB
+    rate = 2 * MiB  # 1 s per transfer: the fixed cost of starting one is small beside it
     profile = PerformanceProfile(
         name="test",
         upload_bytes_per_s=rate,
