@@ -63,11 +63,14 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         response.content_length = sum(len(block) for block in blocks)
         await response.prepare(request)
-        for block in blocks:
-            await node.limits.exchange(peer, len(block))
-            await response.write(block)
-            node.served[peer] += len(block)
-        await response.write_eof()
+        try:
+            for block in blocks:
+                await node.limits.exchange(peer, len(block))
+                await response.write(block)
+                node.served[peer] += len(block)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the asker went away (stopped, or gave up on a slow answer)
         return response
 
     async def block(request: web.Request) -> web.Response:
