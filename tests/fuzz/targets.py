@@ -423,7 +423,7 @@ def run_inspect_text(data: bytes) -> object:
     # undecodable argv bytes and OSError(ENAMETOOLONG) on text with a >255-byte "component"
     # (a long magnet link); until they are fixed this target gets text without either.
     text = data.decode("utf-8", "replace")
-    text = "/".join(part[:200] for part in text.split("/"))
+    text = "/".join(p.encode()[:200].decode("utf-8", "ignore") for p in text.split("/"))
     if os.path.lexists(text):
         return None  # a real file: that is the file targets' job, and /proc holds huge ones
     return inspect_argv(text)
