@@ -49,10 +49,10 @@ pytestmark = pytest.mark.timeout(90)
 WEEKS = 3
 # Short client budgets: a hang or a trickle ends in a few seconds, a healthy call never nears.
 CLIENT_TIMEOUTS = CodexTimeoutSettings(
-    connect=2, control=3, upload=3, network=3, download=4, idle=1.5
+    connect=2, control=4, upload=4, network=4, download=6, idle=2
 )
 FAST_RETRY = RetrySettings(attempts=2, backoff=0.01, backoff_max=0.02)
-CORE_TIMEOUTS = Timeouts(index=8, archive=6, download=40)
+CORE_TIMEOUTS = Timeouts(index=10, archive=8, download=40)
 
 
 def history() -> list[StoredMessage]:
