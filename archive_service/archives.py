@@ -12,40 +12,20 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
 
 from google.protobuf.message import DecodeError
 
-from archive_service.crypto.hashratchet import NO_INSTALLATION, is_hash_ratchet_message
+from archive_service.crypto.hashratchet import NO_INSTALLATION, HashRatchet, is_hash_ratchet_message
 from archive_service.errors import DecryptionError, InvalidInputError, MalformedArchiveError
 from archive_service.ids import TOPIC_LEN
 from archive_service.index import metadata_to_pb
-from archive_service.interface import ArchiveMetadata, BuiltArchive
+from archive_service.types import ArchiveMetadata, BuiltArchive, StoredMessage
+from archive_service.varint import encode as encode_varint
 from archive_service.wire import pb
-
-if TYPE_CHECKING:
-    from archive_service.crypto.hashratchet import HashRatchet
 
 MAX_ARCHIVE_SIZE = (
     30_000_000  # bytes of payload + sig per archive (status-go maxArchiveSizeInBytes)
 )
-
-
-class StoredMessage(NamedTuple):
-    """A row of waku_messages; field meanings as protobuf WakuMessage."""
-
-    sig: bytes
-    timestamp: int  # unix seconds
-    topic: bytes  # 4 bytes
-    payload: bytes
-    padding: bytes
-    hash: bytes
-    third_party_id: str = ""
-
-    @classmethod
-    def from_pb(cls, m: pb.WakuMessage) -> StoredMessage:
-        """The row of a decoded archive message (what an importer stores)."""
-        return cls(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
 
 
 # (topics, from_ts, to_ts) -> messages with from_ts <= timestamp < to_ts on those topics,
@@ -62,31 +42,6 @@ class BuildReport:
 
 
 # --- protobuf framing ---------------------------------------------------------------------
-
-_VARINT_CACHE = 1 << 14  # lengths below 16 KiB and small values: a table lookup
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_SMALL_VARINTS = tuple(_encode_varint(i) for i in range(_VARINT_CACHE))
-# The two leading bytes (continuation bit set) of a varint whose low 14 bits are the index.
-_LOW14_VARINTS = tuple(bytes((i & 0x7F | 0x80, i >> 7 | 0x80)) for i in range(1 << 14))
-
-
-def _varint(value: int) -> bytes:
-    """Base-128 varint of a value >= 0. Larger values (every 5-byte timestamp) take 14 bits per
-    table lookup: the bytewise loop was ~10% of archive creation."""
-    if value < _VARINT_CACHE:
-        return _SMALL_VARINTS[value]
-    return _LOW14_VARINTS[value & 0x3FFF] + _varint(value >> 14)
-
 
 # Field keys (field_number << 3 | wire_type) of WakuMessage and WakuMessageArchive.
 _SIG, _TIMESTAMP, _TOPIC, _PAYLOAD, _PADDING, _HASH, _THIRD_PARTY = (
@@ -107,29 +62,29 @@ def _encode_message(msg: StoredMessage) -> bytes:
     sig, timestamp, topic, payload, padding, hash_, third_party_id = msg
     body: list[bytes] = []
     if sig:
-        body += (_SIG, _varint(len(sig)), sig)
+        body += (_SIG, encode_varint(len(sig)), sig)
     if timestamp:
-        body += (_TIMESTAMP, _varint(timestamp))
+        body += (_TIMESTAMP, encode_varint(timestamp))
     if topic:
-        body += (_TOPIC, _varint(len(topic)), topic)
+        body += (_TOPIC, encode_varint(len(topic)), topic)
     if payload:
-        body += (_PAYLOAD, _varint(len(payload)), payload)
+        body += (_PAYLOAD, encode_varint(len(payload)), payload)
     if padding:
-        body += (_PADDING, _varint(len(padding)), padding)
+        body += (_PADDING, encode_varint(len(padding)), padding)
     if hash_:
-        body += (_HASH, _varint(len(hash_)), hash_)
+        body += (_HASH, encode_varint(len(hash_)), hash_)
     if third_party_id:
         text = third_party_id.encode()
-        body += (_THIRD_PARTY, _varint(len(text)), text)
+        body += (_THIRD_PARTY, encode_varint(len(text)), text)
     encoded = b"".join(body)
-    return b"".join((_ARCHIVE_MESSAGE, _varint(len(encoded)), encoded))
+    return b"".join((_ARCHIVE_MESSAGE, encode_varint(len(encoded)), encoded))
 
 
 def _encode_metadata(metadata: ArchiveMetadata) -> bytes:
     """WakuMessageArchiveMetadata framed as field 2 of WakuMessageArchive (once per archive,
     so upb does it)."""
     encoded = metadata_to_pb(metadata).SerializeToString()
-    return b"".join((_ARCHIVE_METADATA, _varint(len(encoded)), encoded))
+    return b"".join((_ARCHIVE_METADATA, encode_varint(len(encoded)), encoded))
 
 
 def _check_topics(topics: Sequence[bytes]) -> tuple[bytes, ...]:

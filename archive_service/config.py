@@ -29,22 +29,24 @@ class _Strict(BaseModel):
 
 
 class OwnerSettings(_Strict):
-    distribution: list[str] = Field(
-        default_factory=lambda: ["torrent"],
-        description="backends an owner publishes with, in order",
+    distribution: list[str] | None = Field(
+        None,
+        description="backends an owner publishes with, in order (unset: the enabled backends "
+        "that publish by default, see BackendFactory.defaults)",
     )
     interval: float = Field(WEEK, gt=0, description="seconds between archive runs (and partition)")
 
 
 class MemberSettings(_Strict):
-    preference: list[str] = Field(
-        default_factory=lambda: ["codex", "torrent"],
-        description="backends a member downloads with, first usable wins",
+    preference: list[str] | None = Field(
+        None,
+        description="backends a member downloads with, first usable wins (unset: the enabled "
+        "backends in their default preference order)",
     )
 
 
 class TimeoutSettings(_Strict):
-    index: float = Field(20.0, gt=0, description="seconds for torrent metadata / Codex index")
+    index: float = Field(20.0, gt=0, description="seconds for a backend's index (or metadata)")
     index_retries: int = Field(1, ge=0, description="extra attempts after an index timeout")
     archive: float = Field(60.0, gt=0, description="seconds for one archive")
     download: float = Field(3600.0, gt=0, description="seconds for a whole download run")
@@ -66,8 +68,10 @@ class Config(_Strict):
     data_dir: Path = Field(
         Path("archive-data"), description="node state: database and backend dirs"
     )
-    enabled: list[str] = Field(
-        default_factory=lambda: ["torrent", "codex"], description="backends started on this node"
+    enabled: list[str] | None = Field(
+        None,
+        description="backends started on this node (unset: every installed backend but the "
+        "no-op one, or the no-op one alone when no other is installed)",
     )
     max_download_concurrency: int = Field(4, gt=0)
     owner: OwnerSettings = Field(default_factory=OwnerSettings)

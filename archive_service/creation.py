@@ -19,7 +19,8 @@ from archive_service.events import (
     NoHistoryArchivesCreated,
 )
 from archive_service.ids import community_hex
-from archive_service.interface import ArchiveBackend, ArchiveMetadata, Publication, PublishResult
+from archive_service.interface import ArchiveBackend, Publication, PublishResult
+from archive_service.types import ArchiveMetadata
 
 
 async def create_history_archives(

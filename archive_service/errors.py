@@ -10,7 +10,7 @@ class ConfigError(ArchiveServiceError):
 
 
 class InvalidInputError(ArchiveServiceError, ValueError):
-    """Malformed input from outside: an ID, a link, an index, an archive, a torrent."""
+    """Malformed input from outside: an ID, a link, an index, an archive, a backend's file."""
 
 
 class InvalidCommunityIdError(InvalidInputError):
@@ -18,7 +18,7 @@ class InvalidCommunityIdError(InvalidInputError):
 
 
 class InvalidLinkError(InvalidInputError):
-    """An archive link (magnet URI or CID) cannot be parsed or belongs to no enabled backend."""
+    """An archive link cannot be parsed or belongs to no enabled backend."""
 
 
 class MalformedIndexError(InvalidInputError):
@@ -70,11 +70,7 @@ class ArchiveTimeoutError(BackendError):
 
 
 class ArchiveNotFoundError(BackendError):
-    """An archive ID or CID is not in the index or not on the node."""
-
-
-class ImportError_(ArchiveServiceError):
-    """An archive could not be imported after the bounded number of attempts."""
+    """An archive ID (or a backend's locator of it) is not in the index or not on the node."""
 
 
 class OperationCancelled(ArchiveServiceError):

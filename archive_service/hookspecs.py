@@ -1,18 +1,14 @@
-"""pluggy hook specifications: how backends, hosts and tools plug into the archive service."""
+"""pluggy hook specifications of the library: how backends and hosts plug into the archive
+service. The application adds its own (loopback setup, CLI commands, inspect) to the same
+project in `archive_service_cli.hookspecs`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pluggy
 
-if TYPE_CHECKING:
-    import typer
-
-    from archive_service.events import ArchiveEvent
-    from archive_service.interface import BackendFactory
-    from archive_service.lab import LoopbackProvider
-    from archive_service.wire import pb
+from archive_service.events import ArchiveEvent
+from archive_service.interface import BackendFactory
+from archive_service.wire import pb
 
 PROJECT = "archive_service"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -39,21 +35,3 @@ def archive_link_publish(community_id: bytes, backend: str, link: str, message: 
 def archive_messages_import(community_id: bytes, messages: list[pb.WakuMessage]) -> int:
     """Member side: handle messages from an archive (status-go handleArchiveMessages).
     Return how many were new. The embedded default writes them to the member's store."""
-
-
-@hookspec(firstresult=True)
-def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
-    """Decode a backend-specific artefact (a .torrent, a magnet link, a CID, a manifest) for
-    `archive-service inspect`; `text` is the argument when it was given as a string. Return
-    None when it is not this backend's format."""
-
-
-@hookspec
-def archive_loopback_providers() -> list[LoopbackProvider]:
-    """Return providers that configure this plugin's backends for a run where every node is on
-    127.0.0.1 (demo, compare, end-to-end tests): see `archive_service.lab`."""
-
-
-@hookspec
-def archive_cli_commands(app: typer.Typer) -> None:
-    """Add this plugin's commands to the `archive-service` CLI (e.g. `codex-node`)."""

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
-from archive_service.archives import StoredMessage
 from archive_service.hookspecs import hookimpl
 from archive_service.store import Store
+from archive_service.types import StoredMessage
 from archive_service.wire import pb
 
 
 class StoreImporter:
     """`archive_messages_import` into the member's own waku_messages, deduplicated by message
-    hash, so a member store never holds a message twice whatever backend delivered it."""
+    hash, so a member store never holds a message twice whatever backend delivered it.
+    `trylast`: a host's own importer (firstresult) wins whatever the registration order."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    @hookimpl
+    @hookimpl(trylast=True)
     def archive_messages_import(self, community_id: bytes, messages: list[pb.WakuMessage]) -> int:
         return self.store.save_waku_messages(map(StoredMessage.from_pb, messages))
 
@@ -27,15 +29,26 @@ class StoreImporter:
 LinkHandler = Callable[[bytes], Awaitable[object]]
 
 
+class PublishedLink(NamedTuple):
+    community_id: bytes
+    backend: str
+    link: str
+    message: bytes  # the signed ApplicationMetadataMessage carrying `link`
+
+
 class InProcessBus:
     """Stands in for the community's Waku channel: an owner's signed link message reaches every
-    subscribed member, as `archive_link_publish` would hand it to the transport."""
+    subscribed member, as `archive_link_publish` would hand it to the transport. Every
+    in-process host uses it as its `archive_link_publish`; `listeners` add what a host does
+    with a link besides delivering it (e.g. writing it to a file)."""
 
     def __init__(self, *, auto_deliver: bool = True) -> None:
         # auto_deliver=False keeps messages in `sent` for a caller to deliver by hand.
         self.auto_deliver = auto_deliver
         self._members: list[LinkHandler] = []
-        self.sent: list[tuple[bytes, str, str, bytes]] = []
+        self.sent: list[PublishedLink] = []
+        # Called synchronously with each link as it is published.
+        self.listeners: list[Callable[[PublishedLink], None]] = []
         self._deliveries: set[asyncio.Task[object]] = set()
 
     def subscribe(self, handler: LinkHandler) -> None:
@@ -48,7 +61,10 @@ class InProcessBus:
     def archive_link_publish(
         self, community_id: bytes, backend: str, link: str, message: bytes
     ) -> bool:
-        self.sent.append((community_id, backend, link, message))
+        published = PublishedLink(community_id, backend, link, message)
+        self.sent.append(published)
+        for listener in self.listeners:
+            listener(published)
         if not self.auto_deliver:
             return True
         for handler in self._members:

@@ -65,13 +65,6 @@ def waku_message_hash(
     ).digest()  # fmt: skip
 
 
-def topic_from_hex(text: str) -> bytes:
-    raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
-    if len(raw) != TOPIC_LEN:
-        raise ValueError(f"content topic {text!r} is not 4 bytes")
-    return raw
-
-
 def topic_from_chat_id(chat_id: str) -> bytes:
     """status-go transport.ToTopic: the first 4 bytes of Keccak256(chatID)."""
     return keccak256(chat_id.encode())[:TOPIC_LEN]

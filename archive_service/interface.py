@@ -14,49 +14,20 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
+from pydantic import BaseModel
 
-    from archive_service.crypto.hashratchet import HashRatchet
-    from archive_service.events import ArchiveEvent
-    from archive_service.store import Store
-    from archive_service.wire import pb
-
-
-@dataclass(frozen=True)
-class ArchiveMetadata:
-    """WakuMessageArchiveMetadata: the half-open window [from_ts, to_ts) in unix seconds."""
-
-    from_ts: int
-    to_ts: int
-    topics: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class BuiltArchive:
-    """One encoded archive, ready to store: `data` is the WakuMessageArchive bytes, or the
-    hash-ratchet ProtocolMessage wrapping them when the community is encrypted."""
-
-    metadata: ArchiveMetadata
-    data: bytes
-    message_count: int
-    encrypted: bool
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """A backend-neutral view of one index entry. `locator` is backend-specific:
-    {'offset','size','padding'} for BitTorrent, {'cid'} for Codex."""
-
-    archive_id: str
-    metadata: ArchiveMetadata
-    locator: dict[str, Any]
-    size: int  # bytes a member must fetch for this archive (torrent: incl. padding)
+from archive_service.archives import decode_archive
+from archive_service.config import validate_backend_settings
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.events import ArchiveEvent
+from archive_service.store import Store
+from archive_service.types import BuiltArchive, IndexEntry
+from archive_service.wire import pb
 
 
 @dataclass
@@ -176,8 +147,6 @@ class ArchiveBackend(abc.ABC):
     ) -> list[pb.WakuMessage]:
         """Read one downloaded archive from local storage, decrypting if needed: its stored
         bytes (read_archive_bytes) decoded as status-go does, whatever the backend."""
-        from archive_service.archives import decode_archive  # archives imports this module
-
         data = await self.read_archive_bytes(community_id, link, archive_id)
         archive = await asyncio.to_thread(decode_archive, data, community_id, self.context.crypto)
         return list(archive.messages)
@@ -195,6 +164,16 @@ class ArchiveBackend(abc.ABC):
 
 
 @dataclass(frozen=True)
+class BackendDefaults:
+    """Where a backend goes when the configuration leaves `enabled`, `owner.distribution` or
+    `member.preference` unset, so the core needs no backend's name to pick defaults."""
+
+    order: int = 100  # position in `enabled` (lower first)
+    publish: bool = True  # in the default `owner.distribution`
+    preference: int = 100  # position in the default `member.preference` (lower first)
+
+
+@dataclass(frozen=True)
 class BackendFactory:
     """What a plugin registers through the `archive_backend_factories` hook."""
 
@@ -202,12 +181,14 @@ class BackendFactory:
     description: str
     backend_class: type[ArchiveBackend]
     settings_model: type[BaseModel] | None = None
+    # Decodes this backend's plaintext index file into neutral entries (e.g. for `inspect`),
+    # so a tool can read any installed backend's index without naming one.
+    decode_index: Callable[[bytes], Sequence[IndexEntry]] | None = None
+    defaults: BackendDefaults = field(default_factory=BackendDefaults)
 
     def create(self, context: BackendContext, settings: dict[str, Any] | None) -> ArchiveBackend:
         model = None
         if self.settings_model is not None:
-            from archive_service.config import validate_backend_settings
-
             model = validate_backend_settings(self.name, self.settings_model, settings or {})
         return self.backend_class(context, model)
 

@@ -17,7 +17,13 @@ from archive_service.fsutil import atomic_write
 from archive_service.host import StoreImporter
 from archive_service.interface import ArchiveBackend, BackendContext, Timeouts
 from archive_service.manager import ArchiveManager
-from archive_service.plugins import event_emitter, plugin_manager, require_backends
+from archive_service.plugins import (
+    backend_factories,
+    event_emitter,
+    plugin_manager,
+    require_backends,
+    with_backend_defaults,
+)
 from archive_service.store import Store
 
 NODE_KEY_FILE = "node.key"
@@ -62,37 +68,45 @@ class ArchiveNode:
         clock: Clock | None = None,
         load_entrypoints: bool = True,
     ) -> ArchiveNode:
-        """Build (not start) a node. `plugins` are registered after the embedded importer, so
-        a host's `archive_messages_import` takes precedence over it."""
+        """Build (not start) a node. A host's `archive_messages_import` among `plugins` takes
+        precedence over the embedded importer (registered `trylast`). Backends the config
+        leaves unset default to the installed ones (plugins.with_backend_defaults)."""
+        # Plugins and backend names first: a bad plugin or a missing backend fails before any
+        # file is created or opened.
+        pm = plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins)
+        config = with_backend_defaults(config, backend_factories(pm))
+        factories = require_backends(pm, config.enabled or [])
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = load_node_key(config.data_dir)
         store = Store(config.database)
-        crypto = HashRatchet(store, installation_id=key.public_key.format().hex()[:16])
-        pm = plugin_manager(
-            load_entrypoints=load_entrypoints, plugins=[StoreImporter(store), *plugins]
-        )
-        emit = event_emitter(pm)
-        timeouts = Timeouts(
-            index=config.timeouts.index,
-            archive=config.timeouts.archive,
-            download=config.timeouts.download,
-        )
-        backends: dict[str, ArchiveBackend] = {}
-        for name, factory in require_backends(pm, config.enabled).items():
-            context = BackendContext(
-                data_dir=config.backend_dir(name),
-                store=store,
-                crypto=crypto,
-                emit=emit,
-                timeouts=timeouts,
-                node_public_key_hex="0x" + key.public_key.format(compressed=False).hex(),
-                max_download_concurrency=config.max_download_concurrency,
+        try:
+            pm.register(StoreImporter(store))  # trylast: registered last, still outranked
+            crypto = HashRatchet(store, installation_id=key.public_key.format().hex()[:16])
+            emit = event_emitter(pm)
+            timeouts = Timeouts(
+                index=config.timeouts.index,
+                archive=config.timeouts.archive,
+                download=config.timeouts.download,
             )
-            context.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            backends[name] = factory.create(context, config.backend.get(name))
-        manager = ArchiveManager(
-            store=store, crypto=crypto, backends=backends, pm=pm, config=config, clock=clock
-        )
+            backends: dict[str, ArchiveBackend] = {}
+            for name, factory in factories.items():
+                context = BackendContext(
+                    data_dir=config.backend_dir(name),
+                    store=store,
+                    crypto=crypto,
+                    emit=emit,
+                    timeouts=timeouts,
+                    node_public_key_hex="0x" + key.public_key.format(compressed=False).hex(),
+                    max_download_concurrency=config.max_download_concurrency,
+                )
+                context.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                backends[name] = factory.create(context, config.backend.get(name))
+            manager = ArchiveManager(
+                store=store, crypto=crypto, backends=backends, pm=pm, config=config, clock=clock
+            )
+        except BaseException:
+            store.close()
+            raise
         return cls(config, store, crypto, pm, backends, manager)
 
     async def start(self) -> None:

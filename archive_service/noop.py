@@ -11,12 +11,11 @@ from archive_service.hookspecs import hookimpl
 from archive_service.interface import (
     ArchiveBackend,
     BackendFactory,
-    BuiltArchive,
     DownloadTaskInfo,
-    IndexEntry,
     Publication,
     PublishResult,
 )
+from archive_service.types import BuiltArchive, IndexEntry
 
 
 class _NoopPublication(Publication):

@@ -11,9 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from archive_service.interface import IndexEntry
-from archive_service.store import Store
+from archive_service.types import DownloadedArchive, IndexEntry
+
+
+class DownloadLog(Protocol):
+    """What planning reads from persistence (the node's Store): the archives already held."""
+
+    def downloaded_archives(self, community_id: bytes) -> Sequence[DownloadedArchive]: ...
 
 
 @dataclass
@@ -24,7 +30,7 @@ class DownloadPlan:
 
 
 def plan_downloads(
-    store: Store, community_id: bytes, backend: str, entries: Sequence[IndexEntry]
+    store: DownloadLog, community_id: bytes, backend: str, entries: Sequence[IndexEntry]
 ) -> DownloadPlan:
     downloaded = store.downloaded_archives(community_id)
     have_ids = {d.archive_id for d in downloaded}

@@ -1,7 +1,9 @@
 """SQLite persistence with status-go's tables (reference §3) plus what the manager needs.
 
-One connection shared by asyncio code and worker threads, serialised by an RLock; WAL so
-readers in other processes are not blocked; schema versions by `PRAGMA user_version`.
+One apsw connection shared by asyncio code and worker threads, serialised by an RLock; WAL so
+readers in other processes are not blocked; schema versions by `PRAGMA user_version`. apsw
+bundles a newer SQLite than the standard library's and inserts faster; the files it writes stay
+readable by the standard `sqlite3` module (no newer file-format feature is used).
 Encodings follow status-go: community_id = '0x' + hex, waku_messages.topic = '0x' + 8 hex,
 waku_messages.hash = hex without '0x', archive IDs = '0x' + 64 hex.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from archive_service.archives import StoredMessage
+import apsw
+
 from archive_service.errors import StoreError
 from archive_service.ids import community_hex, topic_hex
+from archive_service.types import DownloadedArchive, StoredMessage
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,6 @@ class Community:
 class ArchiveLinkState:
     link: str = ""
     clock: int = 0
-
-
-@dataclass(frozen=True)
-class DownloadedArchive:
-    archive_id: str
-    backend: str
-    from_ts: int
-    to_ts: int
-    imported: bool
-    link: str = ""
 
 
 # Each step runs in one transaction and bumps user_version by one. Append only; never edit a
@@ -137,7 +130,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 # A waku_messages row in column order, already in the stored encodings (topic '0x' + 8 hex,
 # hash hex without '0x'): sig, timestamp, topic, payload, padding, hash, third_party_id.
-# Blobs may be bytearrays: sqlite3 binds those without the adapter lookup a bytes value costs.
+# Blobs may be bytearrays (apsw binds any buffer).
 WakuRow = tuple[
     bytes | bytearray, int, str, bytes | bytearray, bytes | bytearray, str, str
 ]  # fmt: skip
@@ -157,6 +150,16 @@ _PAGE_SIZE = 16384
 _INDEX_BYTES_PER_ROW = 120
 _FLUSH_SECONDS = 0.2
 _SORTER_THREADS = 2  # helper threads of SQLite's sorter when bulk_load rebuilds indexes
+_BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another connection's lock
+
+
+def _waku_rows(messages: Iterable[StoredMessage]) -> Iterator[WakuRow]:
+    """Messages as waku_messages rows in the stored encodings, lazily."""
+    return (
+        (m.sig, m.timestamp, topic_hex(m.topic), m.payload, m.padding, m.hash.hex(),
+         m.third_party_id)
+        for m in messages
+    )  # fmt: skip
 
 
 def _placeholders(n: int) -> str:
@@ -194,16 +197,15 @@ class Store:
         self._lock = threading.RLock()
         self._cache_mb = max(int(cache_mb), 1)
         try:
-            # isolation_level=None: transactions are explicit (see _write), never implicit.
-            self._conn = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=10.0
-            )
-        except sqlite3.Error as exc:
+            # apsw opens no implicit transactions: every one is explicit (see _write).
+            self._conn = apsw.Connection(str(self.path))
+            self._conn.set_busy_timeout(_BUSY_TIMEOUT_MS)
+        except apsw.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         try:
             self._configure()
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except apsw.Error as exc:
             self._conn.close()
             raise StoreError(
                 f"{self.path} is not a usable archive-service database ({exc}); "
@@ -226,7 +228,7 @@ class Store:
         # commits but never corrupts the file.
         c.execute("PRAGMA synchronous=NORMAL")
         c.execute("PRAGMA foreign_keys=ON")
-        c.execute("PRAGMA busy_timeout=10000")
+        c.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         c.execute(f"PRAGMA cache_size={-1024 * self._cache_mb}")  # negative: KiB
 
     def _migrate(self) -> None:
@@ -332,9 +334,9 @@ class Store:
                     self._in_load = False
                     if c.in_transaction:
                         # If even this fails, the journal is left hot: the next open rolls back.
-                        with contextlib.suppress(sqlite3.Error):
+                        with contextlib.suppress(apsw.Error):
                             c.execute("ROLLBACK")
-                    if isinstance(exc, sqlite3.Error):
+                    if isinstance(exc, apsw.Error):
                         raise StoreError(f"bulk load into {self.path} failed: {exc}") from None
                     raise
                 finally:
@@ -377,7 +379,7 @@ class Store:
         try:
             # Leaving WAL needs the only connection to the database, else this fails.
             mode = c.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
-        except sqlite3.OperationalError:
+        except apsw.Error:  # SQLITE_BUSY / LOCKED: another connection has it open
             return False
         if str(mode).lower() != "delete":
             c.execute("PRAGMA journal_mode=WAL")
@@ -386,55 +388,61 @@ class Store:
 
     # transactions ----------------------------------------------------------------------------
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[apsw.Connection]:
         """One atomic write transaction; sqlite errors become StoreError. Inside bulk_load's
         fast path, part of its one transaction instead (which rolls back as a whole)."""
         with self._lock:
             if self._in_load:
                 try:
                     yield self._conn
-                except sqlite3.Error as exc:
+                except apsw.Error as exc:
                     raise StoreError(f"write to database {self.path} failed: {exc}") from None
                 return
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
+            except apsw.Error as exc:
                 raise StoreError(f"cannot write to database {self.path}: {exc}") from None
             try:
                 yield self._conn
-            except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
+            except apsw.Error as exc:
+                self._rollback()
                 raise StoreError(f"write to database {self.path} failed: {exc}") from None
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
                 self._conn.execute("COMMIT")
 
+    def _rollback(self) -> None:
+        # Some errors (SQLITE_FULL, IOERR, NOMEM) make SQLite roll back on its own already.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[apsw.Connection]:
         with self._lock:
             try:
                 yield self._conn
-            except sqlite3.Error as exc:
+            except apsw.Error as exc:
                 raise StoreError(f"read from database {self.path} failed: {exc}") from None
 
     # waku_messages ------------------------------------------------------------------------
     def save_waku_messages(self, messages: Iterable[StoredMessage]) -> int:
         """Insert, deduplicated by message hash; returns how many were new."""
-        return self.save_waku_rows(
-            (m.sig, m.timestamp, topic_hex(m.topic), m.payload, m.padding, m.hash.hex(),
-             m.third_party_id)
-            for m in messages
-        )  # fmt: skip
+        return self.save_waku_rows(_waku_rows(messages))
 
     def save_waku_rows(self, rows: Iterable[WakuRow]) -> int:
         """save_waku_messages for rows already in the stored encodings (see WakuRow), so bulk
         writers can prepare them elsewhere; returns how many were new."""
         with self._write() as c:
-            before = c.total_changes
-            c.executemany(_INSERT_WAKU_ROW, rows)
-            return c.total_changes - before
+            return self._insert_rows(c, rows)
+
+    @staticmethod
+    def _insert_rows(c: apsw.Connection, rows: Iterable[WakuRow]) -> int:
+        """INSERT OR IGNORE the rows inside the caller's transaction; how many were new."""
+        before = c.total_changes()
+        c.executemany(_INSERT_WAKU_ROW, rows)
+        return c.total_changes() - before
 
     def iter_waku_messages(
         self, topics: Sequence[bytes], from_ts: int, to_ts: int
@@ -622,7 +630,7 @@ class Store:
             ).fetchone()
         return None if row is None else row[0]
 
-    def _upsert_info(self, c: sqlite3.Connection, cid: str, column: str, value: object) -> None:
+    def _upsert_info(self, c: apsw.Connection, cid: str, column: str, value: object) -> None:
         # V3 semantics: only the targeted column changes (never V0's whole-row REPLACE, §11.5).
         c.execute(
             f"INSERT INTO communities_archive_info (community_id, {column}) VALUES (?, ?) "
@@ -735,17 +743,37 @@ class Store:
     def set_archive_imported(
         self, community_id: bytes, archive_id: str, imported: bool = True
     ) -> None:
+        """For hosts that import an archive's messages themselves; the embedded importer uses
+        import_archive, which stores the messages and sets the flag in one transaction."""
         with self._write() as c:
-            cur = c.execute(
-                "UPDATE community_message_archive_hashes SET imported = ? "
-                "WHERE community_id = ? AND hash = ?",
-                (bool(imported), community_hex(community_id), archive_id),
+            self._mark_imported(c, community_id, archive_id, imported, "set_archive_imported")
+
+    def import_archive(
+        self, community_id: bytes, archive_id: str, messages: Iterable[StoredMessage]
+    ) -> int:
+        """Store one archive's messages (deduplicated by hash) and mark the archive imported,
+        in ONE transaction: after a crash at any point either both happened or neither.
+        Returns how many messages were new. The archive must have been recorded
+        (save_archive_id); importing it again stores nothing new."""
+        with self._write() as c:
+            # Marked first: an unrecorded archive fails before any message is written.
+            self._mark_imported(c, community_id, archive_id, True, "import_archive")
+            return self._insert_rows(c, _waku_rows(messages))
+
+    @staticmethod
+    def _mark_imported(
+        c: apsw.Connection, community_id: bytes, archive_id: str, imported: bool, caller: str
+    ) -> None:
+        c.execute(
+            "UPDATE community_message_archive_hashes SET imported = ? "
+            "WHERE community_id = ? AND hash = ?",
+            (bool(imported), community_hex(community_id), archive_id),
+        )
+        if c.changes() == 0:
+            raise StoreError(
+                f"archive {archive_id} of community {community_hex(community_id)} was never "
+                f"recorded; save_archive_id must come before {caller}"
             )
-            if cur.rowcount == 0:
-                raise StoreError(
-                    f"archive {archive_id} of community {community_hex(community_id)} was never "
-                    "recorded; save_archive_id must come before set_archive_imported"
-                )
 
     # hash-ratchet keys and cache (status-go hash_ratchet_encryption{,_cache}) ----------------
     def save_group_key(self, group_id: bytes, key_id: bytes, timestamp_ms: int, key: bytes) -> None:
@@ -849,7 +877,7 @@ def _split_sql(script: str) -> list[str]:
     statements, current = [], ""
     for line in script.splitlines(keepends=True):
         current += line
-        if sqlite3.complete_statement(current):
+        if apsw.complete(current):
             statements.append(current.strip())
             current = ""
     if current.strip():

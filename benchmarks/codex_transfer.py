@@ -38,8 +38,8 @@ import httpx
 from archive_service_codex.backend import CodexBackend, local_cid
 from archive_service_codex.cid import compute_manifest
 from archive_service_codex.client import UPLOAD_FILENAME, UPLOAD_MIMETYPE
-from archive_service_codex.node.process import NodeProcess
 from archive_service_codex.settings import CodexSettings
+from archive_service_codex_node.process import NodeProcess
 from transfer_common import (
     CONCURRENCY,
     PAYLOAD,
@@ -53,10 +53,10 @@ from transfer_common import (
     synthetic_messages,
 )
 
-from archive_service.archives import StoredMessage, build_archives, messages_from_list
+from archive_service.archives import build_archives, messages_from_list
 from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
-from archive_service.interface import BuiltArchive
 from archive_service.store import Store
+from archive_service.types import BuiltArchive, StoredMessage
 
 COMMUNITY = bytes.fromhex("02" + "b3" * 32)
 UPLOAD_HEADERS = {

@@ -1,11 +1,11 @@
 """Archive creation from the SQLite store vs the floor, for two history sizes, in one run.
 
-For each size a synthetic history (`archive_service.synthetic`, same density: the larger is
+For each size a synthetic history (`archive_service_cli.synthetic`, same density: the larger is
 the smaller repeated over 4× the days) is generated into a fresh SQLite store, timed too:
 `--generate-runs` runs (median reported; target ≥ 100,000 messages/s, issue #2 item 9), wall
 time and CPU time of the writer and of the generator process; each run is paired with the
-floor under it, plain sqlite3 inserting the same rows (already in memory) into a new store
-with status-go's schema. Then:
+floor under it, plain SQLite through the store's driver (apsw) inserting the same rows (already
+in memory) into a new store with status-go's schema. Then:
 
 - ours: `archives.build_archives` over `Store.iter_waku_messages` (streaming from SQLite,
   weekly windows, 30 MB chunks), Keccak-256 over each archive's bytes (the stand-in for the
@@ -34,7 +34,6 @@ import os
 import platform
 import pstats
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,23 +42,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from archive_service.archives import (
-    MAX_ARCHIVE_SIZE,
-    StoredMessage,
-    build_archives,
-    encode_archive,
-)
-from archive_service.ids import keccak256, topic_from_chat_id, universal_chat_id
-from archive_service.index import metadata_to_pb
-from archive_service.interface import ArchiveMetadata
-from archive_service.store import Store
-from archive_service.synthetic import (
+import apsw
+from archive_service_cli.synthetic import (
     DAY,
     DEFAULT_START_TS,
     _column_batches,
     generate_history,
     synthetic_community,
 )
+
+from archive_service.archives import MAX_ARCHIVE_SIZE, build_archives, encode_archive
+from archive_service.ids import keccak256, topic_from_chat_id, universal_chat_id
+from archive_service.index import metadata_to_pb
+from archive_service.store import Store
+from archive_service.types import ArchiveMetadata, StoredMessage
 from archive_service.wire import pb
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -117,15 +113,16 @@ def phase_generate(db: Path, messages: int, days: float) -> dict[str, Any]:
 
 def phase_insert_floor(db: Path, messages: int, days: float) -> dict[str, Any]:
     """The floor under `generate`: the same rows, drawn into memory first (untimed), then
-    inserted with plain sqlite3 into a new store with status-go's schema in one transaction,
-    no journal and no syncs. What SQLite alone costs for this history on this machine."""
+    inserted with plain SQLite, through the driver the store uses (apsw), into a new store with
+    status-go's schema in one transaction, no journal and no syncs. What SQLite alone costs
+    for this history on this machine."""
     community = synthetic_community(SEED, TOPICS - 1)
     batches = [
         list(zip(*columns, strict=True))
         for columns in _column_batches(community, messages, days, SEED, DEFAULT_START_TS)
     ]
     Store(db).close()  # the schema, as every store has it
-    conn = sqlite3.connect(db, isolation_level=None)
+    conn = apsw.Connection(str(db))  # no implicit transactions, as sqlite3's isolation_level=None
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-1048576")  # 1 GiB: every index page stays cached
@@ -345,7 +342,7 @@ def measure_size(
             **ordered[(len(ordered) - 1) // 2],
             "best_messages_per_s": _rate(ordered[-1]),
             "runs": runs,
-            # plain sqlite3 inserting the same rows (phase_insert_floor): median and each run
+            # plain SQLite (apsw) inserting the same rows (phase_insert_floor): median and each run
             "sqlite_floor_messages_per_s": floors[(len(floors) - 1) // 2],
             "sqlite_floor_runs": floors,
         },
@@ -443,7 +440,8 @@ def table(results: dict[str, Any]) -> str:
         f"{results['generate_runs']} runs per size, the last store is the one read above): wall "
         "time of generate_history; CPU = the writer process and the history-generator process "
         "(2 cores); load average = the machine's 1-minute load before each run. SQLite alone = "
-        "the same rows drawn into memory first, then inserted by plain sqlite3 executemany into "
+        "the same rows drawn into memory first, then inserted by plain SQLite (apsw, the store's "
+        "driver) executemany into "
         "a new store in one transaction with journal and syncs off (paired with each run).",
     ]
     return "\n".join(rows)
@@ -490,7 +488,8 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
+            "sqlite": apsw.sqlite_lib_version(),
+            "sqlite_driver": f"apsw {apsw.apsw_version()}",
             "platform": platform.platform(),
         },
         "sizes": sizes,

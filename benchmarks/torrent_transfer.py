@@ -53,10 +53,11 @@ from transfer_common import (
     synthetic_messages,
 )
 
-from archive_service.archives import StoredMessage, build_archives, messages_from_list
+from archive_service.archives import build_archives, messages_from_list
 from archive_service.asyncutil import iterate_in_thread
 from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
 from archive_service.store import Store
+from archive_service.types import StoredMessage
 
 COMMUNITY = bytes.fromhex("02" + "c4" * 32)
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archive_service.archives import StoredMessage
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import ArchiveEvent
 from archive_service.ids import keccak256
 from archive_service.interface import BackendContext, Timeouts
 from archive_service.store import Store
+from archive_service.types import StoredMessage
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPICS = (b"\x01\x02\x03\x04",)

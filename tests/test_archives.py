@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from archive_service.archives import (
     MAX_ARCHIVE_SIZE,
     BuildReport,
-    StoredMessage,
     build_archives,
     decode_archive,
     encode_archive,
@@ -28,8 +27,8 @@ from archive_service.errors import (
     MalformedArchiveError,
     NoGroupKeyError,
 )
-from archive_service.interface import ArchiveMetadata
 from archive_service.store import Store
+from archive_service.types import ArchiveMetadata, StoredMessage
 from archive_service.wire import enc_pb, pb
 
 T1, T2, T_OTHER = b"\x01\x02\x03\x04", b"\x05\x06\x07\x08", b"\xee\xee\xee\xee"

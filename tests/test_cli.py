@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(300)
 
-CLI = [sys.executable, "-m", "archive_service"]
+CLI = [sys.executable, "-m", "archive_service_cli"]
 LOOPBACK_TORRENT = """
 [backend.torrent]
 listen_interface = "127.0.0.1"

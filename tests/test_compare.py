@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
-
-from archive_service.compare import (
+from archive_service_cli.compare import (
     MemberResult,
     OwnerDone,
     OwnerReady,
     run_record,
     verify,
 )
-from archive_service.report import (
+from archive_service_cli.report import (
     METRICS,
     fmt,
     fmt_stat,
@@ -32,7 +30,8 @@ from archive_service.report import (
     summarize,
     table,
 )
-from archive_service.resources import ResourceMeter, ResourceUsage
+from archive_service_cli.resources import ResourceMeter, ResourceUsage
+from rich.console import Console
 
 CLI = Path(sys.executable).with_name("archive-service")
 BACKENDS = ("torrent", "codex")

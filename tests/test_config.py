@@ -15,6 +15,7 @@ from archive_service.config import (
     validate_backend_settings,
 )
 from archive_service.errors import ConfigError
+from archive_service.plugins import backend_factories, plugin_manager, with_backend_defaults
 
 NO_ENV: dict[str, str] = {}
 
@@ -29,8 +30,12 @@ def test_defaults() -> None:
     cfg = load_config(environ=NO_ENV)
     assert cfg == Config()
     assert cfg.owner.interval == WEEK
-    assert cfg.owner.distribution == ["torrent"]
-    assert cfg.member.preference == ["codex", "torrent"]
+    # Backends left unset follow what is installed (here: noop, torrent and codex).
+    assert cfg.enabled is None and cfg.owner.distribution is None and cfg.member.preference is None
+    resolved = with_backend_defaults(cfg, backend_factories(plugin_manager()))
+    assert resolved.enabled == ["torrent", "codex"]
+    assert resolved.owner.distribution == ["torrent"]
+    assert resolved.member.preference == ["codex", "torrent"]
     assert cfg.import_.initial_delay == 300.0 and cfg.import_.chunk_size == 10
     assert cfg.timeouts.index == 20.0
     assert cfg.database == Path("archive-data") / "archive-service.sqlite"

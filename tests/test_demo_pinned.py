@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 import pytest
+from archive_service_cli.demo import run_demo
 
-from archive_service.demo import run_demo
 from archive_service.events import ArchiveEvent, HistoryArchiveImported, HistoryArchivesSeeding
 
 PINNED = {

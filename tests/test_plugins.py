@@ -10,20 +10,32 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from archive_service_cli.hookspecs import (
+    APPLICATION_HOOKS,
+    LoopbackProvider,
+    with_application_hooks,
+)
+from archive_service_cli.lab import loopback_providers
 from pydantic import BaseModel, ConfigDict
 
 from archive_service import noop
+from archive_service import plugins as plugins_module
+from archive_service.config import Config
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import ArchiveNotFoundError, ConfigError
 from archive_service.events import ArchiveEvent, CreatingHistoryArchives
 from archive_service.hookspecs import PROJECT, hookimpl
+from archive_service.host import StoreImporter
 from archive_service.interface import BackendContext, BackendFactory
+from archive_service.node import ArchiveNode
 from archive_service.noop import NoopBackend
 from archive_service.plugins import (
     backend_factories,
+    entry_point_plugins,
     event_emitter,
     plugin_manager,
     require_backends,
+    with_backend_defaults,
 )
 from archive_service.store import Store
 
@@ -165,3 +177,151 @@ def test_cli_plugins_lists_installed_backends() -> None:
     assert "archive_service.noop" in rows["noop"]
     assert "ArchiveManagerNop" in rows["noop"]
     assert set(backend_factories(plugin_manager())) <= set(rows)  # every installed backend
+
+
+# The application's hooks (archive_service_cli.hookspecs) -----------------------------------
+INSTALLED_PLUGINS = sorted(ep.name for ep in entry_points(group=PROJECT))
+
+
+@pytest.mark.parametrize("name", INSTALLED_PLUGINS)
+def test_loading_a_plugin_imports_no_application_code(name: str) -> None:
+    # A fresh interpreter: only what loading this one entry point imports is in sys.modules.
+    code = (
+        "import sys\n"
+        "from importlib.metadata import entry_points\n"
+        f"(ep,) = [e for e in entry_points(group={PROJECT!r}) if e.name == {name!r}]\n"
+        "ep.load()\n"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] == 'archive_service_cli'))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]", f"loading plugin {name!r} imported {run.stdout.strip()}"
+
+
+def test_plugins_pass_check_pending_without_the_application_hooks() -> None:
+    pm = plugin_manager()
+    assert {"torrent", "codex"} <= {name for name, _ in pm.list_name_plugin()}
+    for hook in APPLICATION_HOOKS:  # the library alone does not know them
+        caller = getattr(pm.hook, hook, None)
+        assert caller is None or caller.spec is None
+    pm.check_pending()  # plugins implement them as optional hooks
+
+    assert with_application_hooks(with_application_hooks(pm)) is pm  # added once
+    pm.check_pending()
+    assert all(getattr(pm.hook, hook).spec is not None for hook in APPLICATION_HOOKS)
+    assert pm.hook.archive_inspect.spec.opts["firstresult"]
+
+
+def test_loopback_providers_match_the_protocol_by_shape() -> None:
+    providers = loopback_providers()
+    assert {"torrent", "codex"} <= set(providers)
+    for backend, provider in providers.items():
+        assert isinstance(provider, LoopbackProvider) and provider.backend == backend
+        # Structural: the plugin's class derives from nothing of the application.
+        bases = [cls.__module__ for cls in type(provider).__mro__]
+        assert not [m for m in bases if m.startswith("archive_service_cli")], bases
+
+
+# --- loading rules ---------------------------------------------------------------------------
+
+
+class _Misspelt:
+    @hookimpl
+    def archive_backend_factory(self) -> list[BackendFactory]:  # the spec is ..._factories
+        return []
+
+
+class _OptionalUnknown:
+    @hookimpl(optionalhook=True)
+    def archive_some_application_hook(self) -> None:
+        return None
+
+
+class _WrongArgument:
+    @hookimpl
+    def archive_event(self, evnt: ArchiveEvent) -> None:  # the spec's argument is `event`
+        return None
+
+
+def test_hookimpl_with_an_unknown_argument_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"invalid plugin _WrongArgument: .*'evnt'") as info:
+        plugin_manager(load_entrypoints=False, plugins=[_WrongArgument()])
+    assert "\n" not in str(info.value)
+
+
+def test_misspelt_hookimpl_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown hook 'archive_backend_factory'") as info:
+        plugin_manager(load_entrypoints=False, plugins=[_Misspelt()])
+    assert "\n" not in str(info.value)
+    # An optional hook (one an application specifies) is not an error without its spec.
+    plugin_manager(load_entrypoints=False, plugins=[_OptionalUnknown()])
+
+
+class _HostImporter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def archive_messages_import(self, community_id: bytes, messages: list[object]) -> int:
+        self.calls += 1
+        return 42
+
+
+@pytest.mark.parametrize("host_first", [True, False])
+def test_host_importer_wins_over_the_embedded_one(tmp_path: Path, host_first: bool) -> None:
+    with Store(tmp_path / "node.sqlite") as store:
+        embedded, host = StoreImporter(store), _HostImporter()
+        order = [host, embedded] if host_first else [embedded, host]
+        pm = plugin_manager(load_entrypoints=False, plugins=order)
+        assert pm.hook.archive_messages_import(community_id=CID, messages=[]) == 42
+        assert host.calls == 1
+        # Alone, the embedded importer answers (0 new messages).
+        alone = plugin_manager(load_entrypoints=False, plugins=[StoreImporter(store)])
+        assert alone.hook.archive_messages_import(community_id=CID, messages=[]) == 0
+
+
+def test_entry_points_are_loaded_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    scans = 0
+    real = plugins_module.importlib.metadata.distributions
+
+    def counting() -> object:
+        nonlocal scans
+        scans += 1
+        return real()
+
+    monkeypatch.setattr(plugins_module.importlib.metadata, "distributions", counting)
+    entry_point_plugins.cache_clear()
+    try:
+        first, second = plugin_manager(), plugin_manager()
+    finally:
+        monkeypatch.undo()
+    assert scans == 1
+    assert first is not second  # each node its own manager, the same plugin modules
+    assert first.get_plugin("noop") is second.get_plugin("noop") is noop
+
+
+def test_backend_defaults_follow_what_is_installed() -> None:
+    only_noop = plugin_manager(load_entrypoints=False, plugins=[noop])
+    config = with_backend_defaults(Config(), backend_factories(only_noop))
+    assert config.enabled == ["noop"]
+    assert config.owner.distribution == ["noop"] and config.member.preference == ["noop"]
+
+    pm = plugin_manager(plugins=[_Plugin("alpha")])  # noop, torrent, codex and alpha
+    names = with_backend_defaults(Config(), backend_factories(pm)).enabled
+    assert names is not None and "noop" not in names and "alpha" in names
+    explicit = Config(enabled=["noop"])
+    assert with_backend_defaults(explicit, backend_factories(pm)).enabled == ["noop"]
+
+
+def test_a_node_starts_with_only_the_noop_backend(tmp_path: Path) -> None:
+    async def run() -> None:
+        node = ArchiveNode.open(
+            Config(data_dir=tmp_path / "node"), load_entrypoints=False, plugins=[noop]
+        )
+        await node.start()
+        try:
+            assert list(node.backends) == ["noop"]
+        finally:
+            await node.stop()
+
+    asyncio.run(run())

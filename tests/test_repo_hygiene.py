@@ -9,7 +9,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_generated_protobuf_modules_are_current() -> None:
     result = subprocess.run(
-        ["bash", "scripts/gen-proto", "--check"], cwd=ROOT, capture_output=True, text=True,
+        ["bash", "scripts/gen-proto", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr

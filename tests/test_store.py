@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from archive_service.archives import StoredMessage
 from archive_service.errors import StoreError
 from archive_service.ids import community_hex, keccak256, topic_hex
 from archive_service.store import SCHEMA_VERSION, ArchiveLinkState, Community, Store
+from archive_service.types import StoredMessage
 
 T1 = b"\x01\x02\x03\x04"
 T2 = b"\xaa\xbb\xcc\xdd"
@@ -408,9 +414,9 @@ def test_ratchet_steps_in_one_transaction(store: Store) -> None:
     store.save_group_key(CID, kid, 1, b"\x01" * 32)
     store.save_ratchet_steps(kid, [(1, b"old")])
     steps = [(n, keccak256(b"%d" % n)) for n in range(1, 20_001)]
-    before = store._conn.total_changes
+    before = store._conn.total_changes()
     store.save_ratchet_steps(kid, steps)
-    assert store._conn.total_changes - before == 20_000  # step 1 updated, the rest inserted
+    assert store._conn.total_changes() - before == 20_000  # step 1 updated, the rest inserted
     assert store.ratchet_step_at_or_below(kid, 1) == steps[0]
     assert store.ratchet_step_at_or_below(kid, 12_345) == steps[12_344]
     assert store.latest_ratchet_step(kid) == steps[-1]
@@ -506,12 +512,43 @@ def test_bulk_load_error_rolls_the_new_store_back(tmp_path: Path) -> None:
     assert schema(path) == schema(tmp_path / "plain.sqlite")
 
 
+# A reader of the store's file with the standard library's sqlite3, in its own process: two
+# SQLite libraries in one process do not see each other's locks (POSIX locks are per process,
+# and each library keeps its own table of them), so an in-process sqlite3 connection is not
+# "another connection" to the store's apsw one. It holds the database open (WAL keeps a shared
+# lock on the file) until its stdin closes.
+_READER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+print(conn.execute("SELECT COUNT(*) FROM waku_messages").fetchone()[0], flush=True)
+sys.stdin.read()
+conn.close()
+"""
+
+
+@contextmanager
+def sqlite3_reader(path: Path) -> Iterator[str]:
+    """A sqlite3 connection in another process that has read `path`; yields what it read."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _READER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            yield child.stdout.readline().strip()
+        finally:
+            child.stdin.close()
+            assert child.wait(timeout=30) == 0
+
+
 @pytest.mark.parametrize("existing", ["messages", "other rows", "reopened", "shared"])
 def test_bulk_load_safe_path_for_anything_else(tmp_path: Path, existing: str) -> None:
     path = tmp_path / "node.sqlite"
     s = Store(path)
-    other = raw(path)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: s.close())
         if existing == "messages":
             s.save_waku_messages([msg(1)])
         elif existing == "other rows":
@@ -520,12 +557,202 @@ def test_bulk_load_safe_path_for_anything_else(tmp_path: Path, existing: str) ->
             s.close()
             s = Store(path, create=False)
         else:  # another connection reads the new database
-            other.execute("SELECT COUNT(*) FROM waku_messages").fetchone()
+            assert stack.enter_context(sqlite3_reader(path)) == "0"
         with s.bulk_load() as fast:
             assert not fast
             assert s.journal_mode == "wal"
             s.save_waku_messages([msg(ts, n=2) for ts in range(100)])
         assert s.count_waku_messages() == 100 + (existing == "messages")
-    finally:
-        other.close()
-        s.close()
+
+
+# files stay readable by the standard library's sqlite3 -----------------------------------------
+
+
+def test_files_are_readable_by_the_standard_sqlite3(tmp_path: Path) -> None:
+    loaded, grown = tmp_path / "loaded.sqlite", tmp_path / "grown.sqlite"
+    messages = [msg(ts, topic, n) for ts in range(50) for topic in (T1, T2) for n in range(3)]
+    with Store(loaded) as s, s.bulk_load(len(messages)) as fast:  # the fast path's file
+        assert fast
+        s.save_community(Community(id=CID, chat_ids=("c1", "c2")))
+        s.save_waku_messages(messages)
+    with Store(grown) as s:  # the WAL path: committed pages still in the log while open
+        s.save_community(Community(id=CID, chat_ids=("c1", "c2")))
+        s.save_waku_messages(messages)
+        s.save_archive_id(CID, aid(1), backend="torrent", from_ts=0, to_ts=50)
+        s.set_archive_imported(CID, aid(1))
+        assert (tmp_path / "grown.sqlite-wal").stat().st_size > 0
+        with sqlite3_reader(grown) as count:  # another process, while the store is open
+            assert count == str(len(messages))
+    for path in (loaded, grown):
+        with contextlib.closing(raw(path)) as c:
+            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            rows = c.execute(
+                "SELECT sig, timestamp, topic, payload, padding, hash, third_party_id "
+                "FROM waku_messages ORDER BY timestamp, topic, hash"
+            ).fetchall()
+            expected = sorted(
+                (m.sig, m.timestamp, topic_hex(m.topic), m.payload, m.padding, m.hash.hex(), "")
+                for m in messages
+            )
+            assert sorted(rows) == expected
+            chats = c.execute("SELECT chat_id FROM community_chats ORDER BY position").fetchall()
+            assert chats == [("c1",), ("c2",)]
+            c.execute("INSERT INTO communities (id) VALUES ('0x00')")  # and writable
+            c.commit()
+    with Store(grown, create=False) as s:
+        assert s.archives_to_import(CID) == [] and s.get_community(CID) is not None
+
+
+# archives committed whole (issue #14 item 2) ---------------------------------------------------
+
+
+def recorded(store: Store, *archives: int, community: bytes = CID) -> None:
+    for n in archives:
+        store.save_archive_id(community, aid(n), backend="torrent", from_ts=n, to_ts=n + 1)
+
+
+def imported(store: Store, community: bytes = CID) -> set[str]:
+    return {a.archive_id for a in store.downloaded_archives(community) if a.imported}
+
+
+def test_import_archive_stores_and_marks_it(store: Store) -> None:
+    recorded(store, 1, 2)
+    messages = [msg(ts, n=n) for ts in range(100) for n in range(3)]
+    assert store.import_archive(CID, aid(1), messages) == 300
+    assert store.count_waku_messages() == 300
+    assert imported(store) == {aid(1)}
+    assert [a.archive_id for a in store.archives_to_import(CID)] == [aid(2)]
+    assert store.import_archive(CID, aid(1), messages) == 0  # again: nothing new, still marked
+    assert imported(store) == {aid(1)}
+    assert store.import_archive(CID, aid(2), iter([])) == 0  # an empty archive is imported too
+    assert imported(store) == {aid(1), aid(2)}
+
+
+def test_import_archive_dedupes_across_archives(store: Store) -> None:
+    recorded(store, 1, 2)
+    recorded(store, 3, community=CID2)
+    first = [msg(ts) for ts in range(0, 60)]
+    second = [msg(ts) for ts in range(40, 100)]  # 20 messages also in the first archive
+    assert store.import_archive(CID, aid(1), first) == 60
+    assert store.import_archive(CID, aid(2), second) == 40
+    assert store.import_archive(CID2, aid(3), first + second) == 0  # another community's copy
+    assert store.count_waku_messages() == 100
+    assert store.message_hashes() == {m.hash for m in first + second}
+    assert imported(store) == {aid(1), aid(2)} and imported(store, CID2) == {aid(3)}
+
+
+def test_import_archive_of_an_unrecorded_archive_stores_nothing(store: Store) -> None:
+    recorded(store, 7, community=CID2)
+    for community in (CID, CID2):
+        archive = aid(7) if community == CID else aid(8)  # another community's, then unknown
+        with pytest.raises(StoreError, match="never recorded; save_archive_id must come before"):
+            store.import_archive(community, archive, [msg(1), msg(2)])
+    assert store.count_waku_messages() == 0
+    assert imported(store, CID2) == set()
+
+
+def test_import_archive_is_both_or_neither(store: Store) -> None:
+    recorded(store, 1, 2)
+    store.import_archive(CID, aid(2), [msg(ts, n=9) for ts in range(10)])
+
+    # A failure inside SQLite at row 500 (INSERT OR IGNORE skips rows that violate NOT NULL
+    # instead of failing, so a constraint cannot inject it; a trigger's ABORT does).
+    store._conn.execute(
+        "CREATE TRIGGER fail_at_500 BEFORE INSERT ON waku_messages WHEN NEW.timestamp = 500 "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
+
+    def failing_source() -> Iterator[StoredMessage]:
+        yield from (msg(ts) for ts in range(500))
+        raise RuntimeError("archive decoding failed")
+
+    with pytest.raises(StoreError, match=r"write to database .* failed: injected failure"):
+        store.import_archive(CID, aid(1), (msg(ts) for ts in range(600)))
+    with pytest.raises(RuntimeError, match="archive decoding failed"):
+        store.import_archive(CID, aid(1), failing_source())
+    assert store.count_waku_messages() == 10  # only the other archive's
+    assert imported(store) == {aid(2)}
+    assert [a.archive_id for a in store.archives_to_import(CID)] == [aid(1)]
+    store._conn.execute("DROP TRIGGER fail_at_500")
+    assert store.import_archive(CID, aid(1), (msg(ts) for ts in range(600))) == 600  # usable
+    assert imported(store) == {aid(1), aid(2)}
+
+
+ARCHIVE_MESSAGES = 40_000  # ~45 MB: more than the page cache, so pages spill before COMMIT
+
+
+def archive_message(i: int) -> StoredMessage:
+    """Message i of the large archive the kill test imports (payload ~1 KB, hash unique)."""
+    h = keccak256(b"kill-test/%d" % i)
+    return StoredMessage(h * 2 + b"s", 1_000 + i, T1, h * 32, b"", h, "")
+
+
+# The importing child: records nothing itself (the parent did), prints `at <i>` once it has
+# handed message i to the store, `at <n>` when the source is exhausted (COMMIT follows) and
+# `done` after import_archive returned.
+_IMPORTER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_store import CID, aid, archive_message
+from archive_service.store import Store
+path, n, at = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+def messages():
+    for i in range(n):
+        yield archive_message(i)
+        if i == at:
+            print("at", i, flush=True)
+    if at == n:
+        print("at", n, flush=True)
+
+with Store(path, create=False) as store:
+    new = store.import_archive(CID, aid(1), messages())
+    print("done", new, flush=True)
+"""
+
+
+def test_import_archive_survives_kill_9_at_any_moment(tmp_path: Path) -> None:
+    """SIGKILL while an archive is being imported: afterwards it is either fully stored and
+    marked imported, or none of its messages is stored and it is not marked. The moments are
+    seeded: three inside the insert, one between the last row and COMMIT, one after it."""
+    rng = random.Random(14)
+    moments = sorted(rng.randrange(ARCHIVE_MESSAGES) for _ in range(3))
+    moments += [ARCHIVE_MESSAGES, ARCHIVE_MESSAGES + 1]  # source exhausted; import returned
+    expected = {archive_message(i).hash for i in range(ARCHIVE_MESSAGES)}
+    tests_dir = str(Path(__file__).resolve().parent)
+    outcomes = []
+    for round_, at in enumerate(moments):
+        path = tmp_path / f"member-{round_}.sqlite"
+        with Store(path) as store:
+            recorded(store, 1)
+            store.save_waku_messages([msg(5), msg(6)])  # earlier history must survive as is
+        args = [tests_dir, str(path), str(ARCHIVE_MESSAGES), str(at)]
+        with subprocess.Popen(
+            [sys.executable, "-c", _IMPORTER, *args], stdout=subprocess.PIPE, text=True
+        ) as child:
+            assert child.stdout is not None
+            marker = child.stdout.readline().split()
+            assert marker[:1] == ["done" if at > ARCHIVE_MESSAGES else "at"], marker
+            child.send_signal(signal.SIGKILL)
+            assert child.wait(timeout=30) == -signal.SIGKILL
+        with contextlib.closing(raw(path)) as c:  # recovers the WAL, as any reader would
+            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        with Store(path, create=False) as store:
+            hashes = store.message_hashes() - {msg(5).hash, msg(6).hash}
+            done = aid(1) in imported(store)
+            assert store.count_waku_messages() - len(hashes) == 2
+            if hashes == expected and done:
+                outcome = "both"
+            elif not hashes and not done:
+                outcome = "neither"
+            else:
+                outcome = f"torn: {len(hashes)} messages stored, imported={done}"
+            assert outcome in ("both", "neither"), f"killed at {at}: {outcome}"
+            outcomes.append(done)
+            if at > ARCHIVE_MESSAGES:
+                assert done  # killed after import_archive returned: committed
+            elif at < ARCHIVE_MESSAGES // 2:
+                assert not done  # half an archive's rows to go: far from COMMIT
+    assert outcomes.count(False) >= 1 and outcomes.count(True) >= 1

@@ -12,18 +12,8 @@ from pathlib import Path
 
 import coincurve
 import pytest
-
-from archive_service import synthetic
-from archive_service.errors import InvalidInputError
-from archive_service.ids import (
-    community_hex,
-    content_topic,
-    topic_from_chat_id,
-    universal_chat_id,
-    waku_message_hash,
-)
-from archive_service.store import Store
-from archive_service.synthetic import (
+from archive_service_cli import synthetic
+from archive_service_cli.synthetic import (
     BATCH,
     CHAT_MAX,
     DAY,
@@ -34,6 +24,16 @@ from archive_service.synthetic import (
     iter_messages,
     synthetic_community,
 )
+
+from archive_service.errors import InvalidInputError
+from archive_service.ids import (
+    community_hex,
+    content_topic,
+    topic_from_chat_id,
+    universal_chat_id,
+    waku_message_hash,
+)
+from archive_service.store import Store
 
 
 def test_same_seed_same_history() -> None:
@@ -246,7 +246,7 @@ def test_fresh_generate_killed_midway_leaves_the_empty_store(tmp_path: Path) -> 
     code = (
         "import os, signal, sys\n"
         "from archive_service.store import Store\n"
-        "from archive_service.synthetic import generate_history\n"
+        "from archive_service_cli.synthetic import generate_history\n"
         "def progress(done):\n"
         "    if done >= 20_000:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"

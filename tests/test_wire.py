@@ -11,10 +11,10 @@ A field key is (number << 3 | wire type): varint = 0, length-delimited = 2.
 
 from __future__ import annotations
 
-from archive_service.archives import StoredMessage, encode_archive
+from archive_service.archives import encode_archive
 from archive_service.ids import content_topic, keccak256, waku_message_hash
 from archive_service.index import archive_id, metadata_to_pb
-from archive_service.interface import ArchiveMetadata
+from archive_service.types import ArchiveMetadata, StoredMessage
 from archive_service.wire import app_pb, pb
 
 FROM, TO = 1577836800, 1578441600

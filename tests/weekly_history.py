@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from archive_service.archives import StoredMessage, messages_from_list
+from archive_service.archives import messages_from_list
 from archive_service.creation import create_history_archives
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import ArchiveEvent
 from archive_service.ids import keccak256
 from archive_service.interface import ArchiveBackend, PublishResult
+from archive_service.types import StoredMessage
 
 COMMUNITY = bytes.fromhex("03" + "5a" * 32)
 TOPICS = (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd")

@@ -4,8 +4,9 @@
     payload = AES-256-GCM(k_n, nonce, no AAD) = ciphertext || tag(16) || nonce(12)
     ProtocolMessage{installation_id, encrypted_message={"none": {HR_header, payload}}}
 
-Group keys and the ratchet cache persist in the Store (status-go's hash_ratchet_encryption and
-hash_ratchet_encryption_cache), so a restart neither reuses a step nor forgets a key.
+Group keys and the ratchet cache persist in a RatchetKeyStore (the node's Store: status-go's
+hash_ratchet_encryption and hash_ratchet_encryption_cache), so a restart neither reuses a step
+nor forgets a key.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
 from google.protobuf.message import DecodeError
 
+from archive_service.crypto.keystore import RatchetKeyStore
 from archive_service.errors import (
     CryptoError,
     DecryptionError,
@@ -30,9 +31,6 @@ from archive_service.errors import (
 )
 from archive_service.ids import keccak256
 from archive_service.wire import enc_pb
-
-if TYPE_CHECKING:
-    from archive_service.store import Store
 
 MAX_SEQ_NO_DELTA = 100_000
 KEY_BUMP_MS = 10
@@ -92,9 +90,9 @@ def is_hash_ratchet_message(data: bytes, installation_id: str = NO_INSTALLATION)
 
 
 class HashRatchet:
-    """Group keys and the seq cache live in the node's Store, so restarts keep the ratchet."""
+    """Group keys and the seq cache live in the key store, so restarts keep the ratchet."""
 
-    def __init__(self, store: Store, installation_id: str = "archive-service") -> None:
+    def __init__(self, store: RatchetKeyStore, installation_id: str = "archive-service") -> None:
         self.store = store
         self.installation_id = installation_id
         # encrypt is read-modify-write of the latest step: two threads must not share a step.

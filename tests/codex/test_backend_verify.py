@@ -16,7 +16,6 @@ from aiohttp import web
 from archive_service_codex.backend import CodexBackend
 from archive_service_codex.cid import compute_manifest
 from archive_service_codex.client import CodexSizeLimitError, Manifest
-from archive_service_codex.node import LocalCodexNode
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex.verify import (
     CidVerifier,
@@ -24,13 +23,15 @@ from archive_service_codex.verify import (
     LeafHasher,
     upload_cid,
 )
+from archive_service_codex_node import LocalCodexNode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import HistoryArchiveDownloadFailed
-from archive_service.interface import ArchiveMetadata, BackendContext, BuiltArchive
+from archive_service.interface import BackendContext
 from archive_service.store import Store
+from archive_service.types import ArchiveMetadata, BuiltArchive
 
 COMMUNITY = bytes.fromhex("02" + "c4" * 32)
 WEEK = 7 * 24 * 3600

@@ -265,3 +265,44 @@ def test_blocks_of_mutable_input_are_copies() -> None:
     frozen = b"y" * 65536
     (view,) = CidBuilder().update(frozen)
     assert bytes(view.data) == frozen
+
+
+def _field(number: int, wire_type: int, body: bytes) -> bytes:
+    return bytes([number << 3 | wire_type]) + body
+
+
+def test_manifest_fields_are_read_as_the_node_writes_them() -> None:
+    """The generated decoder keeps the hand decoder's strictness: fields other than varint and
+    length-delimited are refused, and so is a known field with the wrong wire type (where
+    protobuf would skip it and keep an earlier value)."""
+    m = compute_manifest(SOME, filename="a.bin")
+    header = m.encoded[2:]
+    assert m.encoded[:2] == bytes([0x0A, len(header)])
+
+    def wrapped(extra: bytes) -> bytes:
+        inner = header + extra
+        return bytes([0x0A, len(inner)]) + inner
+
+    assert decode_manifest(wrapped(_field(12, 0, b"\x07"))).filename == "a.bin"  # unknown varint
+    assert decode_manifest(wrapped(_field(8, 2, b"\x01b"))).filename == "b"  # the last one wins
+    for extra in (
+        _field(12, 5, b"\0\0\0\0"),  # fixed32
+        _field(12, 1, bytes(8)),  # fixed64
+        _field(4, 2, b"\x01x"),  # codec as bytes
+        _field(8, 0, b"\x01"),  # filename as a number
+        _field(8, 2, b"\x02\xff\xfe"),  # filename not UTF-8
+    ):
+        with pytest.raises(InvalidManifestError):
+            decode_manifest(wrapped(extra))
+    with pytest.raises(InvalidManifestError, match="field 1"):
+        decode_manifest(m.encoded + _field(1, 0, b"\x01"))  # the header as a number
+    assert decode_manifest(wrapped(_field(7, 2, b"\x00"))).protected
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_raise_the_typed_error(data: bytes) -> None:
+    for candidate in (data, compute_manifest(SOME).encoded + data):
+        try:
+            decode_manifest(candidate)
+        except InvalidManifestError:
+            pass

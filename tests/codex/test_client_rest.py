@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -155,13 +154,15 @@ async def test_unknown_cid_locally_is_not_found(client: CodexClient) -> None:
 
 
 async def test_unknown_cid_on_the_network_is_a_bounded_wait(client: CodexClient) -> None:
-    started = time.monotonic()
+    # Bounded: the node gives up (404), or the client's 3 s network budget does, not retried.
+    bounded = (CodexNotFound, CodexTimeout)
     for call in (client.manifest, client.fetch):
-        with pytest.raises((CodexNotFound, CodexTimeout)):
+        with pytest.raises(bounded) as err:
             await call(unknown_cid())
-    with pytest.raises((CodexNotFound, CodexTimeout)):
+        assert isinstance(err.value, CodexNotFound) or "within 3 s" in str(err.value)
+    with pytest.raises(bounded) as err:
         await client.download_bytes(unknown_cid(), network=True)
-    assert time.monotonic() - started < 3 * (3.0 + 5.0)
+    assert isinstance(err.value, CodexNotFound) or "within 3 s" in str(err.value)
 
 
 @pytest.mark.parametrize("bad", ["garbage", "zzzz", "Qm1234"])

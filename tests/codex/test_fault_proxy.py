@@ -32,7 +32,6 @@ from faultproxy import (
 )
 from weekly_history import COMMUNITY, T0, WEEK, publish
 
-from archive_service.archives import StoredMessage
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import ArchiveServiceError
 from archive_service.events import (
@@ -43,6 +42,7 @@ from archive_service.events import (
 )
 from archive_service.interface import BackendContext, PublishResult, Timeouts
 from archive_service.store import Store
+from archive_service.types import StoredMessage
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -200,6 +200,11 @@ async def import_downloaded(member: Side, link: str, ids: list[str]) -> list[Sto
     return messages
 
 
+def kept_files(side: Side) -> set[Path]:
+    folder = side.backend.files.community_dir(COMMUNITY)
+    return {p for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
 def by_hash(messages: list[StoredMessage]) -> list[StoredMessage]:
     return sorted(messages, key=lambda m: m.hash)
 
@@ -224,9 +229,11 @@ async def test_a_member_reports_the_failed_archive_and_fetches_it_next_run(
     assert info.total_downloaded == WEEKS - 1 and not info.cancelled
     got = {d.archive_id for d in member.store.downloaded_archives(COMMUNITY)}
     assert got == {e.archive_id for e in entries} - {victim.archive_id}
-    assert not member.backend.files.has_archive(COMMUNITY, victim.archive_id)
-    tmp_dir = member.backend.files.archive_tmp_dir(COMMUNITY)
-    assert list(tmp_dir.glob("*.part")) == []  # nothing unverified is kept
+    # Nothing unverified is kept: no file for the victim, no temporary file left behind.
+    files = member.backend.files
+    assert kept_files(member) == {files.archive_path(COMMUNITY, a) for a in got} | {
+        files.index_path(COMMUNITY, result.link)
+    }
     # The importer gets exactly the messages of the archives that arrived.
     imported = await import_downloaded(member, result.link, sorted(got))
     windows = [(e.metadata.from_ts, e.metadata.to_ts) for e in entries if e.archive_id in got]
@@ -273,6 +280,7 @@ async def test_a_failed_index_download_keeps_nothing_and_retries(
     one_line(failed.value)
     assert member.store.downloaded_archives(COMMUNITY) == []
     assert not any(isinstance(e, IndexDownloadCompleted) for e in member.events)
+    assert kept_files(member) == set()
     proxy.clear()
     info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
     assert (info.total_downloaded, info.failed_archive_ids) == (WEEKS, [])

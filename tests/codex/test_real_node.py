@@ -18,11 +18,12 @@ import pytest
 from archive_service_codex.backend import CodexBackend
 from archive_service_codex.settings import CodexSettings
 
-from archive_service.archives import StoredMessage, messages_from_list
+from archive_service.archives import messages_from_list
 from archive_service.creation import create_history_archives
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.interface import BackendContext, Timeouts
 from archive_service.store import Store
+from archive_service.types import StoredMessage
 
 REAL_NODE_ENV = "CODEX_TEST_NODE_URL"
 COMMUNITY = bytes.fromhex("02" + "7e" * 32)

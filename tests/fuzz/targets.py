@@ -22,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from archive_service_cli.hookspecs import with_application_hooks
+from archive_service_cli.inspect import inspect_bytes
+from archive_service_cli.operations import inspect_target
 from archive_service_codex.backend import CodexBackend
 from archive_service_codex.backend import parse_link as parse_codex_link
 from archive_service_codex.cid import (
@@ -34,9 +37,11 @@ from archive_service_codex.cid import (
 )
 from archive_service_codex.client import CodexSizeLimitError
 from archive_service_codex.client import Manifest as ManifestJson
+from archive_service_codex.index import codex_entries, decode_codex_index
 from archive_service_codex.verify import CidVerifier, CodexIntegrityError, upload_cid
 from archive_service_torrent import bencode
 from archive_service_torrent.download import check_entries
+from archive_service_torrent.index import decode_torrent_index, torrent_entries
 from archive_service_torrent.layout import DATA_FILE, INDEX_FILE, PIECE_LENGTH, padded_size
 from archive_service_torrent.magnet import format_magnet, parse_magnet
 from archive_service_torrent.metainfo import (
@@ -49,12 +54,7 @@ from archive_service_torrent.metainfo import (
 )
 from archive_service_torrent.settings import TorrentSettings
 
-from archive_service.archives import (
-    StoredMessage,
-    build_archives,
-    decode_archive,
-    messages_from_list,
-)
+from archive_service.archives import build_archives, decode_archive, messages_from_list
 from archive_service.config import load_config
 from archive_service.crypto.hashratchet import GroupKey, HashRatchet
 from archive_service.crypto.signing import sign_archive_link, verify_archive_link
@@ -70,20 +70,10 @@ from archive_service.errors import (
     SignatureError,
 )
 from archive_service.ids import keccak256, parse_community_id
-from archive_service.index import (
-    archive_id,
-    codex_entries,
-    decode_codex_index,
-    decode_torrent_index,
-    encode_index,
-    metadata_to_pb,
-    torrent_entries,
-)
-from archive_service.inspect import inspect_bytes
-from archive_service.interface import ArchiveMetadata
-from archive_service.operations import inspect_target
+from archive_service.index import archive_id, encode_index, metadata_to_pb
 from archive_service.plugins import plugin_manager
 from archive_service.store import Store
+from archive_service.types import ArchiveMetadata, StoredMessage
 from archive_service.wire import enc_pb, pb
 
 # --- fixed world: one community, one group key, one signer ----------------------------------
@@ -138,7 +128,7 @@ def _owner_crypto() -> HashRatchet:
 
 @functools.cache
 def _pm():  # type: ignore[no-untyped-def]
-    return plugin_manager()
+    return with_application_hooks(plugin_manager())
 
 
 # --- seed material --------------------------------------------------------------------------
@@ -447,14 +437,14 @@ TARGETS: dict[str, Target] = {
             run_torrent_index,
             (MalformedIndexError, CryptoError, MalformedArchiveError),
             lambda: _index_seeds(_torrent_index()),
-            "archive_service.index.decode_torrent_index + torrent download.check_entries",
+            "archive_service_torrent.index.decode_torrent_index + download.check_entries",
         ),
         Target(
             "codex-index",
             run_codex_index,
             (MalformedIndexError, CryptoError, MalformedArchiveError, InvalidLinkError),
             lambda: _index_seeds(_codex_index()),
-            "archive_service.index.decode_codex_index + codex backend.parse_link per entry",
+            "archive_service_codex.index.decode_codex_index + backend.parse_link per entry",
         ),
         Target(
             "archive",
@@ -555,14 +545,14 @@ TARGETS: dict[str, Target] = {
                 *_manifest_seeds(),
                 *_link_seeds(),
             ],
-            "archive_service.inspect.inspect_bytes with the plugins' archive_inspect hooks",
+            "archive_service_cli.inspect.inspect_bytes with the plugins' archive_inspect hooks",
         ),
         Target(
             "inspect-text",
             run_inspect_text,
             (ArchiveServiceError,),
             lambda: _magnet_seeds() + _cid_seeds(),
-            "archive_service.operations.inspect_target on command-line text",
+            "archive_service_cli.operations.inspect_target on command-line text",
         ),
     )
 }

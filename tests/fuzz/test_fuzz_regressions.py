@@ -67,7 +67,7 @@ def test_config_nested_too_deep_is_a_config_error(nesting: str) -> None:
 @pytest.mark.xfail(
     strict=True,
     raises=UnicodeEncodeError,
-    reason="bug: archive_service/operations.py inspect_target does target.encode() on argv "
+    reason="bug: archive_service_cli/operations.py inspect_target does target.encode() on argv "
     "text; `archive-service inspect $'zDvZ\\xff'` prints a UnicodeEncodeError traceback",
 )
 def test_inspect_text_with_undecodable_argv_bytes_is_a_typed_error() -> None:
@@ -85,7 +85,7 @@ LONG_MAGNET = (
 @pytest.mark.xfail(
     strict=True,
     raises=OSError,
-    reason="bug: archive_service/operations.py inspect_target calls Path(target).is_file(), "
+    reason="bug: archive_service_cli/operations.py inspect_target calls Path(target).is_file(), "
     "which raises ENAMETOOLONG for text over 255 bytes without '/': `archive-service inspect` "
     "of a 269-character magnet link (three trackers) prints an OSError traceback, rc 1",
 )

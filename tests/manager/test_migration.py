@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from archive_service_cli.lab import Lab
 from manager_helpers import START, WEEK, backend_of_downloads, owner_community, windows_downloaded
-
-from archive_service.lab import Lab
 
 pytestmark = pytest.mark.timeout(240)
 

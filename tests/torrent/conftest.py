@@ -21,11 +21,11 @@ from archive_service_torrent.backend import TorrentBackend
 from archive_service_torrent.settings import TorrentSettings
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish  # noqa: F401  (re-exported)
 
-from archive_service.archives import StoredMessage
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import ArchiveEvent
 from archive_service.interface import BackendContext, PublishResult, Timeouts
 from archive_service.store import Store
+from archive_service.types import StoredMessage
 
 OTHER_COMMUNITY = bytes.fromhex("02" + "77" * 32)
 OWNER_KEY_HEX = "0x04" + "ab" * 64

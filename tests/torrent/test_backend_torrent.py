@@ -8,6 +8,7 @@ import asyncio
 import libtorrent as lt
 import pytest
 from archive_service_torrent.backend import TorrentBackend
+from archive_service_torrent.index import decode_torrent_index
 from archive_service_torrent.layout import PIECE_LENGTH
 from archive_service_torrent.magnet import parse_magnet
 from archive_service_torrent.metainfo import parse_metainfo
@@ -25,7 +26,6 @@ from archive_service.events import (
     HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.index import decode_torrent_index
 from archive_service.interface import Timeouts
 
 from .conftest import (

@@ -11,7 +11,6 @@ from archive_service_torrent import bencode
 from archive_service_torrent.layout import (
     PIECE_LENGTH,
     CommunityPaths,
-    atomic_write,
     padded_size,
     piece_range,
 )
@@ -64,14 +63,6 @@ def test_paths_follow_status_go() -> None:
     assert paths.index == Path(f"/d/{NAME}/index")
     assert paths.data == Path(f"/d/{NAME}/data")
     assert paths.torrent == Path(f"/t/{NAME}.torrent")
-
-
-def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "index"
-    atomic_write(target, b"one")
-    atomic_write(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["index"]
 
 
 # bencode ------------------------------------------------------------------------------------

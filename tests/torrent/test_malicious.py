@@ -25,7 +25,8 @@ from archive_service.errors import (
     SizeLimitError,
 )
 from archive_service.index import archive_id, encode_index, metadata_to_pb
-from archive_service.interface import ArchiveMetadata, Timeouts
+from archive_service.interface import Timeouts
+from archive_service.types import ArchiveMetadata
 from archive_service.wire import pb
 
 from .conftest import COMMUNITY, OTHER_COMMUNITY, T0, TOPICS, WEEK

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from archive_service_torrent.history import DataCorruptedError
-from archive_service_torrent.layout import PIECE_LENGTH, atomic_write, ensure_dir
+from archive_service_torrent.layout import DIR_MODE, FILE_MODE, PIECE_LENGTH, ensure_dir
 from archive_service_torrent.metainfo import hash_pieces, parse_metainfo
 
 from archive_service.archives import build_archives, messages_from_list
-from archive_service.interface import BuiltArchive
+from archive_service.fsutil import atomic_write
+from archive_service.types import BuiltArchive
 
 from .conftest import COMMUNITY, T0, TOPICS, WEEK, publish, week_messages
 
@@ -156,8 +157,10 @@ async def test_a_second_open_waits_for_the_first_to_finish(make_side) -> None:
 
 def test_files_and_directories_have_status_go_modes(tmp_path: Path) -> None:
     ensure_dir(tmp_path / "a" / "b")
-    atomic_write(tmp_path / "a" / "b" / "f", b"x")
+    atomic_write(tmp_path / "a" / "b" / "f", b"x", mode=FILE_MODE, dir_mode=DIR_MODE)
+    atomic_write(tmp_path / "c" / "g", b"y", mode=FILE_MODE, dir_mode=DIR_MODE)
     assert (tmp_path / "a" / "b").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "c").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "a" / "b" / "f").stat().st_mode & 0o777 == 0o644
 
 

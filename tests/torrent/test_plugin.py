@@ -6,13 +6,13 @@ import socket
 from pathlib import Path
 
 import pytest
+from archive_service_cli.inspect import inspect_bytes
 from archive_service_torrent.backend import TorrentBackend
 from archive_service_torrent.plugin import TorrentLoopback
 from archive_service_torrent.settings import STATUS_GO_TRACKERS, TorrentSettings
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import BackendUnavailableError, ConfigError
-from archive_service.inspect import inspect_bytes
 from archive_service.plugins import backend_factories, plugin_manager
 from archive_service.store import Store
 

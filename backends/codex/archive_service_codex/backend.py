@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -39,24 +37,18 @@ from archive_service.events import (
     HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
+from archive_service.fsutil import AtomicFile
 from archive_service.ids import community_hex
-from archive_service.index import (
-    archive_id,
-    codex_entries,
-    decode_codex_index,
-    encode_index,
-    metadata_to_pb,
-)
+from archive_service.index import archive_id, encode_index, metadata_to_pb
 from archive_service.interface import (
     ArchiveBackend,
     BackendContext,
-    BuiltArchive,
     DownloadTaskInfo,
-    IndexEntry,
     Publication,
     PublishResult,
 )
 from archive_service.plan import plan_downloads
+from archive_service.types import BuiltArchive, IndexEntry
 from archive_service.wire import pb
 from archive_service_codex.cid import InvalidCidError, parse_cid
 from archive_service_codex.client import (
@@ -64,14 +56,14 @@ from archive_service_codex.client import (
     CodexError,
     CodexUnavailable,
 )
+from archive_service_codex.index import codex_entries, decode_codex_index
 from archive_service_codex.localstore import LocalStore, OwnerState, check_archive_id
+from archive_service_codex.managed import ManagedNode
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex.verify import CidVerifier, CodexIntegrityError, upload_cid
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-    from archive_service_codex.node import LocalCodexNode
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +271,7 @@ class CodexBackend(ArchiveBackend):
         self.config: CodexSettings = settings
         self.files = LocalStore(context.data_dir)
         self._client: CodexClient | None = None
-        self._node: LocalCodexNode | None = None
+        self._node: ManagedNode | None = None
         self._locks: dict[bytes, asyncio.Lock] = {}
 
     # lifecycle --------------------------------------------------------------------------
@@ -289,10 +281,8 @@ class CodexBackend(ArchiveBackend):
         api_url = self.config.api_url
         node = None
         if self.config.managed_node.enabled:
-            from archive_service_codex.node import LocalCodexNode
-
             m = self.config.managed_node
-            node = LocalCodexNode(
+            node = ManagedNode(
                 self.context.data_dir / "node",
                 api_port=m.api_port,
                 storage_quota=m.storage_quota,
@@ -339,7 +329,7 @@ class CodexBackend(ArchiveBackend):
         return self._client
 
     @property
-    def node(self) -> LocalCodexNode | None:
+    def node(self) -> ManagedNode | None:
         """The managed local node, when `managed_node.enabled`."""
         return self._node
 
@@ -386,41 +376,21 @@ class CodexBackend(ArchiveBackend):
             # The node keeps a stale copy; the next unseed of it removes it.
             log.warning("could not remove %s %s from the Codex node: %s", what, cid, exc)
 
-    async def _fetch_verified(self, cid: str, max_size: int, sink_dir: Path | None) -> bytes | Path:
-        """Fetch `cid` through the node from the network, checked against the CID. Returns
-        the bytes, or with `sink_dir` a verified temp file in it (the caller renames it)."""
+    async def _fetch_verified(
+        self, cid: str, max_size: int, sink: Callable[[bytes], object]
+    ) -> None:
+        """Fetch `cid` through the node from the network into `sink`, checked against the CID
+        (CodexIntegrityError when it does not match; `sink` then holds unverified bytes)."""
         client = self.client
         item = await client.manifest(cid)
         verifier = CidVerifier(cid, item.manifest, max_size)
-        limit = item.manifest.dataset_size
-        if sink_dir is None:
-            buf = bytearray()
 
-            def to_memory(chunk: bytes) -> None:
-                verifier.update(chunk)
-                buf.extend(chunk)
+        def checked(chunk: bytes) -> None:
+            verifier.update(chunk)
+            sink(chunk)
 
-            await client.download_to(cid, to_memory, network=True, max_size=limit)
-            verifier.check()
-            return bytes(buf)
-        fd, tmp_name = tempfile.mkstemp(prefix=".fetch.", suffix=".part", dir=sink_dir)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-
-                def to_file(chunk: bytes) -> None:
-                    verifier.update(chunk)
-                    fh.write(chunk)
-
-                await client.download_to(cid, to_file, network=True, max_size=limit)
-                verifier.check()
-                fh.flush()
-                await asyncio.to_thread(os.fsync, fh.fileno())
-            return tmp
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        await client.download_to(cid, checked, network=True, max_size=item.manifest.dataset_size)
+        verifier.check()
 
     # owner ------------------------------------------------------------------------------
     async def open_publication(self, community_id: bytes, encrypt: bool) -> Publication:
@@ -504,16 +474,17 @@ class CodexBackend(ArchiveBackend):
         started = loop.time()
         timeouts = self.context.timeouts
         hex_id = community_hex(community_id)
+        buf = bytearray()
         try:
-            data = await wait_cancellable(
-                self._fetch_verified(link, self.config.max_index_size, None),
+            await wait_cancellable(
+                self._fetch_verified(link, self.config.max_index_size, buf.extend),
                 cancel,
                 timeout=timeouts.index,
                 what=f"download of the Codex index {link}",
             )
         except OperationCancelled:
             return DownloadTaskInfo(cancelled=True)
-        assert isinstance(data, bytes)
+        data = bytes(buf)
         index = await asyncio.to_thread(decode_codex_index, data, community_id, self.context.crypto)
         entries = codex_entries(index)
         for entry in entries:
@@ -619,19 +590,18 @@ class CodexBackend(ArchiveBackend):
         return info
 
     async def _download_archive(self, community_id: bytes, entry: IndexEntry) -> int:
-        """Fetch, verify and save one archive; returns its size."""
-        files = self.files
-        tmp = await self._fetch_verified(
-            entry.locator["cid"],
-            self.config.max_archive_size,
-            files.archive_tmp_dir(community_id),
-        )
-        assert isinstance(tmp, Path)
-        try:
-            size = tmp.stat().st_size
-            os.replace(tmp, files.archive_path(community_id, entry.archive_id))
-        finally:
-            tmp.unlink(missing_ok=True)
+        """Fetch, verify and save one archive (atomically: only verified bytes get its name);
+        returns its size."""
+        path = self.files.archive_path(community_id, entry.archive_id)
+        size = 0
+
+        def write(chunk: bytes) -> None:
+            nonlocal size
+            size += out.write(chunk)
+
+        with AtomicFile(path) as out:
+            await self._fetch_verified(entry.locator["cid"], self.config.max_archive_size, write)
+            await asyncio.to_thread(out.commit)
         return size
 
     # both sides -------------------------------------------------------------------------

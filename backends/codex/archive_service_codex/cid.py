@@ -13,12 +13,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from archive_service import varint
 from archive_service.errors import InvalidInputError
+from archive_service_codex import strictpb
+from archive_service_codex.codex_manifest_pb2 import CodexManifest, ManifestHeader
 
 # --- constants (codex/codextypes.nim, codex/multicodec_exts.nim) ---------------------------------
 
@@ -106,42 +109,12 @@ class InvalidManifestError(InvalidInputError):
     """Bytes that claim to be a Codex manifest cannot be decoded (or do not match their CID)."""
 
 
-# --- varints and base58btc -----------------------------------------------------------------------
+# --- base58btc and multibase ----------------------------------------------------------------------
 
 B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_FLICKR = "123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 _B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
 _B58_FLICKR_INDEX = {c: i for i, c in enumerate(_B58_FLICKR)}
-
-
-def uvarint(value: int) -> bytes:
-    """Unsigned LEB128, as multiformats and protobuf use."""
-    if value < 0:
-        raise ValueError("uvarint of a negative number")
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def read_uvarint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """Decode a uvarint at `pos`; returns (value, next position). Max 9 bytes (63 bits)."""
-    value = 0
-    shift = 0
-    end = len(data)
-    while True:
-        if pos >= end:
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 9 bytes")
 
 
 def b58encode(data: bytes, alphabet: str = B58_ALPHABET) -> str:
@@ -238,13 +211,13 @@ class Cid:
 
     @cached_property
     def multihash(self) -> bytes:
-        return uvarint(self.mh_code) + uvarint(len(self.digest)) + self.digest
+        return varint.encode(self.mh_code) + varint.encode(len(self.digest)) + self.digest
 
     @cached_property
     def binary(self) -> bytes:
         if self.version == 0:
             return self.multihash
-        return b"\x01" + uvarint(self.codec) + self.multihash
+        return b"\x01" + varint.encode(self.codec) + self.multihash
 
     @cached_property
     def text(self) -> str:
@@ -266,10 +239,6 @@ class Cid:
     def is_block(self) -> bool:
         return self.version == 1 and self.codec == BLOCK_CODEC
 
-    @property
-    def is_tree(self) -> bool:
-        return self.version == 1 and self.codec == TREE_CODEC
-
 
 def cid_from_bytes(data: bytes) -> Cid:
     """Decode a binary CID (v0: a bare sha2-256 multihash; v1: version ‖ codec ‖ multihash)."""
@@ -277,10 +246,10 @@ def cid_from_bytes(data: bytes) -> Cid:
     if len(data) == 34 and data[0] == SHA2_256 and data[1] == 32:
         return Cid(0, DAG_PB, SHA2_256, bytes(data[2:]))
     try:
-        version, pos = read_uvarint(view, 0)
-        codec, pos = read_uvarint(view, pos)
-        mh_code, pos = read_uvarint(view, pos)
-        length, pos = read_uvarint(view, pos)
+        version, pos = varint.decode(view, 0)
+        codec, pos = varint.decode(view, pos)
+        mh_code, pos = varint.decode(view, pos)
+        length, pos = varint.decode(view, pos)
     except ValueError as exc:
         raise InvalidCidError(f"malformed binary CID: {exc}") from None
     if version != 1:
@@ -401,14 +370,6 @@ def merkle_root(leaves: Iterable[bytes]) -> bytes:
 # --- manifests -----------------------------------------------------------------------------------
 
 
-def _field_varint(number: int, value: int) -> bytes:
-    return uvarint(number << 3) + uvarint(value)
-
-
-def _field_bytes(number: int, value: bytes) -> bytes:
-    return uvarint((number << 3) | 2) + uvarint(len(value)) + value
-
-
 @dataclass(frozen=True)
 class Manifest:
     """A decoded (or freshly built) Codex manifest and its CID."""
@@ -448,20 +409,19 @@ def encode_manifest(
     filename: str | None = None,
     mimetype: str | None = None,
 ) -> bytes:
-    """codex/manifest/coders.nim for a plain (unprotected) dataset."""
-    header = b"".join(
-        (
-            _field_bytes(1, tree_cid.binary),
-            _field_varint(2, block_size),
-            _field_varint(3, dataset_size),
-            _field_varint(4, BLOCK_CODEC),
-            _field_varint(5, SHA2_256),
-            _field_varint(6, CID_V1_WIRE_VERSION),
-            _field_bytes(8, filename.encode()) if filename else b"",
-            _field_bytes(9, mimetype.encode()) if mimetype else b"",
-        )
+    """codex/manifest/coders.nim for a plain (unprotected) dataset (proto/archive_service_codex/
+    codex_manifest.proto)."""
+    header = ManifestHeader(
+        tree_cid=tree_cid.binary,
+        block_size=block_size,
+        dataset_size=dataset_size,
+        codec=BLOCK_CODEC,
+        hcodec=SHA2_256,
+        version=CID_V1_WIRE_VERSION,
+        filename=filename.encode() if filename else None,
+        mimetype=mimetype.encode() if mimetype else None,
     )
-    return _field_bytes(1, header)
+    return CodexManifest(header=header.SerializeToString()).SerializeToString()
 
 
 def build_manifest(
@@ -483,80 +443,55 @@ def build_manifest(
     )
 
 
-def pb_fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) of a protobuf message's varint and length-delimited fields;
-    ValueError on anything else or on truncation."""
-    pos = 0
-    while pos < len(data):
-        key, pos = read_uvarint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = read_uvarint(data, pos)
-            yield number, value
-        elif wire == 2:
-            length, pos = read_uvarint(data, pos)
-            if pos + length > len(data):
-                raise ValueError(f"field {number} overruns the message")
-            yield number, data[pos : pos + length]
-            pos += length
-        else:
-            raise ValueError(f"unsupported wire type {wire} (field {number})")
+_HEADER_NUMBERS = (
+    ("block_size", "blockSize", 2),
+    ("dataset_size", "datasetSize", 3),
+    ("codec", "codec", 4),
+    ("hcodec", "hcodec", 5),
+    ("version", "version", 6),
+)
+
+
+def _text(header: ManifestHeader, name: str) -> str | None:
+    """A string field: absent or empty is None (the node's Option[string]); UnicodeDecodeError
+    (a ValueError) when it is not UTF-8."""
+    return getattr(header, name).decode("utf-8") or None
 
 
 def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
-    """Decode manifest bytes; with `cid`, also check they hash to it."""
+    """Decode manifest bytes; with `cid`, also check they hash to it. Raises
+    InvalidManifestError for anything that is not a Codex manifest."""
     computed = manifest_cid_for(data)
     if cid is not None and computed != cid:
         raise InvalidManifestError(f"manifest bytes do not hash to {cid}")
     try:
-        outer = dict(pb_fields(data))
-        header = outer.get(1)
-        if not isinstance(header, bytes):
+        outer = strictpb.parse(CodexManifest, data)
+        if not outer.HasField("header"):
             raise ValueError("no header (field 1)")
-        fields: dict[int, int | bytes] = {}
-        for number, value in pb_fields(header):
-            fields[number] = value  # minprotobuf: the last occurrence wins
-        tree_raw = fields.get(1)
-        if not isinstance(tree_raw, bytes):
+        header = strictpb.parse(ManifestHeader, outer.header)
+        if not header.HasField("tree_cid"):
             raise ValueError("no tree CID (field 1)")
-        tree_cid = cid_from_bytes(tree_raw)
-        ints = {}
-        for number, name in (
-            (2, "blockSize"),
-            (3, "datasetSize"),
-            (4, "codec"),
-            (5, "hcodec"),
-            (6, "version"),
-        ):
-            value = fields.get(number)
-            if not isinstance(value, int):
-                raise ValueError(f"missing or malformed {name} (field {number})")
-            ints[name] = value
-        if ints["blockSize"] <= 0:
+        tree_cid = cid_from_bytes(header.tree_cid)
+        for name, wire_name, number in _HEADER_NUMBERS:
+            if not header.HasField(name):
+                raise ValueError(f"missing or malformed {wire_name} (field {number})")
+        if header.block_size <= 0:
             raise ValueError("blockSize must be positive")
-        texts: dict[int, str | None] = {}
-        for number in (8, 9):
-            value = fields.get(number)
-            if value is None or value == b"":
-                texts[number] = None
-            elif isinstance(value, bytes):
-                texts[number] = value.decode("utf-8")
-            else:
-                raise ValueError(f"field {number} must be a string")
+        filename, mimetype = _text(header, "filename"), _text(header, "mimetype")
     except (ValueError, InvalidCidError) as exc:
         raise InvalidManifestError(f"not a Codex manifest: {exc}") from None
     return Manifest(
         cid=computed,
         tree_cid=tree_cid,
-        dataset_size=ints["datasetSize"],
-        block_size=ints["blockSize"],
-        filename=texts[8],
-        mimetype=texts[9],
+        dataset_size=header.dataset_size,
+        block_size=header.block_size,
+        filename=filename,
+        mimetype=mimetype,
         encoded=bytes(data),
-        codec=ints["codec"],
-        hcodec=ints["hcodec"],
-        version=ints["version"],
-        protected=7 in fields,
+        codec=header.codec,
+        hcodec=header.hcodec,
+        version=header.version,
+        protected=header.HasField("erasure"),
     )
 
 

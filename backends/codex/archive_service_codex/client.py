@@ -16,9 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import json
-import os
 import random
-import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +32,12 @@ from archive_service.errors import (
     BackendUnavailableError,
     SizeLimitError,
 )
+from archive_service.fsutil import AtomicFile
 from archive_service_codex.cid import InvalidCidError, parse_cid
 
 DEFAULT_API_URL = "http://127.0.0.1:8080/api/codex/v1"
 UPLOAD_FILENAME = "archive-data.bin"
 UPLOAD_MIMETYPE = "application/octet-stream"
-BLOCK_SIZE = 65536
 UPLOAD_CHUNK = 1 << 20  # bytes read from a file per body chunk
 MAX_CONTROL_BODY = 1 << 20  # JSON/text answers are tiny; a bigger one is not a Codex node
 MAX_ERROR_TEXT = 2000  # characters of an error body kept in messages
@@ -600,24 +598,14 @@ class CodexClient:
         max_size: int | None = None,
         timeout: float | None = None,
     ) -> int:
-        """Download into `dest` atomically: a temp file in the same directory, fsync, rename.
-        On any error `dest` is untouched and the temp file removed."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                n = await self.download_to(
-                    cid, fh.write, network=network, max_size=max_size, timeout=timeout
-                )
-                fh.flush()
-                await asyncio.to_thread(os.fsync, fh.fileno())
-            os.replace(tmp, dest)
-            return n
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        """Download into `dest` atomically (fsutil.AtomicFile: temp file beside it, fsync,
+        rename). On any error `dest` is untouched and the temp file removed."""
+        with AtomicFile(dest) as out:
+            n = await self.download_to(
+                cid, out.write, network=network, max_size=max_size, timeout=timeout
+            )
+            await asyncio.to_thread(out.commit)
+        return n
 
     async def fetch(self, cid: str) -> DataItem:
         """`POST /data/{cid}/network`: wait for the manifest (local or from peers), start a

@@ -126,11 +126,6 @@ class LocalStore:
     def remove_archive(self, community_id: bytes, archive_id: str) -> None:
         self.archive_path(community_id, archive_id).unlink(missing_ok=True)
 
-    def archive_tmp_dir(self, community_id: bytes) -> Path:
-        path = self.community_dir(community_id) / "archives"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
     # member indexes --------------------------------------------------------------------
     def index_path(self, community_id: bytes, cid: str) -> Path:
         if not _CID_NAME.match(cid):

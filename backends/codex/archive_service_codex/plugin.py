@@ -1,18 +1,16 @@
 """Plugin entry point (`codex = archive_service_codex.plugin`): every hook the Codex plugin
-implements is registered here; the work is done by the modules it names."""
+implements is registered here; the work is done by the modules it names. The local node, its
+loopback provider and its `codex-node` command are the simulator's (archive-service-codex-node)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import typer
-
 from archive_service.hookspecs import hookimpl
-from archive_service.interface import BackendFactory
-from archive_service.lab import LoopbackProvider
+from archive_service.interface import BackendDefaults, BackendFactory
 from archive_service_codex import tools
 from archive_service_codex.backend import CodexBackend
-from archive_service_codex.loopback import CodexLoopback
+from archive_service_codex.index import decode_plain_codex_index
 from archive_service_codex.settings import CodexSettings
 
 
@@ -24,20 +22,12 @@ def archive_backend_factories() -> list[BackendFactory]:
             description="Codex: one CID per archive plus an index CID, over the Codex REST API",
             backend_class=CodexBackend,
             settings_model=CodexSettings,
+            defaults=BackendDefaults(order=1, publish=False, preference=0),
+            decode_index=decode_plain_codex_index,
         )
     ]
 
 
-@hookimpl
-def archive_loopback_providers() -> list[LoopbackProvider]:
-    return [CodexLoopback()]
-
-
-@hookimpl
-def archive_cli_commands(app: typer.Typer) -> None:
-    tools.add_commands(app)
-
-
-@hookimpl
+@hookimpl(optionalhook=True)
 def archive_inspect(data: bytes, text: str | None) -> dict[str, Any] | None:
     return tools.inspect(data, text)

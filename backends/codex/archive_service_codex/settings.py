@@ -3,10 +3,11 @@
 Two ways to get a node:
 - default: talk to a Codex node already running at `api_url` (a real nim-codex / Logos Storage
   node or `archive-service codex-node`); `start()` fails with CodexUnavailable if it is down;
-- `managed_node.enabled = true`: the backend starts the bundled local Codex-compatible node
-  itself (data under `<data_dir>/codex/node`, API on a free 127.0.0.1 port) and stops it with
-  the backend. That node fetches only from the nodes in `managed_node.bootstrap` or connected
-  through `/connect`; it has no DHT (see the plugin README).
+- `managed_node.enabled = true`: the backend starts the local Codex-compatible node of
+  archive-service-codex-node itself, as a child process (data under `<data_dir>/codex/node`,
+  API on a free 127.0.0.1 port) and stops it with the backend. That node fetches only from the
+  nodes in `managed_node.bootstrap` or connected through `/connect`; it has no DHT (see the
+  simulator's README).
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ class RetrySettings(_Strict):
 
 
 class ManagedNodeSettings(_Strict):
-    enabled: bool = Field(False, description="start the bundled local Codex-compatible node")
+    enabled: bool = Field(
+        False, description="start the local Codex-compatible node (archive-service-codex-node)"
+    )
     api_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     storage_quota: int = Field(20 * 1024 * MiB, gt=0, description="bytes")
     block_retries: int = Field(3, ge=0, description="network retries for a missing block")

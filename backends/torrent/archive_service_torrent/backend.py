@@ -33,24 +33,21 @@ from archive_service.errors import (
     MalformedIndexError,
     SizeLimitError,
 )
+from archive_service.fsutil import atomic_write
 from archive_service.ids import community_hex
-from archive_service.index import decode_torrent_index, torrent_entries
-from archive_service.interface import (
-    ArchiveBackend,
-    BackendContext,
-    DownloadTaskInfo,
-    IndexEntry,
-    Publication,
-)
+from archive_service.interface import ArchiveBackend, BackendContext, DownloadTaskInfo, Publication
+from archive_service.types import IndexEntry
 from archive_service.wire import pb
 from archive_service_torrent.download import MemberDownload, check_entries
 from archive_service_torrent.history import load_owner_state
+from archive_service_torrent.index import decode_torrent_index, torrent_entries
 from archive_service_torrent.layout import (
     DATA_FILE,
+    DIR_MODE,
+    FILE_MODE,
     INDEX_FILE,
     PIECE_LENGTH,
     CommunityPaths,
-    atomic_write,
     ensure_dir,
     file_size,
     read_at,
@@ -399,7 +396,9 @@ class TorrentBackend(ArchiveBackend):
         paths = self.paths(community_id)
         current = await asyncio.to_thread(self._read_torrent_quietly, community_id)
         if current is None or current.info_hash != meta.info_hash:
-            await asyncio.to_thread(atomic_write, paths.torrent, meta.encode())
+            await asyncio.to_thread(
+                atomic_write, paths.torrent, meta.encode(), mode=FILE_MODE, dir_mode=DIR_MODE
+            )
 
     def drop_torrent(self, community_id: bytes, watch: TorrentWatch) -> None:
         held = self._held.get(community_id)

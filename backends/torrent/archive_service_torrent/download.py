@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import libtorrent as lt
 
@@ -40,16 +40,36 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.ids import community_hex
-from archive_service.index import decode_torrent_index, torrent_entries
-from archive_service.interface import DownloadTaskInfo, IndexEntry
+from archive_service.interface import BackendContext, DownloadTaskInfo
 from archive_service.plan import plan_downloads
+from archive_service.types import IndexEntry
+from archive_service_torrent.index import decode_torrent_index, torrent_entries
 from archive_service_torrent.layout import PIECE_LENGTH, CommunityPaths, piece_range, read_at
 from archive_service_torrent.magnet import Magnet
 from archive_service_torrent.metainfo import HASH_LEN, Metainfo, hash_pieces
 from archive_service_torrent.session import TorrentWatch
+from archive_service_torrent.settings import TorrentSettings
 
-if TYPE_CHECKING:
-    from archive_service_torrent.backend import TorrentBackend
+
+class DownloadHost(Protocol):
+    """What a member download uses of its backend (the TorrentBackend): the session's torrents
+    and the community's paths. A protocol, so the backend imports this module, not the reverse."""
+
+    context: BackendContext
+    tsettings: TorrentSettings
+
+    def paths(self, community_id: bytes) -> CommunityPaths: ...
+
+    async def member_torrent(self, community_id: bytes, magnet: Magnet) -> TorrentWatch: ...
+
+    def accept_member_metadata(
+        self, community_id: bytes, magnet: Magnet, info_bytes: bytes
+    ) -> Metainfo: ...
+
+    async def member_index_verified(self, community_id: bytes, meta: Metainfo) -> None: ...
+
+    def drop_torrent(self, community_id: bytes, watch: TorrentWatch) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +127,7 @@ class _Pending:
 
 @dataclass
 class MemberDownload:
-    backend: TorrentBackend
+    backend: DownloadHost
     community_id: bytes
     link: str
     magnet: Magnet

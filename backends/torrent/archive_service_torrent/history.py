@@ -23,8 +23,8 @@ from pathlib import Path
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import BackendError, InvalidInputError
-from archive_service.index import decode_torrent_index
 from archive_service.wire import pb
+from archive_service_torrent.index import decode_torrent_index
 from archive_service_torrent.layout import PIECE_LENGTH, CommunityPaths, file_size, truncate
 from archive_service_torrent.metainfo import (
     HASH_LEN,

@@ -14,8 +14,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from archive_service import fsutil
-from archive_service.fsutil import fsync_dir as fsync_dir  # re-exported for the backend modules
 from archive_service.ids import community_hex
 
 PIECE_LENGTH = 100 * 1024  # status-go pieceLength
@@ -69,12 +67,6 @@ class CommunityPaths:
 
 def ensure_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` crash-safely (temp file, fsync, rename, fsync folder)."""
-    ensure_dir(path.parent)
-    fsutil.atomic_write(path, data, mode=FILE_MODE)
 
 
 def file_size(path: Path) -> int:

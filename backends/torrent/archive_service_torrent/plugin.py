@@ -1,5 +1,9 @@
 """Plugin entry point (`torrent = archive_service_torrent.plugin`): the backend factory, a
-loopback provider for the lab, and `.torrent` / magnet decoding for `archive-service inspect`."""
+loopback provider for the lab, and `.torrent` / magnet decoding for `archive-service inspect`.
+
+The last two are application hooks (`archive_service_cli.hookspecs`), implemented as optional
+so a library-only install passes `check_pending()`; the provider matches the lab's
+`LoopbackProvider` protocol by shape, so loading this plugin imports no application code."""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from typing import Any
 
 from archive_service.errors import InvalidInputError
 from archive_service.hookspecs import hookimpl
-from archive_service.interface import BackendFactory
-from archive_service.lab import LoopbackProvider
+from archive_service.interface import BackendDefaults, BackendFactory
 from archive_service_torrent.backend import TorrentBackend
+from archive_service_torrent.index import decode_plain_torrent_index
 from archive_service_torrent.magnet import is_magnet, parse_magnet
 from archive_service_torrent.metainfo import parse_metainfo
 from archive_service_torrent.settings import TorrentSettings
@@ -25,11 +29,13 @@ def archive_backend_factories() -> list[BackendFactory]:
             description="BitTorrent (libtorrent): status-go index + data torrents, magnet links",
             backend_class=TorrentBackend,
             settings_model=TorrentSettings,
+            defaults=BackendDefaults(order=0, publish=True, preference=1),
+            decode_index=decode_plain_torrent_index,
         )
     ]
 
 
-class TorrentLoopback(LoopbackProvider):
+class TorrentLoopback:
     """127.0.0.1 only, no trackers/DHT, magnets carrying the owner's address as x.pe."""
 
     backend = TorrentBackend.name
@@ -52,12 +58,12 @@ class TorrentLoopback(LoopbackProvider):
         }
 
 
-@hookimpl
-def archive_loopback_providers() -> list[LoopbackProvider]:
+@hookimpl(optionalhook=True)
+def archive_loopback_providers() -> list[TorrentLoopback]:
     return [TorrentLoopback()]
 
 
-@hookimpl
+@hookimpl(optionalhook=True)  # specified by the application, absent from a library-only install
 def archive_inspect(data: bytes, text: str | None) -> dict[str, object] | None:
     if text is not None and is_magnet(text):
         magnet = parse_magnet(text)

@@ -23,19 +23,20 @@ from typing import BinaryIO
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import ArchiveServiceError
+from archive_service.fsutil import atomic_write, fsync_dir
 from archive_service.index import archive_id, encode_index, metadata_to_pb
-from archive_service.interface import BuiltArchive, Publication, PublishResult
+from archive_service.interface import Publication, PublishResult
+from archive_service.types import BuiltArchive
 from archive_service.wire import pb
 from archive_service_torrent.history import DataCorruptedError, OwnerState
 from archive_service_torrent.layout import (
     DATA_FILE,
+    DIR_MODE,
     FILE_MODE,
     INDEX_FILE,
     CommunityPaths,
-    atomic_write,
     ensure_dir,
     file_size,
-    fsync_dir,
     padded_size,
     truncate,
 )
@@ -177,7 +178,7 @@ class TorrentPublication(Publication):
         crypto = self.crypto if self.encrypt else None
         index_bytes = encode_index(self.state.index, self.community_id, crypto)
         self._wrote_index = True  # from here on, abort restores the previous index
-        atomic_write(self.paths.index, index_bytes)
+        atomic_write(self.paths.index, index_bytes, mode=FILE_MODE, dir_mode=DIR_MODE)
         # `index` starts on a piece boundary (data is piece-aligned), so its pieces are
         # hashed on their own and appended to the cached data pieces.
         pieces = bytes(self._pieces) + hash_pieces(index_bytes)
@@ -187,7 +188,7 @@ class TorrentPublication(Publication):
         )
         meta = build_metainfo(info, self.announce, self.created_by)
         self._wrote_torrent = True
-        atomic_write(self.paths.torrent, meta.encode())
+        atomic_write(self.paths.torrent, meta.encode(), mode=FILE_MODE, dir_mode=DIR_MODE)
         return meta, len(index_bytes)
 
     # ------------------------------------------------------------------------------------
@@ -222,4 +223,4 @@ def _restore(path: Path, previous: bytes | None) -> None:
             path.unlink()
         fsync_dir(path.parent)
     else:
-        atomic_write(path, previous)
+        atomic_write(path, previous, mode=FILE_MODE, dir_mode=DIR_MODE)

@@ -1,0 +1,86 @@
+"""Server side of the local block exchange, under `/_local/v1` (see peers.py).
+
+This is this project's stand-in for libp2p's block-exchange protocol and the DHT; it is not
+part of the Codex REST API and no real Codex node speaks it.
+
+- `POST /_local/v1/hello` (body: the caller's SPR, may be empty) → `{"spr": <ours>,
+  "peers": [<SPRs of the peers we know>]}`; the caller becomes a connected peer.
+- `GET /_local/v1/blocks/{cid}` → the stored block bytes (data blocks padded) or 404.
+- `GET /_local/v1/trees/{treeCid}` → the dataset's leaf digests (n × 32 bytes) or 404.
+- `GET /_local/v1/trees/{treeCid}/blocks?start=S&count=N` → blocks S…S+N-1 concatenated, or
+  404 unless this node has all of them (N ≤ 64): one request per run instead of per block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from archive_service_codex.cid import DIGEST_LEN, InvalidCidError, block_cid_for_leaf, parse_cid
+
+from archive_service.errors import InvalidInputError
+from archive_service_codex_node.peers import EXCHANGE_PREFIX
+
+if TYPE_CHECKING:
+    from archive_service_codex_node.server import LocalCodexNode
+
+_MAX_SPR = 4096
+MAX_RUN = 64  # blocks per run request (4 MiB of 64 KiB blocks)
+
+
+def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
+    async def hello(request: web.Request) -> web.Response:
+        caller = (await request.content.read(_MAX_SPR + 1)).decode("utf-8", "replace").strip()
+        caller_id = None
+        if caller and len(caller) <= _MAX_SPR:
+            with contextlib.suppress(InvalidInputError):
+                peer = node.network.learn_spr(caller, connected=True)
+                caller_id = peer.peer_id if peer else None
+        peers = [p.spr for p in node.network.peers.values() if p.spr and p.peer_id != caller_id]
+        body = json.dumps({"spr": node.spr, "peers": peers}, separators=(",", ":"))
+        return web.Response(body=body.encode(), headers={"Content-Type": "application/json"})
+
+    def octets(data: bytes) -> web.Response:
+        return web.Response(body=data, headers={"Content-Type": "application/octet-stream"})
+
+    async def block(request: web.Request) -> web.Response:
+        try:
+            cid = parse_cid(request.match_info["cid"])
+        except InvalidCidError:
+            return web.Response(status=400)
+        data = node.store.get(cid)
+        return web.Response(status=404) if data is None else octets(data)
+
+    async def tree(request: web.Request) -> web.Response:
+        try:
+            cid = parse_cid(request.match_info["cid"])
+        except InvalidCidError:
+            return web.Response(status=400)
+        leaves = node.store.tree_leaves(cid)
+        return web.Response(status=404) if leaves is None else octets(leaves)
+
+    async def run(request: web.Request) -> web.Response:
+        try:
+            tree = parse_cid(request.match_info["cid"])
+            start = int(request.query["start"])
+            count = int(request.query["count"])
+        except (InvalidCidError, KeyError, ValueError):
+            return web.Response(status=400)
+        leaves = node.store.tree_leaves(tree)
+        if leaves is None or start < 0 or not 0 < count <= MAX_RUN:
+            return web.Response(status=404 if leaves is None else 400)
+        blocks = []
+        for i in range(start, start + count):
+            leaf = leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN]
+            data = node.store.get(block_cid_for_leaf(leaf)) if len(leaf) == DIGEST_LEN else None
+            if data is None:
+                return web.Response(status=404)  # all or nothing: the asker falls back
+            blocks.append(data)
+        return octets(b"".join(blocks))
+
+    app.router.add_post(EXCHANGE_PREFIX + "/hello", hello)
+    app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}/blocks", run, allow_head=False)
+    app.router.add_get(EXCHANGE_PREFIX + "/blocks/{cid}", block, allow_head=False)
+    app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}", tree, allow_head=False)

@@ -1,0 +1,213 @@
+"""`LocalCodexNode`: the local Codex-compatible node, startable in-process (tests) or through
+`python -m archive_service_codex_node` / `archive-service codex-node`."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+from archive_service.clock import Clock, SystemClock
+from archive_service.errors import BackendUnavailableError
+from archive_service_codex_node.api import API_PREFIX, add_api_routes, presto_errors
+from archive_service_codex_node.blockstore import BlockStore
+from archive_service_codex_node.engine import Engine
+from archive_service_codex_node.exchange import add_exchange_routes
+from archive_service_codex_node.identity import NodeIdentity, tcp_multiaddr
+from archive_service_codex_node.peers import PeerNetwork
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUOTA = 20 * 2**30
+
+
+class LocalCodexNode:
+    """A Codex-compatible REST node on 127.0.0.1 with an on-disk block store.
+
+    `data_dir` holds `key` (the node identity), `repo/` (blocks, tree index) and a lock file;
+    restarting on the same directory keeps the identity and the data.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        api_port: int = 0,
+        storage_quota: int = DEFAULT_QUOTA,
+        block_retries: int = 3,
+        retry_interval: float = 0.2,
+        bootstrap: Sequence[str] = (),
+        clock: Clock | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.requested_port = api_port
+        self.storage_quota = storage_quota
+        self.block_retries = block_retries
+        self.retry_interval = retry_interval
+        self.bootstrap = tuple(bootstrap)
+        self.clock: Clock = clock or SystemClock()  # the waits between block retries
+        self._port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._lock_fd: int | None = None
+        self.spr = ""
+        self._identity: NodeIdentity | None = None
+        self._store: BlockStore | None = None
+        self._network: PeerNetwork | None = None
+        self._engine: Engine | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        self._lock()
+        try:
+            await self._start_locked()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_locked(self) -> None:
+        self._identity = NodeIdentity.load_or_create(self.data_dir)
+        self._store = BlockStore(self.data_dir / "repo", self.storage_quota)
+        self._store.open()
+        self._network = PeerNetwork(
+            self._identity,
+            block_retries=self.block_retries,
+            retry_interval=self.retry_interval,
+            clock=self.clock,
+        )
+        await self._network.start()
+        self._engine = Engine(self._store, self._network)
+        app = web.Application(middlewares=[presto_errors], client_max_size=1 << 20)
+        add_api_routes(app, self)
+        add_exchange_routes(app, self)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        self._runner = runner
+        site = web.TCPSite(runner, self.host, self.requested_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise BackendUnavailableError(
+                    f"cannot start the local Codex node: {self.host}:{self.requested_port} is "
+                    "already in use; choose another --api-port or stop the process using it"
+                ) from None
+            raise BackendUnavailableError(
+                f"cannot start the local Codex node on {self.host}:{self.requested_port}: {exc}"
+            ) from None
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        self._port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        # seq: a fresh record supersedes older ones of the same peer (milliseconds since epoch).
+        self.spr = self._identity.make_spr(self.listen_addrs, int(time.time() * 1000))
+        self._network.own_spr = self.spr
+        await self._network.bootstrap(self.bootstrap)
+        log.info("REST service started address=%s peerId=%s", self.api_url, self.peer_id)
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            await self._engine.stop()
+        if self._network is not None:
+            await self._network.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
+        self._engine = self._network = None
+        self._store = None
+        self._port = None
+        self.spr = ""
+        self._unlock()
+
+    async def __aenter__(self) -> LocalCodexNode:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _lock(self) -> None:
+        fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BackendUnavailableError(
+                f"data dir {self.data_dir} is in use by another local Codex node; "
+                "give each node its own --data-dir"
+            ) from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
+
+    # --- properties -----------------------------------------------------------------------------
+
+    def _need(self, value: object, what: str) -> None:
+        if value is None:
+            raise BackendUnavailableError(f"the local Codex node is not started ({what})")
+
+    @property
+    def port(self) -> int:
+        self._need(self._port, "port")
+        assert self._port is not None
+        return self._port
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}{API_PREFIX}"
+
+    @property
+    def peer_id(self) -> str:
+        return self.identity.peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        return [tcp_multiaddr(self.host, self.port)]
+
+    @property
+    def identity(self) -> NodeIdentity:
+        self._need(self._identity, "identity")
+        assert self._identity is not None
+        return self._identity
+
+    @property
+    def store(self) -> BlockStore:
+        self._need(self._store, "store")
+        assert self._store is not None
+        return self._store
+
+    @property
+    def network(self) -> PeerNetwork:
+        self._need(self._network, "network")
+        assert self._network is not None
+        return self._network
+
+    @property
+    def engine(self) -> Engine:
+        self._need(self._engine, "engine")
+        assert self._engine is not None
+        return self._engine
+
+    async def connect(self, peer_id: str, addrs: Sequence[str]) -> None:
+        """What `GET /connect/{peerId}?addrs=…` does (DialError if unreachable)."""
+        await self.network.dial(peer_id, addrs)
