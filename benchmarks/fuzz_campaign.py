@@ -276,6 +276,8 @@ def main() -> int:
         "total_failures": sum(len(r["failures"]) for r in results.values()),
         "targets": results,
     }
+    if FAILURES.is_dir() and not any(FAILURES.iterdir()):
+        FAILURES.rmdir()  # made for libFuzzer's artifacts; nothing failed
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fuzz.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "fuzz.md").write_text(markdown(report, TARGETS))
