@@ -91,6 +91,8 @@ def parse_magnet(link: str) -> Magnet:
         raise InvalidLinkError(f"magnet link is {len(link)} characters (cap {MAX_LINK_LENGTH})")
     if link[: len(PREFIX)].lower() != PREFIX:
         raise InvalidLinkError(f"{link[:40]!r}… is not a magnet link (expected 'magnet:?…')")
+    if any("\ud800" <= c <= "\udfff" for c in link):  # undecodable argv bytes (surrogates)
+        raise InvalidLinkError("magnet link has bytes that are not UTF-8; libtorrent refuses it")
     try:
         pairs = parse_qsl(
             link[len(PREFIX) :],
