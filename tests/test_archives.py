@@ -74,9 +74,8 @@ def reference_encoding(metadata: ArchiveMetadata, messages: Sequence[StoredMessa
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "node.db")
-    yield s
-    s.close()
+    with Store(tmp_path / "node.db") as s:
+        yield s
 
 
 # --- partitions ----------------------------------------------------------------------------
