@@ -13,108 +13,96 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True, kw_only=True)
 class ArchiveEvent:
+    """Every event is a frozen, keyword-only dataclass; a subclass names its status-go event in
+    the class statement, `class X(ArchiveEvent, type="community.x")`, and lists its fields."""
+
     type: ClassVar[str] = "community.archiveEvent"
     community_id: str
     backend: str = ""
+
+    def __init_subclass__(cls, *, type: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if type is not None:
+            cls.type = type
+        dataclass(frozen=True, kw_only=True)(cls)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, **asdict(self)}
 
 
-@dataclass(frozen=True, kw_only=True)
-class CreatingHistoryArchives(ArchiveEvent):
-    type: ClassVar[str] = "community.creatingHistoryArchives"
+class WindowEvent(ArchiveEvent):
+    """An event about the archive window [from_ts, to_ts) in unix seconds."""
 
-
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchivesCreated(ArchiveEvent):
-    type: ClassVar[str] = "community.historyArchivesCreated"
     from_ts: int
     to_ts: int
+
+
+class CreatingHistoryArchives(ArchiveEvent, type="community.creatingHistoryArchives"):
+    pass
+
+
+class HistoryArchivesCreated(WindowEvent, type="community.historyArchivesCreated"):
     archive_count: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
-class NoHistoryArchivesCreated(ArchiveEvent):
-    type: ClassVar[str] = "community.noHistoryArchivesCreated"
-    from_ts: int
-    to_ts: int
+class NoHistoryArchivesCreated(WindowEvent, type="community.noHistoryArchivesCreated"):
+    pass
 
 
-@dataclass(frozen=True, kw_only=True)
-class ArchiveBuilt(ArchiveEvent):
+class ArchiveBuilt(WindowEvent, type="community.historyArchiveBuilt"):
     """One archive encoded (owner side); lets a CLI draw a progress bar while creating."""
 
-    type: ClassVar[str] = "community.historyArchiveBuilt"
-    from_ts: int
-    to_ts: int
     message_count: int
     size: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class MessagesDropped(ArchiveEvent):
+class MessagesDropped(WindowEvent, type="community.historyArchiveMessagesDropped"):
     """Messages larger than the 30,000,000-byte cap were left out (never silent)."""
 
-    type: ClassVar[str] = "community.historyArchiveMessagesDropped"
-    from_ts: int
-    to_ts: int
     count: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchivesSeeding(ArchiveEvent):
-    type: ClassVar[str] = "community.historyArchivesSeeding"
+class HistoryArchivesSeeding(ArchiveEvent, type="community.historyArchivesSeeding"):
     link: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchivesUnseeded(ArchiveEvent):
-    type: ClassVar[str] = "community.historyArchivesUnseeded"
+class HistoryArchivesUnseeded(ArchiveEvent, type="community.historyArchivesUnseeded"):
     link: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class IndexDownloadCompleted(ArchiveEvent):
-    type: ClassVar[str] = "community.historyArchiveIndexDownloadCompleted"
+class IndexDownloadCompleted(ArchiveEvent, type="community.historyArchiveIndexDownloadCompleted"):
     link: str
     archive_count: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class DownloadingHistoryArchivesStarted(ArchiveEvent):
-    type: ClassVar[str] = "community.downloadingHistoryArchivesStarted"
+class DownloadingHistoryArchivesStarted(
+    ArchiveEvent, type="community.downloadingHistoryArchivesStarted"
+):
     total_archives: int = 0
     missing_archives: int = 0
     missing_bytes: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchiveDownloaded(ArchiveEvent):
-    type: ClassVar[str] = "community.historyArchiveDownloaded"
-    from_ts: int
-    to_ts: int
+class HistoryArchiveDownloaded(WindowEvent, type="community.historyArchiveDownloaded"):
     archive_id: str = ""
     size: int = 0
     downloaded: int = 0
     total: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchiveDownloadFailed(ArchiveEvent):
+class HistoryArchiveDownloadFailed(ArchiveEvent, type="community.historyArchiveDownloadFailed"):
     """One archive failed this run; it stays missing and is retried on the next run."""
 
-    type: ClassVar[str] = "community.historyArchiveDownloadFailed"
     archive_id: str
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchivesDownloadCompleted(ArchiveEvent):
+class HistoryArchivesDownloadCompleted(
+    ArchiveEvent, type="community.historyArchivesDownloadCompleted"
+):
     """A download run ended (member side): what it fetched, skipped and failed, or that it
     was cancelled (superseded by a newer or preferred link, or shutdown)."""
 
-    type: ClassVar[str] = "community.historyArchivesDownloadCompleted"
     link: str
     total_archives: int
     downloaded: int
@@ -124,20 +112,16 @@ class HistoryArchivesDownloadCompleted(ArchiveEvent):
     bytes_downloaded: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchivesDownloadFailed(ArchiveEvent):
+class HistoryArchivesDownloadFailed(ArchiveEvent, type="community.historyArchivesDownloadFailed"):
     """A whole download run failed (index timeout after the retry, bad index, node down)."""
 
-    type: ClassVar[str] = "community.historyArchivesDownloadFailed"
     link: str
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchiveImportFailed(ArchiveEvent):
+class HistoryArchiveImportFailed(ArchiveEvent, type="community.historyArchiveImportFailed"):
     """An archive could not be imported; `postponed` when a key is missing (retried later)."""
 
-    type: ClassVar[str] = "community.historyArchiveImportFailed"
     archive_id: str
     reason: str
     attempts: int
@@ -145,31 +129,28 @@ class HistoryArchiveImportFailed(ArchiveEvent):
     gave_up: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
-class ImportingHistoryArchiveMessages(ArchiveEvent):
-    type: ClassVar[str] = "community.importingHistoryArchiveMessages"
+class ImportingHistoryArchiveMessages(
+    ArchiveEvent, type="community.importingHistoryArchiveMessages"
+):
     archive_id: str = ""
     message_count: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
-class HistoryArchiveImported(ArchiveEvent):
-    type: ClassVar[str] = "community.historyArchiveImported"
+class HistoryArchiveImported(ArchiveEvent, type="community.historyArchiveImported"):
     archive_id: str
     imported: int = 0
     remaining: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
-class DownloadingHistoryArchivesFinished(ArchiveEvent):
-    type: ClassVar[str] = "community.downloadingHistoryArchivesFinished"
+class DownloadingHistoryArchivesFinished(
+    ArchiveEvent, type="community.downloadingHistoryArchivesFinished"
+):
+    pass
 
 
-@dataclass(frozen=True, kw_only=True)
-class ArchiveLinkIgnored(ArchiveEvent):
+class ArchiveLinkIgnored(ArchiveEvent, type="community.historyArchiveLinkIgnored"):
     """Member side: a link was refused; `reason` names the rule (not-member, old-clock, ...)."""
 
-    type: ClassVar[str] = "community.historyArchiveLinkIgnored"
     link: str = ""
     reason: str
     detail: dict[str, Any] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError, Message
 from archive_service.crypto.hashratchet import NO_INSTALLATION, HashRatchet, is_hash_ratchet_message
 from archive_service.errors import DecryptionError, MalformedIndexError
 from archive_service.ids import keccak256
-from archive_service.types import ArchiveMetadata
+from archive_service.types import ArchiveMetadata, IndexEntry
 from archive_service.wire import pb
 
 
@@ -49,6 +49,14 @@ def metadata_from_pb(metadata: pb.WakuMessageArchiveMetadata) -> ArchiveMetadata
         from_ts=getattr(metadata, "from"),
         to_ts=metadata.to,
         topics=tuple(bytes(t) for t in metadata.contentTopic),
+    )
+
+
+def index_entry(key: str, entry: Any, *, locator: dict[str, Any], size: int) -> IndexEntry:
+    """The backend-neutral view of a decoded entry: its ID and window, with the backend's
+    `locator` and the `size` a member fetches."""
+    return IndexEntry(
+        archive_id=key, metadata=metadata_from_pb(entry.metadata), locator=locator, size=size
     )
 
 

@@ -27,6 +27,12 @@ class StoredMessage(NamedTuple):
         """The row of a decoded archive message (what an importer stores)."""
         return cls(m.sig, m.timestamp, m.topic, m.payload, m.padding, m.hash, m.thirdPartyId)
 
+    def to_pb(self) -> pb.WakuMessage:
+        """The protobuf message of this row (what a reference encoder serializes). The fields
+        have the protobuf's names but for third_party_id."""
+        row = self._asdict()
+        return pb.WakuMessage(thirdPartyId=row.pop("third_party_id"), **row)
+
 
 @dataclass(frozen=True)
 class ArchiveMetadata:

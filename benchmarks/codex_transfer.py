@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,28 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import transfer_common as common
 from archive_service_codex.backend import CodexBackend, local_cid
 from archive_service_codex.cid import compute_manifest
 from archive_service_codex.client import UPLOAD_FILENAME, UPLOAD_MIMETYPE
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex_node.process import NodeProcess
-from transfer_common import (
-    CONCURRENCY,
-    PAYLOAD,
-    RESULTS,
-    T0,
-    TOPICS,
-    WEEK,
-    MiB,
-    backend_context,
-    rates,
-    synthetic_messages,
-)
 
-from archive_service.archives import build_archives, messages_from_list
-from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
+from archive_service.events import ArchiveEvent
 from archive_service.store import Store
-from archive_service.types import BuiltArchive, StoredMessage
 
 COMMUNITY = bytes.fromhex("02" + "b3" * 32)
 UPLOAD_HEADERS = {
@@ -87,7 +73,7 @@ def make_backend(
     emit: Callable[[ArchiveEvent], None] = lambda event: None,
 ) -> tuple[CodexBackend, Store]:
     store = Store(root / name / "db.sqlite")
-    context = backend_context(root / name / "codex", store, emit)
+    context = common.backend_context(root / name / "codex", store, emit)
     return CodexBackend(context, CodexSettings(api_url=api_url)), store
 
 
@@ -103,15 +89,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await member_node.astart()
     http = httpx.AsyncClient(timeout=600, trust_env=False)
     try:
-        messages = synthetic_messages(args.mib * MiB, args.archives)
-        archives: list[BuiltArchive] = list(
-            build_archives(
-                messages_from_list(messages), TOPICS, T0, T0 + args.archives * WEEK, WEEK
-            )
-        )
+        messages, archives = common.synthetic_history(args.mib, args.archives)
         blob = b"".join(a.data for a in archives)
         total = len(blob)
-        print(f"{len(archives)} archives, {total / MiB:.1f} MiB, {len(messages)} messages")
+        print(f"{len(archives)} archives, {total / common.MiB:.1f} MiB, {len(messages)} messages")
 
         # CID recipe vs SHA-256 -----------------------------------------------------------
         cid_s = timed_sync(lambda: local_cid(blob), args.repeat)
@@ -155,12 +136,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             owner, owner_store = make_backend(root, f"owner-{i}", owner_node.api_url)
             await owner.start()
 
-            async def publish(backend: CodexBackend = owner) -> None:
-                publication = await backend.open_publication(COMMUNITY, False)
-                for archive in archives:
-                    await publication.add(archive)
-                await publication.commit()
-
+            publish = functools.partial(common.publish, owner, COMMUNITY, archives)
             upload_ours.append(await timed(publish))
             link = owner.current_link(COMMUNITY) or ""
             assert [e.locator["cid"] for e in await owner.read_index(COMMUNITY)] == cids
@@ -169,7 +145,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # download + import vs plain GETs of the same archives from the member's node --------
         async def plain_download() -> int:
-            sem = asyncio.Semaphore(CONCURRENCY)
+            sem = asyncio.Semaphore(common.CONCURRENCY)
 
             async def one(cid: str) -> int:
                 n = 0
@@ -187,29 +163,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async def member_run(i: int) -> tuple[float, float]:
             """A fresh member (directory, database): download, importing each archive as it
             completes (load_archive_messages + save_waku_messages). Returns (total, download)."""
-            done: asyncio.Queue[str | None] = asyncio.Queue()
-
-            def emit(event: ArchiveEvent) -> None:
-                if isinstance(event, HistoryArchiveDownloaded):
-                    done.put_nowait(event.archive_id)
-
-            member, store = make_backend(root, f"member-{i}", member_node.api_url, emit)
+            importer = common.ImportAsDownloaded()
+            member, store = make_backend(root, f"member-{i}", member_node.api_url, importer.emit)
             await member.start()
-
-            async def importer() -> None:
-                while (aid := await done.get()) is not None:
-                    got = await member.load_archive_messages(COMMUNITY, link, aid)
-                    rows = list(map(StoredMessage.from_pb, got))
-                    await asyncio.to_thread(store.save_waku_messages, rows)
-                    await asyncio.to_thread(store.set_archive_imported, COMMUNITY, aid)
-
-            started = time.perf_counter()
-            worker = asyncio.create_task(importer())
-            info = await member.download_history_archives(COMMUNITY, link, asyncio.Event())
-            downloaded = time.perf_counter() - started
-            done.put_nowait(None)
-            await worker
-            total_s = time.perf_counter() - started
+            info, total_s, downloaded = await importer.run(member, store, COMMUNITY, link)
             assert info.total_downloaded == len(archives) and not info.failed_archive_ids, info
             assert store.count_waku_messages() == len(messages)
             await member.stop()
@@ -236,33 +193,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "archives": len(archives),
             "bytes": total,
             "messages": len(messages),
-            "payload_bytes": PAYLOAD,
+            "payload_bytes": common.PAYLOAD,
             "repeat": args.repeat,
-            "download_concurrency": CONCURRENCY,
+            "download_concurrency": common.CONCURRENCY,
             "upload_concurrency": CodexSettings().upload_concurrency,
             "nodes": "bundled local Codex-compatible node, one process each, 127.0.0.1",
-            "python": platform.python_version(),
-            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            **common.machine(load_at_start),
         },
         "cid": {
             "floor": "hashlib.sha256 over the same bytes",
             "what": "verify.upload_cid (the backend's CID check and owner CIDs)",
-            **rates(sha_s, cid_s, total),
+            **common.rates(sha_s, cid_s, total),
             "node_recipe": {
                 "what": "cid.compute_manifest (the local node's CidBuilder, copies blocks)",
-                **rates(sha_s, recipe_s, total),
+                **common.rates(sha_s, recipe_s, total),
             },
         },
         "upload": {
             "floor": "plain HTTP POST /data of the same archive bytes, same node, same concurrency",
-            **rates(upload_plain, upload_ours, total),
+            **common.rates(upload_plain, upload_ours, total),
         },
         "download_import": {
             "floor": "plain HTTP GET /data/{cid}/network/stream of the same archives, same node",
             "what": "download_history_archives, each archive imported as it completes",
-            **rates(get_plain, download_ours, total),
-            "download_only": rates(get_plain, download_only, total),
+            **common.rates(get_plain, download_ours, total),
+            "download_only": common.rates(get_plain, download_only, total),
         },
     }
 
@@ -272,7 +227,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Codex transfer benchmark",
         "",
-        f"{s['archives']} archives, {s['bytes'] / MiB:.1f} MiB ({s['messages']} messages of "
+        f"{s['archives']} archives, {s['bytes'] / common.MiB:.1f} MiB ({s['messages']} messages of "
         f"{s['payload_bytes']} B), median of {s['repeat']} runs; {s['nodes']}; "
         f"{s['machine']} (load average {s['load_average_at_start'][0]} at start), "
         f"Python {s['python']}. Target: ratio ≥ {result['target_ratio']}.",
@@ -312,17 +267,9 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mib", type=int, default=96, help="history size in MiB")
-    parser.add_argument("--archives", type=int, default=8, help="weeks (one archive each)")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    args = common.arguments(__doc__, mib=96).parse_args(argv)
     result = asyncio.run(run(args))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "codex_transfer.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "codex_transfer.md").write_text(markdown(result))
-    print(markdown(result))
+    common.write_results(args.out, "codex_transfer", result, markdown(result))
     keys = ("cid", "upload", "download_import")
     ok = all(
         min(result[k]["ratio"], result[k]["paired_ratio_median"]) >= result["target_ratio"]

@@ -183,19 +183,7 @@ def _floor_chunks(messages: list[StoredMessage]) -> Iterator[list[StoredMessage]
 
 def _upb_encode(metadata: ArchiveMetadata, chunk: list[StoredMessage]) -> bytes:
     return pb.WakuMessageArchive(
-        metadata=metadata_to_pb(metadata),
-        messages=[
-            pb.WakuMessage(
-                sig=m.sig,
-                timestamp=m.timestamp,
-                topic=m.topic,
-                payload=m.payload,
-                padding=m.padding,
-                hash=m.hash,
-                thirdPartyId=m.third_party_id,
-            )
-            for m in chunk
-        ],
+        metadata=metadata_to_pb(metadata), messages=[m.to_pb() for m in chunk]
     ).SerializeToString()
 
 

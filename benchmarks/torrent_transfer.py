@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -43,19 +41,24 @@ from archive_service_torrent.settings import TorrentSettings
 from transfer_common import (
     CONCURRENCY,
     PAYLOAD,
-    RESULTS,
     T0,
     TOPICS,
     WEEK,
+    ImportAsDownloaded,
     MiB,
+    arguments,
     backend_context,
+    machine,
+    publish,
     rates,
+    synthetic_history,
     synthetic_messages,
+    write_results,
 )
 
-from archive_service.archives import build_archives, messages_from_list
+from archive_service.archives import build_archives
 from archive_service.asyncutil import iterate_in_thread
-from archive_service.events import ArchiveEvent, HistoryArchiveDownloaded
+from archive_service.events import ArchiveEvent
 from archive_service.store import Store
 from archive_service.types import StoredMessage
 
@@ -108,29 +111,10 @@ async def member_run(root: Path, i: int, link: str, expected: int) -> tuple[floa
     Returns (download + import seconds, download seconds, import-alone seconds), the last one
     re-importing the downloaded archives into another fresh database (information: the part
     of the total that is SQLite and decoding, not transfer)."""
-    done: asyncio.Queue[str | None] = asyncio.Queue()
-
-    def emit(event: ArchiveEvent) -> None:
-        if isinstance(event, HistoryArchiveDownloaded):
-            done.put_nowait(event.archive_id)
-
-    member, store = make_backend(root, f"member-{i}", emit)
+    importer = ImportAsDownloaded()
+    member, store = make_backend(root, f"member-{i}", importer.emit)
     await member.start()
-
-    async def importer() -> None:
-        while (aid := await done.get()) is not None:
-            got = await member.load_archive_messages(COMMUNITY, link, aid)
-            # Converted and written off the event loop, as a host's importer would.
-            await asyncio.to_thread(store.save_waku_messages, map(StoredMessage.from_pb, got))
-            await asyncio.to_thread(store.set_archive_imported, COMMUNITY, aid)
-
-    started = time.perf_counter()
-    worker = asyncio.create_task(importer())
-    info = await member.download_history_archives(COMMUNITY, link, asyncio.Event())
-    downloaded = time.perf_counter() - started
-    done.put_nowait(None)
-    await worker
-    total_s = time.perf_counter() - started
+    info, total_s, downloaded = await importer.run(member, store, COMMUNITY, link)
     assert info.total_downloaded == info.total_archives and not info.failed_archive_ids, info
     assert store.count_waku_messages() == expected
 
@@ -149,16 +133,10 @@ async def member_run(root: Path, i: int, link: str, expected: int) -> tuple[floa
 
 
 async def transfer(root: Path, mib: int, weeks: int, repeat: int) -> dict[str, Any]:
-    messages = synthetic_messages(mib * MiB, weeks)
-    archives = list(
-        build_archives(messages_from_list(messages), TOPICS, T0, T0 + weeks * WEEK, WEEK)
-    )
+    messages, archives = synthetic_history(mib, weeks)
     owner, owner_store = make_backend(root, "owner")
     await owner.start()
-    publication = await owner.open_publication(COMMUNITY, False)
-    for archive in archives:
-        await publication.add(archive)
-    result = await publication.commit()
+    result = await publish(owner, COMMUNITY, archives)
     assert result.link is not None
     await owner.seed(COMMUNITY, result.link)
     paths = owner.paths(COMMUNITY)
@@ -276,9 +254,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "download_concurrency": CONCURRENCY,
             "libtorrent": lt.__version__,
             "sessions": "libtorrent, one process, 127.0.0.1, uTP with 4 MiB socket buffers",
-            "python": platform.python_version(),
-            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            **machine(load_at_start),
         },
         "download_import": transfer_result,
         "create": create_result,
@@ -338,18 +314,11 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mib", type=int, default=216, help="transferred history in MiB")
-    parser.add_argument("--archives", type=int, default=8, help="weeks (one archive each)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = arguments(__doc__, mib=216)
     parser.add_argument("--year-mib", type=float, default=4.0, help="MiB per week of the year")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "torrent_transfer.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "torrent_transfer.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(args.out, "torrent_transfer", result, markdown(result))
     t, c, targets = result["download_import"], result["create"], result["targets"]
     ok = (
         min(t["ratio"], t["paired_ratio_median"]) >= targets["download_import_ratio_min"]

@@ -68,24 +68,14 @@ def reference_encoding(metadata: ArchiveMetadata, messages: Sequence[StoredMessa
     setattr(md, "from", metadata.from_ts)
     md.to = metadata.to_ts
     md.contentTopic.extend(metadata.topics)
-    for m in messages:
-        archive.messages.add(
-            sig=m.sig,
-            timestamp=m.timestamp,
-            topic=m.topic,
-            payload=m.payload,
-            padding=m.padding,
-            hash=m.hash,
-            thirdPartyId=m.third_party_id,
-        )
+    archive.messages.extend(m.to_pb() for m in messages)
     return archive.SerializeToString()
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "node.db")
-    yield s
-    s.close()
+    with Store(tmp_path / "node.db") as s:
+        yield s
 
 
 # --- partitions ----------------------------------------------------------------------------
@@ -281,6 +271,11 @@ def test_encode_archive_is_byte_identical_to_protobuf(
 ) -> None:
     metadata = ArchiveMetadata(from_ts=from_ts, to_ts=to_ts, topics=tuple(topics))
     assert encode_archive(metadata, messages) == reference_encoding(metadata, messages)
+
+
+@given(_messages)
+def test_stored_message_to_pb_and_back_keeps_every_field(message: StoredMessage) -> None:
+    assert StoredMessage.from_pb(message.to_pb()) == message
 
 
 def test_large_lengths_use_multibyte_varints() -> None:

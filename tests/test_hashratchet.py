@@ -38,16 +38,14 @@ K2 = bytes.fromhex("4bdf1d78fe264becbf519d25a451145aad6d551d4b9e24b1a34dca34a75a
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "owner.db")
-    yield s
-    s.close()
+    with Store(tmp_path / "owner.db") as s:
+        yield s
 
 
 @pytest.fixture
 def member_store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "member.db")
-    yield s
-    s.close()
+    with Store(tmp_path / "member.db") as s:
+        yield s
 
 
 def fixed_key() -> GroupKey:

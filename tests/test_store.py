@@ -34,9 +34,8 @@ def msg(ts: int, topic: bytes = T1, n: int = 0, payload: bytes = b"payload") -> 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "node.sqlite")
-    yield s
-    s.close()
+    with Store(tmp_path / "node.sqlite") as s:
+        yield s
 
 
 def raw(path: Path) -> sqlite3.Connection:

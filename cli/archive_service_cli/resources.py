@@ -8,7 +8,6 @@ import resource
 import sys
 import threading
 from dataclasses import dataclass
-from types import TracebackType
 
 import psutil
 
@@ -99,12 +98,7 @@ class ResourceMeter:
     def __enter__(self) -> ResourceMeter:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
 
 

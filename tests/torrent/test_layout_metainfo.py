@@ -204,13 +204,15 @@ def test_piece_hasher_accepts_any_slicing() -> None:
 
 
 # validation of metadata from peers --------------------------------------------------------------
+def _files(*entries: tuple[object, ...]) -> dict[str, object]:
+    """An info dict's "files" from (length, *path) entries."""
+    return {"files": [{"length": length, "path": list(path)} for length, *path in entries]}
+
+
 def _info(**changes: object) -> bytes:
     data, index = _fixed_folder()
     raw: dict[str, object] = {
-        "files": [
-            {"length": len(data), "path": ["data"]},
-            {"length": len(index), "path": ["index"]},
-        ],
+        **_files((len(data), "data"), (len(index), "index")),
         "name": NAME,
         "piece length": PIECE_LENGTH,
         "pieces": hash_pieces(data + index),
@@ -233,65 +235,17 @@ def test_valid_layout_passes() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        (
-            {
-                "files": [
-                    {"length": 204800, "path": ["..", "data"]},
-                    {"length": 170, "path": ["index"]},
-                ]
-            },
-            "unsafe",
-        ),
-        (
-            {
-                "files": [
-                    {"length": 204800, "path": ["/etc", "data"]},
-                    {"length": 170, "path": ["index"]},
-                ]
-            },
-            "unsafe",
-        ),
-        (
-            {"files": [{"length": 204800, "path": ["data"]}, {"length": 170, "path": [""]}]},
-            "unsafe",
-        ),
+        (_files((204800, "..", "data"), (170, "index")), "unsafe"),
+        (_files((204800, "/etc", "data"), (170, "index")), "unsafe"),
+        (_files((204800, "data"), (170, "")), "unsafe"),
         ({"name": ".."}, "unsafe"),
         ({"name": "0x" + "02" + "11" * 32}, "this community"),
-        (
-            {
-                "files": [
-                    {"length": 204800, "path": ["data"]},
-                    {"length": 100, "path": ["index"]},
-                    {"length": 70, "path": ["zzz"]},
-                ]
-            },
-            "exactly",
-        ),
-        (
-            {
-                "files": [
-                    {"length": 204800, "path": ["sub", "data"]},
-                    {"length": 170, "path": ["index"]},
-                ]
-            },
-            "exactly",
-        ),
-        (
-            {"files": [{"length": 204800, "path": ["index"]}, {"length": 170, "path": ["data"]}]},
-            "data",
-        ),
-        (
-            {"files": [{"length": 204870, "path": ["data"]}, {"length": 100, "path": ["index"]}]},
-            "whole number",
-        ),
-        (
-            {"files": [{"length": 204800, "path": ["data"]}, {"length": 0, "path": ["index"]}]},
-            "piece hashes|empty",
-        ),
-        (
-            {"files": [{"length": -1, "path": ["data"]}, {"length": 170, "path": ["index"]}]},
-            "length",
-        ),
+        (_files((204800, "data"), (100, "index"), (70, "zzz")), "exactly"),
+        (_files((204800, "sub", "data"), (170, "index")), "exactly"),
+        (_files((204800, "index"), (170, "data")), "data"),
+        (_files((204870, "data"), (100, "index")), "whole number"),
+        (_files((204800, "data"), (0, "index")), "piece hashes|empty"),
+        (_files((-1, "data"), (170, "index")), "length"),
         (
             {
                 "files": [

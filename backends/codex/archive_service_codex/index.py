@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import MalformedIndexError
-from archive_service.index import check_entry, decode_index, metadata_from_pb
+from archive_service.index import check_entry, decode_index, index_entry
 from archive_service.types import IndexEntry
 from archive_service.wire import pb
 
@@ -28,12 +28,7 @@ def decode_codex_index(
 def codex_entries(index: pb.CodexWakuMessageArchiveIndex) -> list[IndexEntry]:
     """Oldest window first; the size of a Codex archive is unknown until its manifest (0)."""
     entries = [
-        IndexEntry(
-            archive_id=key,
-            metadata=metadata_from_pb(entry.metadata),
-            locator={"cid": entry.cid},
-            size=0,
-        )
+        index_entry(key, entry, locator={"cid": entry.cid}, size=0)
         for key, entry in index.archives.items()
     ]
     entries.sort(key=lambda e: (e.metadata.from_ts, e.metadata.to_ts, e.archive_id))

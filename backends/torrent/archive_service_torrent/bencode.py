@@ -102,22 +102,15 @@ def _decode(buf: memoryview, pos: int, depth: int) -> tuple[BValue, int]:
     if lead == ord("l"):
         pos += 1
         items: list[BValue] = []
-        while True:
-            if pos >= len(buf):
-                raise BencodeError("unterminated list")
-            if buf[pos] == ord("e"):
-                return items, pos + 1
+        while not _at_end(buf, pos, "list"):
             item, pos = _decode(buf, pos, depth + 1)
             items.append(item)
+        return items, pos + 1
     if lead == ord("d"):
         pos += 1
         result: dict[bytes, BValue] = {}
         previous: bytes | None = None
-        while True:
-            if pos >= len(buf):
-                raise BencodeError("unterminated dictionary")
-            if buf[pos] == ord("e"):
-                return result, pos + 1
+        while not _at_end(buf, pos, "dictionary"):
             key, pos = _decode(buf, pos, depth + 1)
             if not isinstance(key, bytes):
                 raise BencodeError(f"dictionary key at offset {pos} is not a string")
@@ -125,7 +118,15 @@ def _decode(buf: memoryview, pos: int, depth: int) -> tuple[BValue, int]:
                 raise BencodeError(f"dictionary keys not sorted or repeated at {key!r}")
             previous = key
             result[key], pos = _decode(buf, pos, depth + 1)
+        return result, pos + 1
     raise BencodeError(f"unexpected byte {bytes([lead])!r} at offset {pos}")
+
+
+def _at_end(buf: memoryview, pos: int, what: str) -> bool:
+    """True at the 'e' that closes a list or dictionary; running out of bytes first is an error."""
+    if pos >= len(buf):
+        raise BencodeError(f"unterminated {what}")
+    return buf[pos] == ord("e")
 
 
 def _find(buf: memoryview, byte: int, start: int) -> int:

@@ -7,7 +7,7 @@ from itertools import pairwise
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import MalformedIndexError
-from archive_service.index import check_entry, decode_index, metadata_from_pb
+from archive_service.index import check_entry, decode_index, index_entry
 from archive_service.types import IndexEntry
 from archive_service.wire import pb
 
@@ -44,9 +44,9 @@ def decode_torrent_index(
 def torrent_entries(index: pb.WakuMessageArchiveIndex) -> list[IndexEntry]:
     """In data-file order (offset), which is creation order."""
     entries = [
-        IndexEntry(
-            archive_id=key,
-            metadata=metadata_from_pb(entry.metadata),
+        index_entry(
+            key,
+            entry,
             locator={"offset": entry.offset, "size": entry.size, "padding": entry.padding},
             size=entry.size,
         )
