@@ -294,6 +294,7 @@ class CodexBackend(ArchiveBackend):
             api_url = node.api_url
         client = CodexClient(
             api_url,
+            api=self.config.api,
             timeouts=self.config.timeouts.to_client(),
             retry=self.config.retry.to_client(),
         )
