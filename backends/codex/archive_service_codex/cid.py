@@ -427,7 +427,7 @@ class Manifest:
                 mimetype=self.mimetype,
             )
             return item
-        return {
+        item = {
             "treeCid": self.tree_cid.text,
             "datasetSize": self.dataset_size,
             "blockSize": self.block_size,
@@ -435,6 +435,9 @@ class Manifest:
             "mimetype": self.mimetype,
             "protected": self.protected,
         }
+        if self.uploaded_at is not None:
+            item["uploadedAt"] = self.uploaded_at
+        return item
 
 
 def encode_manifest(
@@ -729,13 +732,20 @@ class CidBuilder:
         filename: str | None = None,
         mimetype: str | None = None,
         coder: ManifestCoder = ManifestCoder.CODEX,
+        uploaded_at: int | None = None,
     ) -> Manifest:
         """The manifest (call after storing the blocks of `update`/`close`)."""
         if not self._closed:
             if self.close():
                 raise ValueError("finish() before close() would drop the last block; call close()")
         return build_manifest(
-            self.tree_cid, self.dataset_size, self.block_size, filename, mimetype, coder
+            self.tree_cid,
+            self.dataset_size,
+            self.block_size,
+            filename,
+            mimetype,
+            coder,
+            uploaded_at,
         )
 
 

@@ -136,6 +136,7 @@ async def presto_errors(request: web.Request, handler: Handler) -> web.StreamRes
 def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
     engine, store = node.engine, node.store
     storage = node.api is ApiGeneration.STORAGE_V1
+    legacy = node.legacy_build
     coder = ManifestCoder.STORAGE if storage else ManifestCoder.CODEX
     downloads = node.downloads
     advertised: dict[Cid, bool] = {}  # Logos Storage's per-dataset advertise flag
@@ -187,6 +188,8 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             if not content_type_parses(content_type):
                 return error(415)
             if not is_valid_upload_mimetype(content_type):
+                if legacy:
+                    return error(422, "The MIME type is not valid.")
                 return error(422, f"The MIME type '{content_type}' is not valid.")
             mimetype = content_type
         filename = filename_from_content_disposition(request.headers.get("Content-Disposition"))
@@ -204,10 +207,15 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
                 except ValueError as exc:
                     return error(400, str(exc))
         if not chunked and not request.content_length:
-            return error(500, NO_BODY)
+            return error(500, "" if legacy else NO_BODY)
         try:
             manifest = await engine.upload(
-                request.content.iter_any(), filename, mimetype, block_size=block_size, coder=coder
+                request.content.iter_any(),
+                filename,
+                mimetype,
+                block_size=block_size,
+                coder=coder,
+                uploaded_at=int(node.clock.now()) if legacy else None,
             )
         except StoreError as exc:
             return error(500, str(exc))
@@ -244,7 +252,10 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             )
             if network:
                 response.headers["Access-Control-Expose-Headers"] = "Content-Disposition"
-            response.content_length = manifest.dataset_size
+            if legacy:
+                response.enable_chunked_encoding()  # that build sent no Content-Length
+            else:
+                response.content_length = manifest.dataset_size
             await response.prepare(request)
             await response.write(first)
             try:
@@ -264,7 +275,7 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
         if isinstance(cid, web.Response):
             return cid
         if not store.has(cid):
-            return error(404, NOT_IN_LOCAL_STORE)
+            return error(404, "" if legacy else NOT_IN_LOCAL_STORE)
         manifest = store.get_manifest(cid) if cid.is_manifest else None
         if manifest is None:
             return error(404, INVALID_MANIFEST_CODEC)
@@ -535,11 +546,13 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
     r.add_post(p + "/data", upload)
     r.add_get(p + "/data", list_data, allow_head=False)
     r.add_get(p + "/data/{cid}", download_local, allow_head=False)
-    r.add_delete(p + "/data/{cid}", delete)
+    if not legacy:
+        r.add_delete(p + "/data/{cid}", delete)
     r.add_post(p + "/data/{cid}/network", fetch_network)
     r.add_get(p + "/data/{cid}/network/stream", download_network, allow_head=False)
     r.add_get(p + "/data/{cid}/network/manifest", get_network_manifest, allow_head=False)
-    r.add_get(p + "/data/{cid}/exists", exists, allow_head=False)
+    if not legacy:
+        r.add_get(p + "/data/{cid}/exists", exists, allow_head=False)
     r.add_get(p + "/space", space, allow_head=False)
     r.add_get(p + "/peerid", peerid, allow_head=False)
     r.add_get(p + "/spr", spr, allow_head=False)

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(Logos Storage v0.5.x, /api/storage/v1)",
     )
     parser.add_argument(
+        "--legacy-build",
+        action="store_true",
+        help="answer as the pre-v0.2.0 Codex build measured in issue 13 (caed3c07): upload "
+        "time in manifests, no /exists or DELETE route, empty-body errors",
+    )
+    parser.add_argument(
         "--network-miss-wait",
         type=float,
         default=0.0,
@@ -120,6 +126,7 @@ def run_node_cli(argv: Sequence[str] | None = None) -> int:
         bootstrap=args.bootstrap_node,
         api=args.api,
         network_miss_wait=args.network_miss_wait,
+        legacy_build=args.legacy_build,
     )
     try:
         asyncio.run(serve(node))

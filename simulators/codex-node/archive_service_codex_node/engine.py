@@ -66,6 +66,7 @@ class Engine:
         *,
         block_size: int = DEFAULT_BLOCK_SIZE,
         coder: ManifestCoder = ManifestCoder.CODEX,
+        uploaded_at: int | None = None,
     ) -> Manifest:
         """Chunk, hash and store a stream (`coder`: the API generation's manifest coder).
         Raises InvalidInputError('Empty leaves') for no data and StoreError on a full quota;
@@ -82,7 +83,7 @@ class Engine:
             for block in builder.close():
                 self._store_upload_block(block.cid, block.data, added)
                 leaves += block.leaf
-            manifest = builder.finish(filename, mimetype, coder)
+            manifest = builder.finish(filename, mimetype, coder, uploaded_at)
             tree_was_new = not self.store.has_tree(manifest.tree_cid)
             self.store.put_tree(manifest.tree_cid, bytes(leaves), verified=True)
             try:

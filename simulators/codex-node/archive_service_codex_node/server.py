@@ -37,6 +37,10 @@ class LocalCodexNode:
     Logos Storage v0.5.x (`storage-v1`: its routes, bodies, JSON and manifest coder).
     `network_miss_wait` > 0 holds a network request for a CID nobody has that many seconds
     (on `clock`) and then answers 404 `Timeout exceeded!`, as a real node did after 600 s.
+    `legacy_build` answers as the pre-v0.2.0 build measured in issue 13 (logos-storage-nim
+    caed3c07): manifests carry the upload time (field 10, `uploadedAt` in the JSON), no
+    `/exists` and no `DELETE /data/{cid}` route, empty-body 404 for an unknown CID and 500 for
+    an empty upload, `The MIME type is not valid.`, downloads without Content-Length.
 
     `data_dir` holds `key` (the node identity), `repo/` (blocks, tree index) and a lock file;
     restarting on the same directory keeps the identity and the data.
@@ -55,10 +59,14 @@ class LocalCodexNode:
         clock: Clock | None = None,
         api: ApiGeneration | str = ApiGeneration.CODEX_V1,
         network_miss_wait: float = 0.0,
+        legacy_build: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.api = ApiGeneration(api)
         self.network_miss_wait = network_miss_wait
+        self.legacy_build = legacy_build
+        if legacy_build and self.api is not ApiGeneration.CODEX_V1:
+            raise ValueError("legacy_build is a Codex (codex-v1) build")
         self.host = host
         self.requested_port = api_port
         self.storage_quota = storage_quota
