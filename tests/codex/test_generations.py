@@ -302,3 +302,39 @@ async def test_a_network_miss_held_to_its_end_is_not_found(codex_node_factory) -
         with pytest.raises(CodexNotFound) as err:
             await c.manifest(unknown)
     assert err.value.body == "Timeout exceeded!" and 600 in clock.sleeps
+
+
+# abandoned requests (a real build crashed 10 minutes after one) --------------------------------
+def open_connections(client: CodexClient) -> int:
+    pool = client._http._transport._pool  # type: ignore[attr-defined]
+    return sum(1 for conn in pool.connections if not conn.is_idle())
+
+
+async def test_a_cancelled_call_leaves_no_request_open(codex_node_factory) -> None:
+    clock = HeldClock(hold_from=600)
+    node = await codex_node_factory("slow", network_miss_wait=600, clock=clock)
+    unknown = compute_manifest(os.urandom(100)).cid.text
+    async with CodexClient(node.api_url) as c:
+        held = asyncio.Event()
+        original = clock.sleep
+
+        async def sleep(seconds: float) -> None:
+            if seconds >= 600:
+                held.set()
+            await original(seconds)
+
+        clock.sleep = sleep  # type: ignore[method-assign]
+        task = asyncio.create_task(c.manifest(unknown))
+        await held.wait()  # the node holds the request
+        assert open_connections(c) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert open_connections(c) == 0
+        # Cancelled mid-body: the download's response is closed too.
+        cid = await c.upload(os.urandom(5 * 65536))
+        async with c.open_download(cid) as download:
+            async for _ in download.chunks():
+                break
+        assert open_connections(c) == 0
+    clock.release.set()
