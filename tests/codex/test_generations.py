@@ -21,11 +21,13 @@ from archive_service_codex.client import (
     ClientTimeouts,
     CodexBadRequest,
     CodexClient,
+    CodexConflict,
     CodexNotFound,
     CodexNotSupported,
     CodexRejected,
     CodexServerError,
     CodexTimeout,
+    CodexUnavailable,
     Manifest,
     node_root,
 )
@@ -338,3 +340,38 @@ async def test_a_cancelled_call_leaves_no_request_open(codex_node_factory) -> No
                 break
         assert open_connections(c) == 0
     clock.release.set()
+
+
+# statuses and bodies of both generations → typed errors ------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "body", "optional", "kind"),
+    [
+        (400, "Incorrect Cid", False, CodexBadRequest),
+        (400, "Invalid blockSize parameter", False, CodexBadRequest),
+        (400, "Invalid download ID", True, CodexBadRequest),
+        (404, "", True, CodexNotSupported),  # a route this node does not have
+        (404, "", False, CodexNotFound),  # an unknown CID on a build before v0.2.1
+        (404, "Background download not found", True, CodexNotFound),
+        (404, "Timeout exceeded!", False, CodexNotFound),
+        (409, "Download already failed", False, CodexConflict),
+        (422, "Filename exceeds maximum size of 255 bytes", False, CodexRejected),
+        (500, "Error retries exhausted", False, CodexNotFound),
+        (500, "", False, CodexServerError),  # e.g. Logos Storage's /debug/info failure
+        (503, "", False, CodexUnavailable),
+    ],
+)
+def test_each_answer_maps_to_a_typed_error(
+    status: int, body: str, optional: bool, kind: type[Exception]
+) -> None:
+    client = CodexClient("http://127.0.0.1:1/api/storage/v1")
+    error = client._error("op", status, body, optional)
+    assert type(error) is kind and error.status == status and error.body == body
+
+
+async def test_connect_spr_and_peer_id_on_logos_storage(codex_node_factory) -> None:
+    a = await codex_node_factory("a", api="storage-v1")
+    b = await codex_node_factory("b", api="storage-v1")
+    async with CodexClient(b.api_url) as cb:
+        assert await cb.peer_id() == b.peer_id and await cb.spr() == b.spr
+        await cb.connect(a.peer_id, a.listen_addrs)
+        assert a.peer_id in b.network.peers

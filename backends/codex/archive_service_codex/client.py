@@ -113,6 +113,10 @@ class CodexNotReady(CodexUnavailable):
     yet; ask again later."""
 
 
+class CodexConflict(CodexError):
+    """409 (Logos Storage): the node could not start a background download."""
+
+
 class CodexNotSupported(CodexError):
     """The node lacks this route (404 with an empty body) or its API generation has no such
     operation: not a "not found"."""
@@ -422,7 +426,18 @@ class CodexClient:
                 status=status,
             )
         if status == 400:
-            return CodexBadRequest(msg + " (check the CID / peer id)", status=status, body=text)
+            hint = " (check the CID / peer id)"
+            if "blocksize" in text.lower():
+                hint = " (Logos Storage takes block sizes of 4096-524288 bytes, powers of two)"
+            elif "download id" in text.lower() or "interpret as a bool" in text.lower():
+                hint = " (check the parameters)"
+            return CodexBadRequest(msg + hint, status=status, body=text)
+        if status == 409:
+            return CodexConflict(
+                msg + " (the node could not start the background download)",
+                status=status,
+                body=text,
+            )
         if status == 404 or (status == 500 and "retries exhausted" in text.lower()):
             return CodexNotFound(
                 msg + " (no local block and no connected peer has it)", status=status, body=text
