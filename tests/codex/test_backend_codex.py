@@ -482,14 +482,17 @@ async def test_start_fails_typed_without_a_node(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_managed_node_is_started_and_stopped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["auto", "storage-v1"])
+async def test_managed_node_is_started_and_stopped(tmp_path: Path, api: str) -> None:
     store = Store(tmp_path / "db.sqlite")
     context = BackendContext(tmp_path / "codex", store, HashRatchet(store), lambda e: None)
-    backend = CodexBackend(context, CodexSettings(managed_node={"enabled": True}))
+    backend = CodexBackend(context, CodexSettings(api=api, managed_node={"enabled": True}))
     await backend.start()
     try:
         assert backend.node is not None
         assert backend.client.api_url == backend.node.api_url
+        prefix = "/api/storage/v1" if api == "storage-v1" else "/api/codex/v1"
+        assert backend.node.api_url.endswith(prefix)
         cid = await backend.client.upload(b"hello")
         assert await backend.client.exists(cid)
         assert (tmp_path / "codex" / "node").is_dir()

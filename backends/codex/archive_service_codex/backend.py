@@ -327,6 +327,8 @@ class CodexBackend(ArchiveBackend):
                 block_retries=m.block_retries,
                 retry_interval=m.retry_interval,
                 bootstrap=tuple(m.bootstrap),
+                # The managed node answers in the configured generation (Codex's for auto).
+                api=self.config.api if self.config.api != "auto" else "codex-v1",
             )
             await node.start()
             api_url = node.api_url
