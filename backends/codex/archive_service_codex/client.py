@@ -391,8 +391,8 @@ class CodexClient:
                     data = await self._read_capped(response, MAX_CONTROL_BODY, "API probe")
             except httpx.TransportError as exc:
                 error = CodexUnavailable(
-                    f"node {self.node_url} unreachable during the API probe: {exc!r}; is the "
-                    "node running, the URL right and (Logos Storage) --api-bindaddr set?"
+                    f"node {self.node_url} unreachable: {exc!r}; is it running (Logos "
+                    "Storage: with --api-bindaddr)?"
                 )
                 error.__cause__ = exc
                 raise _Transient(error) from exc
