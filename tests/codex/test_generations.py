@@ -269,6 +269,15 @@ async def test_legacy_build_answers_are_typed(codex_node_factory) -> None:
         assert (err5.value.status, err5.value.body) == (500, "")
 
 
+@pytest.mark.parametrize("coder", list(ManifestCoder))
+def test_each_coder_is_told_apart_by_the_served_manifest(coder: ManifestCoder) -> None:
+    """A node on any coder (the January-2026 one included) is verified, and its coder named,
+    from the manifest JSON it serves."""
+    m = compute_manifest(HELLO, "hello.txt", "text/plain", coder=coder)
+    served = Manifest(m.tree_cid.text, 12, 65536, "hello.txt", "text/plain", False)
+    assert genuine_coder(m.cid.text, served) is coder
+
+
 def test_a_manifest_lying_about_a_field_is_refused() -> None:
     m = compute_manifest(HELLO, "hello.txt", "text/plain", coder=ManifestCoder.STORAGE)
     honest = Manifest(m.tree_cid.text, 12, 65536, "hello.txt", "text/plain", False)
