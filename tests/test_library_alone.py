@@ -27,7 +27,7 @@ from pathlib import Path
 
 import coincurve
 
-from archive_service.archives import StoredMessage
+from archive_service.types import StoredMessage
 from archive_service.config import Config, MemberSettings, OwnerSettings
 from archive_service.events import (
     ArchiveBuilt, CreatingHistoryArchives, NoHistoryArchivesCreated,

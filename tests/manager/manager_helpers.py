@@ -3,16 +3,21 @@ real SQLite stores, all on 127.0.0.1 in a temporary directory."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
-from archive_service_cli.lab import Lab
+from archive_service_cli.lab import Lab, RecordedEvent
 from archive_service_cli.synthetic import DAY, DEFAULT_START_TS, generate_history
 
+from archive_service.events import ArchiveEvent
 from archive_service.node import ArchiveNode
 from archive_service.store import Community
 
 WEEK = 7 * DAY
+E = TypeVar("E", bound=ArchiveEvent)
 START = DEFAULT_START_TS
 
 
@@ -46,3 +51,30 @@ def windows_downloaded(member: ArchiveNode, community: Community) -> Counter[tup
 
 def backend_of_downloads(member: ArchiveNode, community: Community) -> Counter[str]:
     return Counter(d.backend for d in member.store.downloaded_archives(community.id))
+
+
+async def next_event(
+    lab: Lab,
+    node: str,
+    kind: type[E],
+    where: Callable[[E], bool] = lambda event: True,
+    timeout: float = 60.0,
+) -> E:
+    """The first event of `kind` from `node` that satisfies `where`: one recorded already, or
+    the next one to arrive (awaited, never polled)."""
+    for record in lab.events.of(node, kind):
+        if where(record.event):  # type: ignore[arg-type]
+            return record.event  # type: ignore[return-value]
+    arrived: asyncio.Future[E] = asyncio.get_running_loop().create_future()
+
+    def listener(record: RecordedEvent) -> None:
+        event = record.event
+        if record.node == node and isinstance(event, kind) and where(event) and not arrived.done():
+            arrived.set_result(event)
+
+    lab.events.listeners.append(listener)
+    try:
+        async with asyncio.timeout(timeout):
+            return await arrived
+    finally:
+        lab.events.listeners.remove(listener)

@@ -6,11 +6,19 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import libtorrent as lt
 import pytest
 from archive_service_cli.lab import Lab
-from manager_helpers import START, WEEK, backend_of_downloads, owner_community, windows_downloaded
+from manager_helpers import (
+    START,
+    WEEK,
+    backend_of_downloads,
+    next_event,
+    owner_community,
+    windows_downloaded,
+)
 
-from archive_service.clock import ScaledClock
+from archive_service.clock import ManualClock
 from archive_service.config import ImportSettings
 from archive_service.crypto.signing import generate_community_key, sign_archive_link
 from archive_service.events import (
@@ -20,15 +28,8 @@ from archive_service.events import (
     HistoryArchivesDownloadCompleted,
     HistoryArchivesDownloadFailed,
 )
-from archive_service.manager import (
-    REASON_BAD_SIGNATURE,
-    REASON_DISABLED,
-    REASON_NOT_MEMBER,
-    REASON_OLD_CLOCK,
-    REASON_OWNER,
-    REASON_SAME_LINK,
-    REASON_UNKNOWN_COMMUNITY,
-)
+from archive_service.interface import DownloadTaskInfo
+from archive_service.manager import LinkReason
 from archive_service.store import Community
 
 pytestmark = pytest.mark.timeout(180)
@@ -85,38 +86,41 @@ async def test_link_gates_say_why_a_link_is_refused(tmp_path: Path) -> None:
         # A link signed by another key maps to a community the member does not know.
         stranger, _ = generate_community_key()
         forged = sign_archive_link(stranger, 10**15, link)
-        assert (await handle(forged)).reason == REASON_UNKNOWN_COMMUNITY
-        assert (await handle(b"\x0a\x03abc")).reason == REASON_BAD_SIGNATURE
+        assert (await handle(forged)).reason == LinkReason.UNKNOWN_COMMUNITY
+        assert (await handle(b"\x0a\x03abc")).reason == LinkReason.BAD_SIGNATURE
         # The owner's own node never downloads its own links.
-        assert (await lab.owner.manager.handle_archive_link_message(message)).reason == REASON_OWNER
+        own = await lab.owner.manager.handle_archive_link_message(message)
+        assert own.reason == LinkReason.OWNER
 
         accepted = await handle(message)
         assert accepted.accepted and accepted.backend == "torrent"
         await lab.settle(community)
         assert lab.member_hashes(member, community) == lab.owner_hashes(community)
 
-        assert (await handle(message)).reason == REASON_SAME_LINK
+        assert (await handle(message)).reason == LinkReason.SAME_LINK
         older = sign_archive_link(community.private_key or b"", accepted.clock - 1, link + "x")
-        assert (await handle(older)).reason == REASON_OLD_CLOCK
+        assert (await handle(older)).reason == LinkReason.OLD_CLOCK
 
         member.store.save_community(Community(id=community.id, joined=True, archives_enabled=False))
-        assert (await handle(message)).reason == REASON_DISABLED
+        assert (await handle(message)).reason == LinkReason.DISABLED
         member.store.save_community(Community(id=community.id, joined=False))
-        assert (await handle(message)).reason == REASON_NOT_MEMBER
+        assert (await handle(message)).reason == LinkReason.NOT_MEMBER
 
         reasons = [r.event.reason for r in lab.events.of("member1", ArchiveLinkIgnored)]
         assert reasons == [
-            REASON_UNKNOWN_COMMUNITY,
-            REASON_BAD_SIGNATURE,
-            REASON_SAME_LINK,
-            REASON_OLD_CLOCK,
-            REASON_DISABLED,
-            REASON_NOT_MEMBER,
+            LinkReason.UNKNOWN_COMMUNITY,
+            LinkReason.BAD_SIGNATURE,
+            LinkReason.SAME_LINK,
+            LinkReason.OLD_CLOCK,
+            LinkReason.DISABLED,
+            LinkReason.NOT_MEMBER,
         ]
 
 
 @pytest.mark.parametrize("backend", ["torrent", "codex"])
-async def test_newer_link_supersedes_the_running_download(tmp_path: Path, backend: str) -> None:
+async def test_newer_link_supersedes_the_running_download(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with Lab(tmp_path, backends=[backend], members=1) as lab:
         assert lab.owner is not None
         member = lab.members[0]
@@ -131,11 +135,21 @@ async def test_newer_link_supersedes_the_running_download(tmp_path: Path, backen
         assert link1 != link2
         # The owner no longer serves link1 (it moved to link2), so a download of link1 keeps
         # waiting for its index: it is provably running when link2 arrives.
+        started = asyncio.Event()
+        download = member.backends[backend].download_history_archives
+
+        async def announcing_download(
+            community_id: bytes, link: str, cancel: asyncio.Event
+        ) -> DownloadTaskInfo:
+            if link == link1:
+                started.set()
+            return await download(community_id, link, cancel)
+
+        monkeypatch.setattr(
+            member.backends[backend], "download_history_archives", announcing_download
+        )
         assert (await member.manager.handle_archive_link_message(msg1)).accepted
-        for _ in range(200):
-            if member.manager.running_download(community.id) == (backend, link1):
-                break
-            await asyncio.sleep(0.005)
+        await asyncio.wait_for(started.wait(), 30)
         assert member.manager.running_download(community.id) == (backend, link1)
         assert (await member.manager.handle_archive_link_message(msg2)).accepted
         await lab.settle(community)
@@ -167,11 +181,8 @@ async def test_member_restarted_mid_import_resumes_and_imports_everything_once(
         imported_before = 3 - len(member.store.archives_to_import(community.id))
         assert 1 <= imported_before < 3  # stopped in the middle of the import
         member = await lab.restart(member)
+        # start() resumed the import; wait_idle awaits it.
         await member.manager.wait_idle(community.id)
-        for _ in range(200):  # the resumed import runs in the background after start()
-            if not member.store.archives_to_import(community.id):
-                break
-            await asyncio.sleep(0.05)
         assert not member.store.archives_to_import(community.id)
         assert lab.member_hashes(member, community) == lab.owner_hashes(community)
         assert member.store.count_waku_messages() == 3000
@@ -190,11 +201,7 @@ async def test_missing_group_key_postpones_the_download_until_the_key_arrives(
         )
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
         await lab.bus.drain()
-        for _ in range(200):
-            if lab.events.of("member1", HistoryArchivesDownloadFailed):
-                break
-            await asyncio.sleep(0.05)
-        failure = lab.events.of("member1", HistoryArchivesDownloadFailed)[0].event
+        failure = await next_event(lab, "member1", HistoryArchivesDownloadFailed)
         assert failure.reason.startswith("no key")  # the member can tell why
         assert member.store.count_waku_messages() == 0
 
@@ -238,25 +245,24 @@ async def test_archive_under_an_older_key_waits_for_that_key_while_others_import
         late.crypto.add_group_key(owner.crypto.group_keys(community.id)[-1])
         message = lab.bus.sent[-1][3]
         assert (await late.manager.handle_archive_link_message(message)).accepted
-        for _ in range(200):
-            if (
-                lab.events.of("member2", HistoryArchiveImportFailed)
-                and len(late.store.archives_to_import(community.id)) == 1
-            ):
-                break
-            await asyncio.sleep(0.05)
+        # Week 2 imports, week 1 is postponed (both downloaded before the import starts).
+        await asyncio.gather(
+            next_event(lab, "member2", HistoryArchiveImportFailed),
+            next_event(lab, "member2", HistoryArchiveImported),
+        )
         failures = [r.event for r in lab.events.of("member2", HistoryArchiveImportFailed)]
         assert failures and all(f.postponed and not f.gave_up for f in failures)
         assert len(late.store.archives_to_import(community.id)) == 1
         assert 0 < late.store.count_waku_messages() < len(lab.owner_hashes(community))
 
         late.crypto.add_group_key(old_key)
+        (postponed,) = late.store.archives_to_import(community.id)
         late.manager.notify_group_key(community.id)
+        await next_event(
+            lab, "member2", HistoryArchiveImported, lambda e: e.archive_id == postponed.archive_id
+        )
         await late.manager.wait_idle(community.id)
-        for _ in range(100):
-            if not late.store.archives_to_import(community.id):
-                break
-            await asyncio.sleep(0.05)
+        assert not late.store.archives_to_import(community.id)
         assert lab.member_hashes(late, community) == lab.owner_hashes(community)
         assert len(lab.events.of("member2", HistoryArchiveImportFailed)) < 10
 
@@ -273,32 +279,32 @@ async def test_owner_restarted_mid_interval_creates_at_the_boundary(tmp_path: Pa
         first_link = lab.owner.store.get_archive_link(community.id, "torrent").link
 
         # The owner comes back 10 days after the history began, 3 days after its last
-        # archive; from now on one week of clock time passes in two real seconds.
-        lab.clock = ScaledClock(start=START + 10 * 24 * 3600, speed=WEEK / 2)
+        # archive; from now on its time moves only when the test advances it.
+        clock = lab.clock = ManualClock(start=START + 10 * 24 * 3600)
         owner = await lab.restart(lab.owner)
         await owner.manager.init_history_archive_tasks([community])
         assert owner.manager.history_tasks_count == 1
         backend = owner.backends["torrent"]
-        # Seeded at start-up; libtorrent re-checks the data first, so it may take a moment.
-        for _ in range(100):
-            if await backend.is_seeding(community.id, first_link):
-                break
-            await asyncio.sleep(0.05)
+        # Seeded at start-up; libtorrent re-checks the data first: await its alerts.
+        watch = backend._held[community.id].watch
+        await watch.wait_until(
+            lambda: watch.status().state == lt.torrent_status.seeding,
+            cancel=None,
+            timeout=30,
+            what="re-check",
+        )
         assert await backend.is_seeding(community.id, first_link)
         assert owner.store.get_archive_link(community.id, "torrent").link == first_link
 
-        # 3 days since the last archive: the next one comes 4 clock-days (~1.1 s) later, not
-        # at once (day 10) and not an interval late (day 21); 2 clock-days absorb scheduling.
-        for _ in range(100):
-            if owner.store.get_last_archive_end_date(community.id) > START + WEEK:
-                break
-            await asyncio.sleep(0.05)
-        end = owner.store.get_last_archive_end_date(community.id)
-        assert START + 2 * WEEK - 60 <= end <= START + 2 * WEEK + 2 * 24 * 3600
-        for _ in range(100):  # the end date is saved before seeding; wait for the new link
-            if len(lab.bus.sent) == 2:
-                break
-            await asyncio.sleep(0.05)
+        # 3 days since the last archive: the next one comes 4 days later, not at once (day
+        # 10) and not an interval late (day 21).
+        await clock.wait_for_sleeper()
+        assert clock.deadlines == [START + 2 * WEEK]
+        clock.advance(4 * 24 * 3600)
+        # Created, seeded and announced once the interval task sleeps again.
+        await asyncio.wait_for(clock.wait_for_sleeper(), 60)
+        assert clock.deadlines == [START + 3 * WEEK]
+        assert owner.store.get_last_archive_end_date(community.id) == START + 2 * WEEK
         assert len(lab.bus.sent) == 2
         await lab.settle(community)
         assert lab.member_hashes(member, community) == lab.owner_hashes(community)
@@ -310,7 +316,7 @@ async def test_owner_restarted_mid_interval_creates_at_the_boundary(tmp_path: Pa
 async def test_overdue_owner_creates_at_once_and_empty_store_only_starts_the_interval(
     tmp_path: Path,
 ) -> None:
-    clock = ScaledClock(start=START + 30 * 24 * 3600, speed=1.0)
+    clock = ManualClock(start=START + 30 * 24 * 3600)
     async with Lab(tmp_path, backends=["codex"], members=0, clock=clock) as lab:
         assert lab.owner is not None
         community = owner_community(lab, messages=300, days=14)
@@ -345,10 +351,8 @@ async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Pa
         lab.join(member, community)
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + 3 * WEEK)
         await lab.bus.drain()
-        for _ in range(200):  # downloaded, not imported: the import gate is still closed
-            if len(member.store.archives_to_import(community.id)) == 3:
-                break
-            await asyncio.sleep(0.05)
+        # Downloaded, not imported: the import gate is still closed.
+        await next_event(lab, "member1", HistoryArchivesDownloadCompleted)
         assert len(member.store.archives_to_import(community.id)) == 3
 
         # Overwrite the newest archive's bytes inside the member's `data` file.
@@ -360,11 +364,7 @@ async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Pa
             f.write(b"\xff" * 64)
 
         member.manager.open_import_gate_now()
-        for _ in range(200):
-            failures = [r.event for r in lab.events.of("member1", HistoryArchiveImportFailed)]
-            if any(f.gave_up for f in failures):
-                break
-            await asyncio.sleep(0.05)
+        await next_event(lab, "member1", HistoryArchiveImportFailed, lambda e: e.gave_up)
         await member.manager.wait_idle(community.id)
         failures = [r.event for r in lab.events.of("member1", HistoryArchiveImportFailed)]
         assert [f.attempts for f in failures] == [1, 2, 3]

@@ -2,9 +2,10 @@
 development and tests where no Codex binary is available. See README.md next to this file for
 what it is and is not."""
 
+from archive_service_codex_node.profile import PerformanceProfile, ProfileError, load_profile
 from archive_service_codex_node.server import LocalCodexNode
 
-__all__ = ["LocalCodexNode", "run_node_cli"]
+__all__ = ["LocalCodexNode", "PerformanceProfile", "ProfileError", "load_profile", "run_node_cli"]
 
 
 def run_node_cli(argv: list[str] | None = None) -> int:

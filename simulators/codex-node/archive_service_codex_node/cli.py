@@ -3,7 +3,8 @@
 
 Flags mirror the real node's (`--data-dir`, `--api-port`, `--api-bindaddr`,
 `--bootstrap-node` repeatable, `--storage-quota` with binary size suffixes, `--block-retries`),
-plus `--retry-interval` (the real node sleeps up to 2 s per retry). Prints `REST service started
+plus `--retry-interval` (the real node sleeps up to 2 s per retry) and `--profile` (a bundled
+performance profile or a profile file; see profile.py). Prints `REST service started
 address=<api url>` once ready; SIGTERM / SIGINT stop it cleanly (exit 0). A busy port or data
 dir prints one error line and exits 1.
 """
@@ -20,6 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from archive_service.errors import BackendUnavailableError, ConfigError
+from archive_service_codex_node.profile import (
+    DEFAULT_PROFILE,
+    ProfileError,
+    bundled_profiles,
+    load_profile,
+)
 from archive_service_codex_node.server import DEFAULT_QUOTA, LocalCodexNode
 
 _SIZE = re.compile(r"(?i)\s*(\d+)\s*([kmgt]?)(i?b)?\s*")
@@ -42,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  archive-service codex-node --data-dir owner-codex --api-port 8080\n"
         "  archive-service codex-node -d member-codex -p 8081 --bootstrap-node spr:...\n"
-        "  python -m archive_service_codex_node -d node -p 0 --storage-quota 1GiB",
+        "  python -m archive_service_codex_node -d node -p 0 --storage-quota 1GiB\n"
+        "  codex-node -d node -p 0 --profile measured-2026-11",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -61,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage-quota", "-q", type=parse_size, default=DEFAULT_QUOTA)
     parser.add_argument("--block-retries", type=int, default=3, help="retries for a wanted block")
     parser.add_argument("--retry-interval", type=float, default=0.2, help="seconds between retries")
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME|FILE",
+        help="performance profile: a bundled one "
+        f"({', '.join(bundled_profiles())}) or a profile TOML file (default: {DEFAULT_PROFILE})",
+    )
     parser.add_argument("--log-level", default="info", help="trace|debug|info|notice|warn|error")
     parser.add_argument(
         "--api",
@@ -116,6 +131,11 @@ def run_node_cli(argv: Sequence[str] | None = None) -> int:
     if args.block_retries < 1 or args.retry_interval < 0:
         print("error: --block-retries must be ≥ 1 and --retry-interval ≥ 0", file=sys.stderr)
         return 2
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     node = LocalCodexNode(
         args.data_dir,
         host=args.api_bindaddr,
@@ -127,6 +147,7 @@ def run_node_cli(argv: Sequence[str] | None = None) -> int:
         api=args.api,
         network_miss_wait=args.network_miss_wait,
         legacy_build=args.legacy_build,
+        profile=profile,
     )
     try:
         asyncio.run(serve(node))

@@ -23,5 +23,7 @@ def add_commands(app: typer.Typer) -> None:
           archive-service codex-node --data-dir owner-codex --api-port 8080
 
           archive-service codex-node -d member-codex -p 8081 --bootstrap-node spr:…
+
+          archive-service codex-node -d node -p 0 --profile measured-2026-11
         """
         raise typer.Exit(run_node_cli(ctx.args))

@@ -23,6 +23,7 @@ from archive_service_codex.cid import (
 from archive_service.errors import BackendError, InvalidInputError
 from archive_service_codex_node.blockstore import BlockStore, QuotaExceededError
 from archive_service_codex_node.peers import BlockNotFoundError, PeerNetwork
+from archive_service_codex_node.ratelimit import NodeLimits
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,10 @@ class StoreError(BackendError):
 
 
 class Engine:
-    def __init__(self, store: BlockStore, network: PeerNetwork) -> None:
+    def __init__(self, store: BlockStore, network: PeerNetwork, limits: NodeLimits) -> None:
         self.store = store
         self.net = network
+        self.limits = limits  # the profile's upload and local read rates
         self._background: set[asyncio.Task[None]] = set()
 
     async def stop(self) -> None:
@@ -77,6 +79,7 @@ class Engine:
         done = False
         try:
             async for chunk in chunks:
+                await self.limits.upload(len(chunk))
                 for block in builder.update(chunk):
                     self._store_upload_block(block.cid, block.data, added)
                     leaves += block.leaf
@@ -154,11 +157,13 @@ class Engine:
         self.store.put_tree(manifest.tree_cid, leaves, verified=True)
         return leaves
 
-    async def _fetch_data_block(self, cid: Cid, leaf: bytes, size: int) -> bytes:
+    async def _fetch_data_block(
+        self, cid: Cid, leaf: bytes, size: int, tree: Cid, index: int
+    ) -> bytes:
         data = self.store.get(cid)
         if data is not None:
             return data
-        data = await self.net.want_block(cid, leaf=leaf, size=size)
+        data = await self.net.want_block(cid, leaf=leaf, size=size, tree=tree, index=index)
         try:
             self.store.put(cid, data)
         except QuotaExceededError as exc:
@@ -181,7 +186,11 @@ class Engine:
                 await asyncio.gather(
                     *(
                         self._fetch_data_block(
-                            cid, leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN], size
+                            cid,
+                            leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN],
+                            size,
+                            manifest.tree_cid,
+                            start + i,
                         )
                         for i, cid in enumerate(cids)
                     )
@@ -243,10 +252,16 @@ class Engine:
                     for j in range(first, scheduled):
                         runs[j] = (task, j - first)
                 entry = runs.pop(i, None)
+                local = None if entry is not None else self.store.get(block_cid_for_leaf(leaf(i)))
                 if entry is not None:
                     data: bytes | memoryview = (await entry[0])[entry[1]]
-                else:
-                    data = await self._fetch_data_block(block_cid_for_leaf(leaf(i)), leaf(i), size)
+                elif local is not None:
+                    await self.limits.local_read(len(local))
+                    data = local
+                else:  # was local when scheduled, gone since
+                    data = await self._fetch_data_block(
+                        block_cid_for_leaf(leaf(i)), leaf(i), size, manifest.tree_cid, i
+                    )
                 if i == count - 1:
                     yield data[: manifest.dataset_size - i * size]
                 else:

@@ -9,6 +9,14 @@ part of the Codex REST API and no real Codex node speaks it.
 - `GET /_local/v1/trees/{treeCid}` → the dataset's leaf digests (n × 32 bytes) or 404.
 - `GET /_local/v1/trees/{treeCid}/blocks?start=S&count=N` → blocks S…S+N-1 concatenated, or
   404 unless this node has all of them (N ≤ 64): one request per run instead of per block.
+- `GET /_local/v1/trees/{treeCid}/presence` → which blocks of the dataset this node holds, a
+  bitmap (block i is bit i % 8, least significant first, of byte i // 8), or 404 when it
+  holds no block of it: the have-list of a want-list exchange.
+- `GET /_local/v1/stats` → `{"profile": name, "served": {peerId: bytes}, "received":
+  {peerId: bytes}}`: block-exchange bytes per peer, for reports on separate processes.
+
+Blocks are served at the profile's per-peer exchange rate (the asker names itself in the
+`X-Local-Peer-Id` header; else its address is the key), after its request latency.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from aiohttp import web
 from archive_service_codex.cid import DIGEST_LEN, InvalidCidError, block_cid_for_leaf, parse_cid
 
 from archive_service.errors import InvalidInputError
-from archive_service_codex_node.peers import EXCHANGE_PREFIX
+from archive_service_codex_node.peers import EXCHANGE_PREFIX, PEER_HEADER
 
 if TYPE_CHECKING:
     from archive_service_codex_node.server import LocalCodexNode
@@ -45,13 +53,33 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
     def octets(data: bytes) -> web.Response:
         return web.Response(body=data, headers={"Content-Type": "application/octet-stream"})
 
+    def asker(request: web.Request) -> str:
+        return request.headers.get(PEER_HEADER) or request.remote or ""
+
+    async def serve_blocks(request: web.Request, blocks: list[bytes]) -> web.StreamResponse:
+        """Blocks at the asker's share of the exchange rate, after the request latency."""
+        peer = asker(request)
+        await node.limits.exchange_latency()
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = sum(len(block) for block in blocks)
+        await response.prepare(request)
+        try:
+            for block in blocks:
+                await node.limits.exchange(peer, len(block))
+                await response.write(block)
+                node.served[peer] += len(block)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the asker went away (stopped, or gave up on a slow answer)
+        return response
+
     async def block(request: web.Request) -> web.Response:
         try:
             cid = parse_cid(request.match_info["cid"])
         except InvalidCidError:
             return web.Response(status=400)
         data = node.store.get(cid)
-        return web.Response(status=404) if data is None else octets(data)
+        return web.Response(status=404) if data is None else await serve_blocks(request, [data])
 
     async def tree(request: web.Request) -> web.Response:
         try:
@@ -78,9 +106,37 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
             if data is None:
                 return web.Response(status=404)  # all or nothing: the asker falls back
             blocks.append(data)
-        return octets(b"".join(blocks))
+        return await serve_blocks(request, blocks)
+
+    async def presence(request: web.Request) -> web.Response:
+        try:
+            tree = parse_cid(request.match_info["cid"])
+        except InvalidCidError:
+            return web.Response(status=400)
+        leaves = node.store.tree_leaves(tree)
+        if leaves is None:
+            return web.Response(status=404)
+        count = len(leaves) // DIGEST_LEN
+        bitmap = bytearray((count + 7) // 8)
+        for i in range(count):
+            if node.store.has(block_cid_for_leaf(leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN])):
+                bitmap[i >> 3] |= 1 << (i & 7)
+        return web.Response(status=404) if not any(bitmap) else octets(bytes(bitmap))
+
+    async def stats(request: web.Request) -> web.Response:
+        body = {
+            "profile": node.limits.profile.name,
+            "served": dict(node.served),
+            "received": dict(node.network.received),
+        }
+        return web.Response(
+            body=json.dumps(body, separators=(",", ":")).encode(),
+            headers={"Content-Type": "application/json"},
+        )
 
     app.router.add_post(EXCHANGE_PREFIX + "/hello", hello)
+    app.router.add_get(EXCHANGE_PREFIX + "/stats", stats, allow_head=False)
+    app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}/presence", presence, allow_head=False)
     app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}/blocks", run, allow_head=False)
     app.router.add_get(EXCHANGE_PREFIX + "/blocks/{cid}", block, allow_head=False)
     app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}", tree, allow_head=False)

@@ -3,9 +3,17 @@
 Stand-in for libp2p + discv5 + the block-exchange protocol, over plain HTTP between local nodes
 (`/_local/v1/…`, served by `exchange.py`). A peer is known from `/connect`, from a bootstrap
 SPR, or from another node's table (bootstrap returns the bootstrap node's known peers, as a
-DHT lookup would find them). Wanted blocks are asked of every known peer, connected ones first;
-when nobody has one, the request is retried `block_retries` times, `retry_interval` apart, and
-then fails with the real node's `Error retries exhausted`.
+DHT lookup would find them).
+
+Like a want-list exchange, a node learns which peers have which blocks of a dataset: it asks
+every known peer for its presence bitmap of the dataset's tree (`/trees/{treeCid}/presence`),
+again when no known holder has a wanted block and when the answers are older than
+PRESENCE_MAX_AGE. Each run of blocks goes to the holder of the whole run with the fewest
+requests in flight (then the fewest bytes sent to us), so the load spreads over every member
+that holds the data and a dataset completes from members after its uploader left. A block no
+known holder has is asked of every known peer, holders and connected ones first; when nobody
+has it, the request is retried `block_retries` times, `retry_interval` apart, and then fails
+with the real node's `Error retries exhausted`.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 import aiohttp
 from archive_service_codex.cid import DIGEST_LEN, Cid, merkle_root
@@ -32,8 +41,11 @@ from archive_service_codex_node.identity import (
 log = logging.getLogger(__name__)
 
 EXCHANGE_PREFIX = "/_local/v1"
+PEER_HEADER = "X-Local-Peer-Id"  # who asks: the serving node's per-peer rate limit and counters
+PRESENCE_MAX_AGE = 1.0  # seconds; holders fetch blocks too, so their bitmaps go stale
 RETRIES_EXHAUSTED = "Error retries exhausted"
 _MAX_BLOCK = 1 << 20
+_MAX_PRESENCE = (1 << 22) // 8  # a bitmap of MAX_BLOCKS blocks
 
 
 class BlockNotFoundError(BackendError):
@@ -63,6 +75,20 @@ class Peer:
         return urls
 
 
+def has_bit(bitmap: bytes, index: int) -> bool:
+    """Bit `index` of a presence bitmap (block i is bit i % 8, least significant first, of
+    byte i // 8); beyond its end: not held."""
+    return index >> 3 < len(bitmap) and bool(bitmap[index >> 3] >> (index & 7) & 1)
+
+
+@dataclass
+class TreePresence:
+    """What each peer said it holds of one dataset tree, and when (node clock)."""
+
+    checked_at: float
+    have: dict[str, bytes] = field(default_factory=dict)  # peer id → presence bitmap
+
+
 class PeerNetwork:
     def __init__(
         self,
@@ -81,18 +107,26 @@ class PeerNetwork:
         self.peers: dict[str, Peer] = {}
         self._session: aiohttp.ClientSession | None = None
         self._inflight: dict[tuple[str, Cid], asyncio.Task[bytes]] = {}
+        self._presence: dict[Cid, TreePresence] = {}
+        self._presence_refresh: dict[Cid, asyncio.Task[TreePresence]] = {}
+        self._busy: Counter[str] = Counter()  # requests in flight per peer id
+        self.received: Counter[str] = Counter()  # bytes received per peer id (blocks, trees)
         self.own_spr = ""
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            timeout=self._timeout, connector=aiohttp.TCPConnector(limit=64)
+            timeout=self._timeout,
+            connector=aiohttp.TCPConnector(limit=64),
+            headers={PEER_HEADER: self.identity.peer_id},
         )
 
     async def stop(self) -> None:
-        for task in list(self._inflight.values()):
+        tasks = [*self._inflight.values(), *self._presence_refresh.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._inflight.clear()
+        self._presence_refresh.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -173,8 +207,10 @@ class PeerNetwork:
 
     # --- wanting blocks -------------------------------------------------------------------------
 
-    async def _ask(self, path: str, limit: int) -> bytes | None:
-        for peer in self.ordered_peers():
+    async def _get(self, peer: Peer, path: str, limit: int) -> bytes | None:
+        """`path` from one peer (None: unreachable, not there, or larger than `limit`)."""
+        self._busy[peer.peer_id] += 1
+        try:
             for base in peer.base_urls():
                 try:
                     async with self.session.get(base + path) as resp:
@@ -190,24 +226,50 @@ class PeerNetwork:
                             return data
                 except (aiohttp.ClientError, TimeoutError):
                     continue
+            return None
+        finally:
+            self._busy[peer.peer_id] -= 1
+
+    async def _ask(
+        self, path: str, limit: int, check: Callable[[bytes], bool], peers: Sequence[Peer]
+    ) -> bytes | None:
+        for peer in peers:
+            data = await self._get(peer, path, limit)
+            if data is not None and check(data):
+                self.received[peer.peer_id] += len(data)
+                return data
         return None
 
-    async def _want(self, path: str, limit: int, check: Callable[[bytes], bool]) -> bytes:
-        for _ in range(self.block_retries):
-            data = await self._ask(path, limit)
-            if data is not None and check(data):
+    async def _want(
+        self,
+        path: str,
+        limit: int,
+        check: Callable[[bytes], bool],
+        order: Callable[[int], Awaitable[list[Peer]]],
+    ) -> bytes:
+        for round_ in range(self.block_retries):
+            data = await self._ask(path, limit, check, await order(round_))
+            if data is not None:
                 return data
             await self.clock.sleep(self.retry_interval)
         raise BlockNotFoundError()
 
+    async def _any_peer(self, _round: int) -> list[Peer]:
+        return self.ordered_peers()
+
     async def _shared(
-        self, key: tuple[str, Cid], path: str, limit: int, check: Callable[[bytes], bool]
+        self,
+        key: tuple[str, Cid],
+        path: str,
+        limit: int,
+        check: Callable[[bytes], bool],
+        order: Callable[[int], Awaitable[list[Peer]]] | None = None,
     ) -> bytes:
         # Concurrent wants for the same thing share one exchange; a waiter that goes away
         # (client disconnected) does not cancel it for the others.
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._want(path, limit, check))
+            task = asyncio.ensure_future(self._want(path, limit, check, order or self._any_peer))
             self._inflight[key] = task
             task.add_done_callback(lambda t: self._settled(key, t))
         return await asyncio.shield(task)
@@ -217,11 +279,79 @@ class PeerNetwork:
         if not task.cancelled():
             task.exception()  # mark retrieved: every waiter may have gone away meanwhile
 
+    # --- presence (who holds which blocks of a tree) ---------------------------------------
+
+    async def presence(self, tree: Cid, *, refresh: bool = False) -> TreePresence:
+        """What the known peers hold of `tree`. Asked of all of them at once when not known
+        yet or `refresh` (and awaited); when older than PRESENCE_MAX_AGE, asked again in the
+        background while the old answers serve (a slow or unreachable peer does not stall
+        the download). Concurrent askers share one round."""
+        known = self._presence.get(tree)
+        if known is not None and not refresh:
+            if self.clock.now() - known.checked_at >= PRESENCE_MAX_AGE:
+                self._refresh_presence(tree)
+            return known
+        return await asyncio.shield(self._refresh_presence(tree))
+
+    def _refresh_presence(self, tree: Cid) -> asyncio.Task[TreePresence]:
+        task = self._presence_refresh.get(tree)
+        if task is None:
+            task = asyncio.ensure_future(self._ask_presence(tree))
+            self._presence_refresh[tree] = task
+            task.add_done_callback(lambda done: self._presence_settled(tree, done))
+        return task
+
+    def _presence_settled(self, tree: Cid, task: asyncio.Task[TreePresence]) -> None:
+        self._presence_refresh.pop(tree, None)
+        if not task.cancelled():
+            task.exception()  # mark retrieved: a background refresh has no waiter
+
+    async def _ask_presence(self, tree: Cid) -> TreePresence:
+        asked_at = self.clock.now()
+        peers = list(self.peers.values())
+        path = f"/trees/{tree.text}/presence"
+        answers = await asyncio.gather(*(self._get(peer, path, _MAX_PRESENCE) for peer in peers))
+        result = TreePresence(asked_at)
+        for peer, bitmap in zip(peers, answers, strict=True):
+            if bitmap:
+                result.have[peer.peer_id] = bitmap
+        self._presence[tree] = result
+        return result
+
+    def _forget(self, tree: Cid, peer: Peer) -> None:
+        """`peer` did not serve what its bitmap promised (gone, or dropped the data)."""
+        known = self._presence.get(tree)
+        if known is not None:
+            known.have.pop(peer.peer_id, None)
+
+    def _by_load(self, peer_ids: Sequence[str]) -> list[Peer]:
+        peers = [self.peers[p] for p in peer_ids if p in self.peers]
+        return sorted(peers, key=lambda p: (self._busy[p.peer_id], self.received[p.peer_id]))
+
+    def _holders(self, known: TreePresence, start: int, count: int) -> list[Peer]:
+        """Peers that hold blocks start…start+count-1, least loaded first."""
+        return self._by_load(
+            [
+                peer_id
+                for peer_id, bitmap in known.have.items()
+                if all(has_bit(bitmap, i) for i in range(start, start + count))
+            ]
+        )
+
+    # --- wanting blocks ---------------------------------------------------------------------
+
     async def want_block(
-        self, cid: Cid, *, leaf: bytes | None = None, size: int | None = None
+        self,
+        cid: Cid,
+        *,
+        leaf: bytes | None = None,
+        size: int | None = None,
+        tree: Cid | None = None,
+        index: int = 0,
     ) -> bytes:
         """A block from peers, verified: data blocks hash to their leaf (and have `size`
-        bytes), any other block hashes to its CID digest."""
+        bytes), any other block hashes to its CID digest. With its `tree` and `index`, the
+        known holders are asked first (least loaded first), then everyone else."""
         digest = leaf if leaf is not None else cid.digest
 
         def check(data: bytes) -> bool:
@@ -229,11 +359,21 @@ class PeerNetwork:
                 return False
             return hashlib.sha256(data).digest() == digest
 
-        return await self._shared(("block", cid), f"/blocks/{cid.text}", size or _MAX_BLOCK, check)
+        async def holders_first(round_: int) -> list[Peer]:
+            assert tree is not None
+            known = await self.presence(tree, refresh=round_ > 0)
+            holders = self._holders(known, index, 1)
+            others = [p for p in self.ordered_peers() if p not in holders]
+            return holders + others
+
+        order = holders_first if tree is not None else None
+        path = f"/blocks/{cid.text}"
+        return await self._shared(("block", cid), path, size or _MAX_BLOCK, check, order)
 
     async def ask_run(self, tree: Cid, start: int, leaves: bytes, size: int) -> bytes | None:
-        """Blocks start… of a tree in one request, from a peer that has them all (one round,
-        no retries: the caller falls back to single blocks). Each block is verified."""
+        """Blocks start… of a tree in one request, from a holder of them all, least loaded
+        first (one round, no retries: the caller falls back to single blocks). Each block is
+        verified; a holder that fails is forgotten for this tree and the next one asked."""
         count = len(leaves) // DIGEST_LEN
 
         def check(data: bytes) -> bool:
@@ -246,10 +386,15 @@ class PeerNetwork:
                 for i in range(count)
             )
 
-        data = await self._ask(
-            f"/trees/{tree.text}/blocks?start={start}&count={count}", count * size
-        )
-        return data if data is not None and check(data) else None
+        path = f"/trees/{tree.text}/blocks?start={start}&count={count}"
+        for refresh in (False, True):
+            holders = self._holders(await self.presence(tree, refresh=refresh), start, count)
+            for peer in holders:
+                data = await self._ask(path, count * size, check, [peer])
+                if data is not None:
+                    return data
+                self._forget(tree, peer)
+        return None
 
     async def want_leaves(self, tree: Cid, count: int) -> bytes:
         """The leaf list of a dataset tree, checked against the tree root."""

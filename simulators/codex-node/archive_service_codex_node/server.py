@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,8 @@ from archive_service_codex_node.engine import Engine
 from archive_service_codex_node.exchange import add_exchange_routes
 from archive_service_codex_node.identity import NodeIdentity, tcp_multiaddr
 from archive_service_codex_node.peers import PeerNetwork
+from archive_service_codex_node.profile import DEFAULT_PROFILE, PerformanceProfile, load_profile
+from archive_service_codex_node.ratelimit import NodeLimits
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,9 @@ class LocalCodexNode:
     an empty upload, `The MIME type is not valid.`, downloads without Content-Length.
 
     `data_dir` holds `key` (the node identity), `repo/` (blocks, tree index) and a lock file;
-    restarting on the same directory keeps the identity and the data.
+    restarting on the same directory keeps the identity and the data. `profile` (a
+    PerformanceProfile, or a bundled name or file path for `load_profile`) sets how fast it
+    pretends to be; the default, `unthrottled`, adds no limit.
     """
 
     def __init__(
@@ -57,11 +62,13 @@ class LocalCodexNode:
         retry_interval: float = 0.2,
         bootstrap: Sequence[str] = (),
         clock: Clock | None = None,
+        profile: PerformanceProfile | str | Path = DEFAULT_PROFILE,
         api: ApiGeneration | str = ApiGeneration.CODEX_V1,
         network_miss_wait: float = 0.0,
         legacy_build: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.profile = profile if isinstance(profile, PerformanceProfile) else load_profile(profile)
         self.api = ApiGeneration(api)
         self.network_miss_wait = network_miss_wait
         self.legacy_build = legacy_build
@@ -73,7 +80,9 @@ class LocalCodexNode:
         self.block_retries = block_retries
         self.retry_interval = retry_interval
         self.bootstrap = tuple(bootstrap)
-        self.clock: Clock = clock or SystemClock()  # the waits between block retries
+        self.clock: Clock = clock or SystemClock()  # retry waits and the profile's buckets
+        self.limits = NodeLimits(self.profile, self.clock)
+        self.served: Counter[str] = Counter()  # block-exchange bytes sent per asking peer
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._lock_fd: int | None = None
@@ -109,7 +118,9 @@ class LocalCodexNode:
             clock=self.clock,
         )
         await self._network.start()
-        self._engine = Engine(self._store, self._network)
+        self.limits = NodeLimits(self.profile, self.clock)
+        self.served = Counter()
+        self._engine = Engine(self._store, self._network, self.limits)
         self._downloads = BackgroundDownloads(self._engine)
         app = web.Application(middlewares=[presto_errors], client_max_size=1 << 20)
         add_api_routes(app, self)

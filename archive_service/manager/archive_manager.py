@@ -1,0 +1,230 @@
+"""ArchiveManager: status-go's backend-neutral ArchiveService (reference §1.3, §7) over one or
+several backends at once — the public façade over the owner tasks, the link decisions, the
+downloads, the paced import and migration, which share one injected clock.
+
+Owner: interval tasks create archives from the store, publish them with every backend in
+`owner.distribution` and announce each new link as a signed message.
+Member: links pass the acceptance rules, then a per-community worker downloads them in
+`member.preference` order (a newer or preferred link supersedes the running download), and a
+paced loop imports what was downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+
+import pluggy
+
+from archive_service.clock import Clock, SystemClock
+from archive_service.config import Config
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.crypto.signing import verify_archive_link
+from archive_service.errors import ArchiveServiceError, ConfigError, InvalidInputError
+from archive_service.events import ArchiveLinkIgnored
+from archive_service.ids import community_hex
+from archive_service.interface import ArchiveBackend, PublishResult
+from archive_service.manager.downloads import Downloads
+from archive_service.manager.imports import Importer
+from archive_service.manager.links import (
+    LinkDecision,
+    LinkFacts,
+    backend_for_link,
+    decide_archive_link,
+    decide_join_link,
+    refuse_unverified,
+)
+from archive_service.manager.migration import MigrationReport, republish
+from archive_service.manager.owner import OwnerTasks, community_topics
+from archive_service.plugins import event_emitter
+from archive_service.store import ArchiveLinkState, Community, Store
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveManager:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        crypto: HashRatchet,
+        backends: Mapping[str, ArchiveBackend],
+        pm: pluggy.PluginManager,
+        config: Config,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.crypto = crypto
+        self.backends = dict(backends)
+        self.pm = pm
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.emit = event_emitter(pm)
+        shared = {"store": store, "backends": self.backends, "config": config, "clock": self.clock}
+        self.owner = OwnerTasks(crypto=crypto, pm=pm, emit=self.emit, **shared)
+        self.importer = Importer(
+            pm=pm, emit=self.emit, downloads_busy=lambda cid: self.downloads.busy(cid), **shared
+        )
+        self.downloads = Downloads(emit=self.emit, importer=self.importer, **shared)
+
+    # lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the import gate after the initial delay and resume pending imports."""
+        self.downloads.start()
+        self.importer.start()
+        for community in self.store.list_communities():
+            if not community.is_control_node and self.store.archives_to_import(community.id):
+                self.importer.ensure(community.id)
+
+    async def stop(self) -> None:
+        """Stop interval tasks and member work and wait for all of them (no task outlives us)."""
+        tasks = self.owner.halt() + self.downloads.halt() + self.importer.halt()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.downloads.clear()
+        self.importer.clear()
+
+    def set_import_speed(self, fast: bool) -> None:
+        """status-go SpeedupArchivesImport / SlowdownArchivesImport."""
+        self.importer.set_speed(fast)
+
+    def open_import_gate_now(self) -> None:
+        self.importer.open_gate_now()
+
+    # owner ----------------------------------------------------------------------------------
+    def community_topics(self, community: Community) -> list[bytes]:
+        """Every chat's topic plus the universal channel's (V3 adds the latter)."""
+        return community_topics(community)
+
+    def partition_start(self, community: Community) -> int:
+        """The last archive's end date, else the oldest stored message, else 0."""
+        return self.owner.partition_start(community)
+
+    async def init_history_archive_tasks(self, communities: Iterable[Community]) -> None:
+        """status-go InitHistoryArchiveTasks (§7.2) for the communities this node controls."""
+        await self.owner.init(communities)
+
+    async def stop_history_archive_tasks_interval(self, community_id: bytes) -> None:
+        """Stop one community's interval (idempotent) and unseed its current links."""
+        await self.owner.stop_interval(community_id)
+
+    @property
+    def history_tasks_count(self) -> int:
+        return self.owner.count
+
+    async def create_and_seed_history_archive(
+        self, community: Community, start: int, end: int
+    ) -> dict[str, PublishResult]:
+        """Create [start, end) with every distribution backend from one pass over the store,
+        persist the end date (even when nothing was created, as upstream), then seed and
+        announce every link that changed."""
+        return await self.owner.create_and_seed(
+            community, self.store.iter_waku_messages, start, end
+        )
+
+    async def republish_links(self, community: Community) -> None:
+        """Announce the current links again with a fresh clock (owner coming back online)."""
+        self.owner.republish_links(community)
+
+    # member: links --------------------------------------------------------------------------
+    async def handle_archive_link_message(self, message: bytes) -> LinkDecision:
+        """status-go HandleCommunityMessageArchiveLink (§7.4): decide, then act."""
+        try:
+            link_message = verify_archive_link(message)
+        except ArchiveServiceError as exc:
+            return self._reported(refuse_unverified(str(exc)))
+        cid, link = link_message.community_id, link_message.link
+        backend = self._backend_for_link(link)
+        facts = LinkFacts(
+            community=self.store.get_community(cid),
+            backend=backend,
+            stored=self.store.get_archive_link(cid, backend) if backend else ArchiveLinkState(),
+            in_flight=backend is not None and self.downloads.in_flight(cid, backend, link),
+            enabled=list(self.backends),
+        )
+        decision = decide_archive_link(link_message, facts)
+        if decision.accepted:
+            self.store.set_archive_link_clock(cid, decision.backend, decision.clock)
+            self.downloads.schedule(cid, decision.backend, link)
+        return self._reported(decision)
+
+    async def handle_request_to_join_response(self, community_id: bytes, link: str) -> LinkDecision:
+        """A link in an accepted request-to-join response downloads without the clock and
+        last-seen gates (as upstream), but still needs a backend for it."""
+        decision = decide_join_link(community_id, link, self._backend_for_link(link))
+        if decision.accepted:
+            self.downloads.schedule(community_id, decision.backend, link)
+        return self._reported(decision)
+
+    def _backend_for_link(self, link: str) -> str | None:
+        return backend_for_link(
+            link, self.downloads.order(), lambda name, text: self.backends[name].handles_link(text)
+        )
+
+    def _reported(self, decision: LinkDecision) -> LinkDecision:
+        """Log and emit a refusal (ArchiveLinkIgnored) with its reason; pass it on."""
+        if decision.accepted:
+            return decision
+        cid = decision.community_id
+        log.info(
+            "archive link ignored: %s (community=%s backend=%s link=%s %s)",
+            decision.reason.value,
+            community_hex(cid) if cid else "?",
+            decision.backend or "?",
+            decision.link,
+            decision.detail,
+        )
+        self.emit(
+            ArchiveLinkIgnored(
+                community_id=community_hex(cid) if cid else "",
+                backend=decision.backend,
+                link=decision.link,
+                reason=decision.reason.value,
+                detail={"detail": decision.detail} if decision.detail else {},
+            )
+        )
+        return decision
+
+    # member: downloads and import -----------------------------------------------------------
+    def notify_group_key(self, community_id: bytes) -> None:
+        """The host received a group key for this community: retry what waited for one now."""
+        self.downloads.notify_group_key(community_id)
+        self.importer.notify_group_key(community_id)
+
+    def running_download(self, community_id: bytes) -> tuple[str, str] | None:
+        """(backend, link) of the download running for this community, if any."""
+        return self.downloads.running(community_id)
+
+    def pending_imports(self, community_id: bytes) -> int:
+        return len(self.store.archives_to_import(community_id))
+
+    async def wait_idle(self, community_id: bytes) -> None:
+        """Wait until this community has no download or import running (for tools and tests)."""
+        while True:
+            tasks = (self.downloads.worker(community_id), self.importer.task(community_id))
+            live = [t for t in tasks if t is not None and not t.done()]
+            if not live:
+                return
+            await asyncio.wait(live)
+
+    # migration --------------------------------------------------------------------------------
+    async def migrate(self, community: Community, source: str, target: str) -> MigrationReport:
+        """Republish the history stored by `source` with `target`: the same archive bytes,
+        without reading the message store, then seed and announce the target's new link."""
+        if source == target:
+            raise InvalidInputError(
+                f"migration source and target are both {source!r}; name two different backends"
+            )
+        for name in (source, target):
+            if name not in self.backends:
+                raise ConfigError(
+                    f"migration needs backend {name!r} enabled on this node "
+                    f"(enabled: {sorted(self.backends)})"
+                )
+        src, dst = self.backends[source], self.backends[target]
+        previous = {target: dst.current_link(community.id)}
+        result, mapping, skipped = await republish(community, src, dst)
+        await self.owner.seed_and_announce(community, previous, {target: result})
+        return MigrationReport(source, target, result.link, mapping, skipped)

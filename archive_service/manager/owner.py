@@ -1,0 +1,237 @@
+"""The owner's side: status-go InitHistoryArchiveTasks (§7.2). One interval task per controlled
+community creates archives from the store with every backend in `owner.distribution`, seeds
+each new link (the old one only after the new one) and announces it as a signed message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+
+import pluggy
+
+from archive_service.archives import MessageSource
+from archive_service.clock import Clock, now_ms
+from archive_service.config import Config
+from archive_service.creation import create_history_archives
+from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.crypto.signing import sign_archive_link
+from archive_service.errors import ConfigError, InvalidInputError
+from archive_service.events import ArchiveEvent, HistoryArchivesSeeding, HistoryArchivesUnseeded
+from archive_service.ids import community_hex, topic_from_chat_id, universal_chat_id
+from archive_service.interface import ArchiveBackend, PublishResult
+from archive_service.store import Community, Store
+
+log = logging.getLogger(__name__)
+
+
+def community_topics(community: Community) -> list[bytes]:
+    """Every chat's topic plus the universal channel's (V3 adds the latter)."""
+    topics: list[bytes] = []
+    for chat_id in (*community.chat_ids, universal_chat_id(community.id)):
+        topic = topic_from_chat_id(chat_id)
+        if topic not in topics:
+            topics.append(topic)
+    return topics
+
+
+class OwnerTasks:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        crypto: HashRatchet,
+        backends: Mapping[str, ArchiveBackend],
+        pm: pluggy.PluginManager,
+        config: Config,
+        clock: Clock,
+        emit: Callable[[ArchiveEvent], None],
+    ) -> None:
+        self.store = store
+        self.crypto = crypto
+        self.backends = backends
+        self.pm = pm
+        self.config = config
+        self.clock = clock
+        self.emit = emit
+        self._tasks: dict[bytes, asyncio.Task[None]] = {}
+
+    def halt(self) -> list[asyncio.Task[None]]:
+        """Forget every interval task; return them for the caller to cancel and await."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        return tasks
+
+    @property
+    def count(self) -> int:
+        return len(self._tasks)
+
+    def partition_start(self, community: Community) -> int:
+        """The last archive's end date, else the oldest stored message, else 0."""
+        last = self.store.get_last_archive_end_date(community.id)
+        if last:
+            return last
+        return self.store.oldest_message_timestamp(community_topics(community))
+
+    def distribution_backends(self) -> list[ArchiveBackend]:
+        names = self.config.owner.distribution
+        missing = [n for n in names if n not in self.backends]
+        if missing:
+            raise ConfigError(
+                f"owner.distribution names backend(s) {missing} that are not enabled on this "
+                f"node (enabled: {sorted(self.backends)}); add them to `enabled`"
+            )
+        return [self.backends[n] for n in names]
+
+    # interval tasks -------------------------------------------------------------------------
+    async def init(self, communities: Iterable[Community]) -> None:
+        """Seed what exists, catch up an overdue interval at once, then run every interval."""
+        interval = self.config.owner.interval
+        for community in communities:
+            if not (community.is_control_node and community.archives_enabled):
+                continue
+            await self._seed_existing(community)
+            last = self.partition_start(community)
+            now = self.clock.now()
+            if last == 0:
+                self._start_task(community, first_delay=None)
+            elif now - last < interval:
+                self._start_task(community, first_delay=interval - (now - last))
+            else:
+                await self.create_and_seed(community, self.store.iter_waku_messages, last, int(now))
+                self._start_task(community, first_delay=None)
+
+    async def _seed_existing(self, community: Community) -> None:
+        for backend in self.distribution_backends():
+            link = backend.current_link(community.id)
+            if link:
+                await backend.seed(community.id, link)
+                self.emit(
+                    HistoryArchivesSeeding(
+                        community_id=community_hex(community.id), backend=backend.name, link=link
+                    )
+                )
+
+    def _start_task(self, community: Community, first_delay: float | None) -> None:
+        if community.id in self._tasks:
+            log.info("interval task already running for %s", community_hex(community.id))
+            return
+        self._tasks[community.id] = asyncio.create_task(
+            self._interval_loop(community, first_delay),
+            name=f"archives:{community_hex(community.id)}",
+        )
+
+    async def stop_interval(self, community_id: bytes) -> None:
+        """Stop one community's interval (idempotent) and unseed its current links."""
+        task = self._tasks.pop(community_id, None)
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for backend in self.distribution_backends():
+            link = backend.current_link(community_id)
+            if link:
+                await backend.unseed(community_id, link)
+                self.emit(
+                    HistoryArchivesUnseeded(
+                        community_id=community_hex(community_id), backend=backend.name, link=link
+                    )
+                )
+
+    async def _interval_loop(self, community: Community, first_delay: float | None) -> None:
+        delay = first_delay if first_delay is not None else self.config.owner.interval
+        while True:
+            await self.clock.sleep(delay)
+            delay = self.config.owner.interval
+            start = self.partition_start(community)
+            if start == 0:
+                continue
+            try:
+                await self.create_and_seed(
+                    community, self.store.iter_waku_messages, start, int(self.clock.now())
+                )
+            except Exception:
+                # Logged and retried at the next tick: one failed week, or one crashing
+                # backend plugin, must not end the task.
+                log.exception("creating archives for %s failed", community_hex(community.id))
+
+    # create, seed, announce -----------------------------------------------------------------
+    async def create_and_seed(
+        self,
+        community: Community,
+        source: MessageSource,
+        start: int,
+        end: int,
+        *,
+        persist_end: bool = True,
+    ) -> dict[str, PublishResult]:
+        """Create [start, end) with every distribution backend from one pass over `source`,
+        persist the end date when asked (even when nothing was created, as upstream), then
+        seed and announce every link that changed."""
+        backends = self.distribution_backends()
+        previous = {b.name: b.current_link(community.id) for b in backends}
+        results = await create_history_archives(
+            backends,
+            source,
+            community.id,
+            community_topics(community),
+            start,
+            end,
+            int(self.config.owner.interval),
+            encrypt=self._encryptor(community),
+            emit=self.emit,
+        )
+        if persist_end:
+            # Before seeding: once committed, [start, end) must never be archived again.
+            self.store.set_last_archive_end_date(community.id, end)
+        await self.seed_and_announce(community, previous, results)
+        return results
+
+    def _encryptor(self, community: Community) -> Callable[[bytes], bytes] | None:
+        if not community.encrypted:
+            return None
+        return lambda data: self.crypto.encrypt(community.id, data)
+
+    async def seed_and_announce(
+        self,
+        community: Community,
+        previous: Mapping[str, str | None],
+        results: Mapping[str, PublishResult],
+    ) -> None:
+        cid = community_hex(community.id)
+        for name, result in results.items():
+            if not result.link or result.link == previous.get(name):
+                # Nothing new: the old link stays seeded and is not re-announced (§11.8).
+                continue
+            backend = self.backends[name]
+            await backend.seed(community.id, result.link)
+            old = previous.get(name)
+            if old:
+                # Only after the new link is seeded, so members always find one of them.
+                await backend.unseed(community.id, old)
+                self.emit(HistoryArchivesUnseeded(community_id=cid, backend=name, link=old))
+            self.store.set_archive_link(community.id, name, result.link)
+            self.emit(HistoryArchivesSeeding(community_id=cid, backend=name, link=result.link))
+            self.publish_link(community, name, result.link)
+
+    def publish_link(self, community: Community, backend: str, link: str) -> int:
+        """Sign the link with the community key and hand it to the host's transport."""
+        if community.private_key is None:
+            raise InvalidInputError(
+                f"community {community_hex(community.id)} has no private key on this node; "
+                "only its control node can announce archive links"
+            )
+        clock = max(now_ms(self.clock), self.store.get_archive_link(community.id, backend).clock)
+        message = sign_archive_link(community.private_key, clock, link)
+        self.pm.hook.archive_link_publish(
+            community_id=community.id, backend=backend, link=link, message=message
+        )
+        self.store.set_archive_link_clock(community.id, backend, clock)
+        return clock
+
+    def republish_links(self, community: Community) -> None:
+        """Announce the current links again with a fresh clock (owner coming back online)."""
+        for backend in self.distribution_backends():
+            link = backend.current_link(community.id)
+            if link:
+                self.publish_link(community, backend.name, link)

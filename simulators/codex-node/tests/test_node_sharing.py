@@ -1,0 +1,174 @@
+"""Members share: a node learns which peers hold which blocks (presence bitmaps) and spreads
+its requests over every holder, so a dataset completes from members after its uploader left."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from archive_service_codex.cid import block_cid_for_leaf, parse_cid
+from archive_service_codex_node import LocalCodexNode
+from archive_service_codex_node.peers import PRESENCE_MAX_AGE, has_bit
+
+from archive_service.clock import SystemClock
+
+NodeFactory = Callable[..., Awaitable[LocalCodexNode]]
+ClusterFactory = Callable[..., Awaitable[list[LocalCodexNode]]]
+BLOCK = 65536
+
+
+@pytest.fixture
+async def http() -> httpx.AsyncClient:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+async def upload(http: httpx.AsyncClient, node: LocalCodexNode, data: bytes) -> str:
+    r = await http.post(node.api_url + "/data", content=data)
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+async def network_download(http: httpx.AsyncClient, node: LocalCodexNode, cid: str) -> bytes:
+    r = await http.get(f"{node.api_url}/data/{cid}/network/stream")
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+async def connect(http: httpx.AsyncClient, node: LocalCodexNode, other: LocalCodexNode) -> None:
+    r = await http.get(
+        f"{node.api_url}/connect/{other.peer_id}", params={"addrs": other.listen_addrs}
+    )
+    assert r.status_code == 200, r.text
+
+
+def tree_of(node: LocalCodexNode, cid: str) -> str:
+    manifest = node.store.get_manifest(parse_cid(cid))
+    assert manifest is not None
+    return manifest.tree_cid.text
+
+
+async def test_presence_bitmap_lists_the_blocks_held(
+    codex_cluster: ClusterFactory, http: httpx.AsyncClient
+) -> None:
+    a, b = await codex_cluster(2)
+    cid = await upload(http, a, os.urandom(10 * BLOCK + 1))  # 11 blocks
+    tree = tree_of(a, cid)
+    exchange = f"http://{a.host}:{a.port}/_local/v1"
+
+    r = await http.get(f"{exchange}/trees/{tree}/presence")
+    assert r.status_code == 200
+    assert r.content == bytes([0xFF, 0b111])
+    assert all(has_bit(r.content, i) for i in range(11)) and not has_bit(r.content, 11)
+    # A node that holds nothing of a tree has no have-list for it.
+    exchange_b = f"http://{b.host}:{b.port}/_local/v1"
+    assert (await http.get(f"{exchange_b}/trees/{tree}/presence")).status_code == 404
+    # After fetching only the manifest and the leaves, B still holds no block of it.
+    await http.get(f"{b.api_url}/data/{cid}/network/manifest")
+    assert (await http.get(f"{exchange_b}/trees/{tree}/presence")).status_code == 404
+
+
+async def test_a_node_fetches_from_every_holder(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    owner = await codex_node_factory("owner")
+    member = await codex_node_factory("member", bootstrap=[owner.spr])
+    data = os.urandom(128 * BLOCK)
+    cid = await upload(http, owner, data)
+    assert await network_download(http, member, cid) == data
+
+    joiner = await codex_node_factory("joiner", bootstrap=[owner.spr])  # learns member too
+    assert set(joiner.network.peers) == {owner.peer_id, member.peer_id}
+    assert await network_download(http, joiner, cid) == data
+
+    # Both holders served the joiner a share of the blocks, and the joiner counted the same.
+    served = {
+        owner.peer_id: owner.served[joiner.peer_id],
+        member.peer_id: member.served[joiner.peer_id],
+    }
+    assert all(n >= 16 * BLOCK for n in served.values()), served
+    assert sum(served.values()) >= len(data)
+    for peer_id, sent in served.items():
+        assert joiner.network.received[peer_id] >= sent
+    stats = (await http.get(f"http://{joiner.host}:{joiner.port}/_local/v1/stats")).json()
+    assert stats["profile"] == "unthrottled"
+    assert set(stats["received"]) == {owner.peer_id, member.peer_id}
+
+
+async def test_a_late_joiner_completes_after_the_uploader_left(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    owner = await codex_node_factory("owner")
+    member = await codex_node_factory("member", bootstrap=[owner.spr])
+    data = os.urandom(40 * BLOCK + 5)
+    cid = await upload(http, owner, data)
+    assert await network_download(http, member, cid) == data
+    await owner.stop()
+
+    # The late joiner knows the owner (from the member's table) but only the member answers.
+    late = await codex_node_factory("late", bootstrap=[member.spr])
+    assert owner.peer_id in late.network.peers
+    assert await network_download(http, late, cid) == data
+    assert set(late.network.received) == {member.peer_id}
+    assert member.served[late.peer_id] >= len(data)
+
+
+async def test_a_partial_holder_serves_what_it_has(
+    codex_cluster: ClusterFactory, http: httpx.AsyncClient
+) -> None:
+    a, b, c = await codex_cluster(3)  # C is connected to A and B
+    data = os.urandom(32 * BLOCK)
+    cid = await upload(http, a, data)
+    # B holds every block, then loses the first half: its have-list follows.
+    assert await network_download(http, b, cid) == data
+    leaves = b.store.tree_leaves(parse_cid(tree_of(a, cid)))
+    assert leaves is not None
+    for i in range(16):
+        b.store._remove(block_cid_for_leaf(leaves[i * 32 : (i + 1) * 32]))
+    exchange_b = f"http://{b.host}:{b.port}/_local/v1"
+    bitmap = (await http.get(f"{exchange_b}/trees/{tree_of(a, cid)}/presence")).content
+    assert [has_bit(bitmap, i) for i in range(32)] == [False] * 16 + [True] * 16
+
+    # C asks B only for what B has: the first half comes from A, and nothing fails.
+    assert await network_download(http, c, cid) == data
+    assert a.served[c.peer_id] >= 16 * BLOCK
+    assert b.served[c.peer_id] <= 16 * BLOCK
+
+
+class SteppedClock(SystemClock):
+    """Wall time that moves only when the test steps it (waits return at once)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_stale_presence_serves_while_it_is_asked_again(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    clock = SteppedClock()
+    owner = await codex_node_factory("owner")
+    member = await codex_node_factory("member", bootstrap=[owner.spr])
+    cid = await upload(http, owner, os.urandom(4 * BLOCK))
+    await network_download(http, member, cid)
+    joiner = await codex_node_factory("joiner", bootstrap=[owner.spr], clock=clock)
+    await network_download(http, joiner, cid)
+    tree = parse_cid(tree_of(owner, cid))
+    known = await joiner.network.presence(tree)
+    assert set(known.have) == {owner.peer_id, member.peer_id}
+
+    await member.stop()
+    clock.t += PRESENCE_MAX_AGE
+    # Stale: the old answers serve at once while the peers are asked again.
+    assert await joiner.network.presence(tree) is known
+    fresh = await joiner.network.presence(tree, refresh=True)  # joins that round
+    assert set(fresh.have) == {owner.peer_id}
+    assert await joiner.network.presence(tree) is fresh

@@ -1,0 +1,168 @@
+"""The link decisions as a pure function: every gate, its order, and what a decision carries."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from archive_service.crypto.signing import LinkMessage
+from archive_service.manager.links import (
+    LinkDecision,
+    LinkFacts,
+    LinkReason,
+    backend_for_link,
+    decide_archive_link,
+    decide_join_link,
+    preference_order,
+    refuse_unverified,
+    supersedes,
+)
+from archive_service.store import ArchiveLinkState, Community
+
+CID = b"\x02" + b"\x11" * 32
+MESSAGE = LinkMessage(community_id=CID, clock=100, link="magnet:new")
+MEMBER = Community(id=CID, joined=True, archives_enabled=True)
+FACTS = LinkFacts(
+    community=MEMBER,
+    backend="torrent",
+    stored=ArchiveLinkState(link="magnet:old", clock=50),
+    in_flight=False,
+    enabled=["torrent", "codex"],
+)
+
+
+def test_a_new_link_with_a_newer_clock_is_accepted_with_what_to_download() -> None:
+    decision = decide_archive_link(MESSAGE, FACTS)
+    assert decision == LinkDecision(LinkReason.ACCEPTED, CID, "torrent", "magnet:new", 100)
+    assert decision.accepted and decision.detail == ""
+
+
+def test_an_equal_clock_is_not_old() -> None:
+    facts = replace(FACTS, stored=ArchiveLinkState(link="magnet:old", clock=100))
+    assert decide_archive_link(MESSAGE, facts).accepted
+
+
+@pytest.mark.parametrize(
+    ("facts", "reason", "backend"),
+    [
+        (replace(FACTS, community=None), LinkReason.UNKNOWN_COMMUNITY, ""),
+        (replace(FACTS, community=replace(MEMBER, private_key=b"k" * 32)), LinkReason.OWNER, ""),
+        (replace(FACTS, community=replace(MEMBER, joined=False)), LinkReason.NOT_MEMBER, ""),
+        (
+            replace(FACTS, community=replace(MEMBER, archives_enabled=False)),
+            LinkReason.DISABLED,
+            "",
+        ),
+        (replace(FACTS, backend=None), LinkReason.UNSUPPORTED_LINK, ""),
+        (
+            replace(FACTS, stored=ArchiveLinkState(link="magnet:old", clock=101)),
+            LinkReason.OLD_CLOCK,
+            "torrent",
+        ),
+        (
+            replace(FACTS, stored=ArchiveLinkState(link="magnet:new", clock=10)),
+            LinkReason.SAME_LINK,
+            "torrent",
+        ),
+        (replace(FACTS, in_flight=True), LinkReason.SAME_LINK, "torrent"),
+    ],
+)
+def test_each_gate_refuses_with_its_reason(
+    facts: LinkFacts, reason: LinkReason, backend: str
+) -> None:
+    decision = decide_archive_link(MESSAGE, facts)
+    assert not decision.accepted
+    assert decision.reason is reason
+    assert (decision.community_id, decision.link, decision.backend) == (CID, "magnet:new", backend)
+    assert decision.clock == 0  # only an accepted link's clock is stored
+
+
+def test_refusals_name_what_the_member_saw() -> None:
+    unsupported = decide_archive_link(MESSAGE, replace(FACTS, backend=None))
+    assert unsupported.detail == "enabled backends: ['codex', 'torrent']"
+    old = decide_archive_link(
+        MESSAGE, replace(FACTS, stored=ArchiveLinkState(link="magnet:old", clock=101))
+    )
+    assert old.detail == "clock 100 < stored 101"
+    assert decide_archive_link(MESSAGE, replace(FACTS, in_flight=True)).detail == ""
+
+
+def test_gates_apply_in_status_gos_order() -> None:
+    # An owner's node that is also "not joined", with no backend and an old clock: the first
+    # gate that applies is the one reported.
+    everything_wrong = LinkFacts(
+        community=replace(MEMBER, private_key=b"k" * 32, joined=False, archives_enabled=False),
+        backend=None,
+        stored=ArchiveLinkState(link="magnet:new", clock=999),
+        in_flight=True,
+        enabled=[],
+    )
+    assert decide_archive_link(MESSAGE, everything_wrong).reason is LinkReason.OWNER
+    not_joined = replace(everything_wrong, community=replace(MEMBER, joined=False))
+    assert decide_archive_link(MESSAGE, not_joined).reason is LinkReason.NOT_MEMBER
+    disabled = replace(everything_wrong, community=replace(MEMBER, archives_enabled=False))
+    assert decide_archive_link(MESSAGE, disabled).reason is LinkReason.DISABLED
+    no_backend = replace(everything_wrong, community=MEMBER)
+    assert decide_archive_link(MESSAGE, no_backend).reason is LinkReason.UNSUPPORTED_LINK
+    old = replace(no_backend, backend="torrent")
+    assert decide_archive_link(MESSAGE, old).reason is LinkReason.OLD_CLOCK
+
+
+def test_a_join_response_link_needs_only_a_backend() -> None:
+    assert decide_join_link(CID, "magnet:x", "torrent") == LinkDecision(
+        LinkReason.ACCEPTED, CID, "torrent", "magnet:x"
+    )
+    refused = decide_join_link(CID, "zz", None)
+    assert refused == LinkDecision(LinkReason.UNSUPPORTED_LINK, CID, link="zz")
+    assert not refused.accepted
+
+
+def test_an_unverified_message_is_refused_without_a_community() -> None:
+    decision = refuse_unverified("bad signature")
+    assert decision == LinkDecision(LinkReason.BAD_SIGNATURE, detail="bad signature")
+    assert not decision.accepted
+
+
+def test_reasons_are_the_event_strings() -> None:
+    assert [r.value for r in LinkReason] == [
+        "accepted",
+        "bad-signature",
+        "unknown-community",
+        "control-node",
+        "not-member",
+        "archives-disabled",
+        "no-backend-for-link",
+        "old-clock",
+        "same-link",
+    ]
+    assert f"{LinkReason.SAME_LINK}" == "same-link"
+
+
+def test_preference_order_puts_enabled_preferred_backends_first() -> None:
+    assert preference_order(["codex", "torrent"], ["torrent", "codex"]) == ["codex", "torrent"]
+    assert preference_order(["codex", "gone"], ["noop", "torrent", "codex"]) == [
+        "codex",
+        "noop",
+        "torrent",
+    ]
+    assert preference_order([], ["b", "a"]) == ["b", "a"]
+
+
+def test_backend_for_link_is_the_first_in_order_that_handles_it() -> None:
+    kinds = {"torrent": "magnet:", "codex": "z", "mirror": "magnet:"}
+
+    def handles(name: str, link: str) -> bool:
+        return link.startswith(kinds[name])
+
+    assert backend_for_link("magnet:x", ["codex", "mirror", "torrent"], handles) == "mirror"
+    assert backend_for_link("magnet:x", ["torrent", "mirror"], handles) == "torrent"
+    assert backend_for_link("zQm", ["torrent", "codex"], handles) == "codex"
+    assert backend_for_link("http://x", ["torrent", "codex"], handles) is None
+
+
+def test_a_new_link_supersedes_the_same_or_a_less_preferred_backend() -> None:
+    order = ["codex", "torrent"]
+    assert supersedes(order, "torrent", "torrent")
+    assert supersedes(order, "codex", "torrent")
+    assert not supersedes(order, "torrent", "codex")
