@@ -185,6 +185,9 @@ class BackendFactory:
     # so a tool can read any installed backend's index without naming one.
     decode_index: Callable[[bytes], Sequence[IndexEntry]] | None = None
     defaults: BackendDefaults = field(default_factory=BackendDefaults)
+    # Other names the backend answers to in configs and on the command line (e.g. a former
+    # name); stored state keeps `name`.
+    aliases: tuple[str, ...] = ()
 
     def create(self, context: BackendContext, settings: dict[str, Any] | None) -> ArchiveBackend:
         model = None

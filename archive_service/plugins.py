@@ -12,6 +12,7 @@ import importlib.metadata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -100,17 +101,68 @@ def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
 
 def backend_factories(pm: pluggy.PluginManager) -> dict[str, BackendFactory]:
     factories: dict[str, BackendFactory] = {}
+    taken: set[str] = set()
     for batch in pm.hook.archive_backend_factories():
         for factory in batch:
-            if factory.name in factories:
-                raise ConfigError(f"two plugins register a backend named {factory.name!r}")
+            for name in (factory.name, *factory.aliases):
+                if name in taken:
+                    raise ConfigError(f"two plugins register a backend named {name!r}")
+                taken.add(name)
             factories[factory.name] = factory
     return factories
 
 
+def canonical_backend_name(factories: Mapping[str, BackendFactory], name: str) -> str:
+    """`name`, or the backend name it is an alias of (unknown names are returned as given)."""
+    if name in factories:
+        return name
+    for factory in factories.values():
+        if name in factory.aliases:
+            return factory.name
+    return name
+
+
+def canonical_config(config: Config, factories: Mapping[str, BackendFactory]) -> Config:
+    """`config` with backend aliases replaced by the backends' names (enabled, distribution,
+    preference and `[backend.<alias>]` settings), so `codex` and `logos-storage` configs work
+    alike."""
+
+    def names(values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        out: list[str] = []
+        for value in values:
+            canonical = canonical_backend_name(factories, value)
+            if canonical not in out:
+                out.append(canonical)
+        return out
+
+    settings: dict[str, dict[str, Any]] = {}
+    for key, value in config.backend.items():
+        canonical = canonical_backend_name(factories, key)
+        if canonical in settings:
+            raise ConfigError(
+                f"backend settings for {canonical!r} are given twice ([backend.{key}] is an "
+                "alias of it); keep one section"
+            )
+        settings[canonical] = value
+    owner = config.owner.model_copy(update={"distribution": names(config.owner.distribution)})
+    member = config.member.model_copy(update={"preference": names(config.member.preference)})
+    return config.model_copy(
+        update={
+            "enabled": names(config.enabled),
+            "owner": owner,
+            "member": member,
+            "backend": settings,
+        }
+    )
+
+
 def require_backends(pm: pluggy.PluginManager, names: Iterable[str]) -> dict[str, BackendFactory]:
-    """The factories for `names`, in that order, or a ConfigError naming what is missing."""
+    """The factories for `names` (aliases resolved), in that order, or a ConfigError naming
+    what is missing."""
     available = backend_factories(pm)
+    names = list(dict.fromkeys(canonical_backend_name(available, n) for n in names))
     missing = [n for n in names if n not in available]
     if missing:
         raise ConfigError(
@@ -123,7 +175,8 @@ def require_backends(pm: pluggy.PluginManager, names: Iterable[str]) -> dict[str
 def with_backend_defaults(config: Config, factories: Mapping[str, BackendFactory]) -> Config:
     """`config` with `enabled`, `owner.distribution` and `member.preference` filled in where
     unset, from the installed backends' `BackendFactory.defaults`: every installed backend but
-    the no-op one (the no-op one alone when no other is installed)."""
+    the no-op one (the no-op one alone when no other is installed). Aliases become names."""
+    config = canonical_config(config, factories)
     real = [name for name in factories if name != NoopBackend.name]
     if config.enabled is not None:
         enabled = list(config.enabled)

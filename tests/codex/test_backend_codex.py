@@ -5,16 +5,21 @@ builder, indexes, hash ratchet, SQLite store)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import weekly_history
+from aiohttp import web
 from archive_service_codex.backend import CodexBackend, local_cid
+from archive_service_codex.cid import ManifestCoder
 from archive_service_codex.client import CodexClient, CodexUnavailable, DataItem
 from archive_service_codex.settings import CodexSettings
+from archive_service_codex.verify import CodexIntegrityError
 from archive_service_codex_node import LocalCodexNode
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
@@ -477,14 +482,17 @@ async def test_start_fails_typed_without_a_node(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_managed_node_is_started_and_stopped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["auto", "storage-v1"])
+async def test_managed_node_is_started_and_stopped(tmp_path: Path, api: str) -> None:
     store = Store(tmp_path / "db.sqlite")
     context = BackendContext(tmp_path / "codex", store, HashRatchet(store), lambda e: None)
-    backend = CodexBackend(context, CodexSettings(managed_node={"enabled": True}))
+    backend = CodexBackend(context, CodexSettings(api=api, managed_node={"enabled": True}))
     await backend.start()
     try:
         assert backend.node is not None
         assert backend.client.api_url == backend.node.api_url
+        prefix = "/api/storage/v1" if api == "storage-v1" else "/api/codex/v1"
+        assert backend.node.api_url.endswith(prefix)
         cid = await backend.client.upload(b"hello")
         assert await backend.client.exists(cid)
         assert (tmp_path / "codex" / "node").is_dir()
@@ -644,3 +652,97 @@ async def test_windows_held_through_another_backend_are_skipped(
     week0 = (await owner.backend.read_index(COMMUNITY))[0].archive_id
     assert info.skipped_archive_ids == [week0]
     assert [e.archive_id for e in member.of(HistoryArchiveDownloaded)] == [result.archive_ids[1]]
+
+
+# other node generations and builds (issue 13) ---------------------------------------------------
+@pytest.mark.parametrize("kind", ["storage-v1", "legacy-build"])
+async def test_owner_and_member_on_other_node_generations(
+    make_side, codex_node_factory, kind: str
+) -> None:
+    """Logos Storage nodes (their own manifest coder) and the pre-v0.2.0 build (upload time in
+    every manifest, no /exists, no DELETE): the owner publishes the CIDs the node gives once
+    their manifests check out, the member verifies by tree CID and the served manifest."""
+    options = {"api": "storage-v1"} if kind == "storage-v1" else {"legacy_build": True}
+    a = await codex_node_factory("gen-a", **options)
+    b = await codex_node_factory("gen-b", bootstrap=[a.spr], **options)
+    owner = await make_side("owner", a)
+    member = await make_side("member", b)
+    messages = week_messages(0) + week_messages(1)
+    result = await publish(owner, messages, T0, T0 + 2 * WEEK)
+    assert result.link is not None and len(result.archive_ids) == 2
+    if kind == "storage-v1":
+        assert owner.backend.coder is ManifestCoder.STORAGE
+    else:
+        assert owner.backend.coder is None  # its CIDs cannot be predicted
+    assert await owner.backend.is_seeding(COMMUNITY, result.link)
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    assert (info.total_downloaded, info.failed_archive_ids) == (2, [])
+    second = await publish(owner, week_messages(2), T0 + 2 * WEEK, T0 + 3 * WEEK)
+    assert second.link != result.link and second.index_size == 3  # old index removal: no error
+
+
+async def test_aborting_on_a_node_without_delete_does_not_fail(
+    make_side, codex_node_factory
+) -> None:
+    node = await codex_node_factory("legacy", legacy_build=True)
+    owner = await make_side("owner", node)
+    publication = await owner.backend.open_publication(COMMUNITY, False)
+    meta = ArchiveMetadata(T0, T0 + WEEK, (b"\x01\x02\x03\x04",))
+    await publication.add(BuiltArchive(meta, os.urandom(100_000), -1, False))
+    await publication.abort()
+    assert owner.backend.current_link(COMMUNITY) is None
+
+
+@pytest.fixture
+async def lying_proxy(codex_node_factory) -> AsyncIterator[tuple[str, dict[str, object]]]:
+    """A proxy in front of a node that rewrites the manifest JSON fields put in `lies`."""
+    node = await codex_node_factory("honest")
+    lies: dict[str, object] = {}
+    http = httpx.AsyncClient(timeout=30, trust_env=False)
+    root = node.api_url.rsplit("/api/", 1)[0]
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        url = root + request.path_qs
+        upstream = await http.request(request.method, url, content=await request.read())
+        body = upstream.content
+        if request.path.endswith("/network/manifest") and upstream.status_code == 200:
+            obj = json.loads(body)
+            obj["manifest"].update(lies)
+            body = json.dumps(obj).encode()
+        return web.Response(
+            status=upstream.status_code,
+            body=body,
+            headers={"Content-Type": upstream.headers.get("content-type", "text/plain")},
+        )
+
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/api/codex/v1", lies
+    await runner.cleanup()
+    await http.aclose()
+
+
+@pytest.mark.parametrize(
+    "lie",
+    [{"filename": "other.bin"}, {"datasetSize": 1}, {"treeCid": local_cid(b"x")}],
+    ids=["filename", "size", "tree"],
+)
+async def test_a_node_lying_about_its_manifest_publishes_nothing(
+    make_side, lying_proxy, lie: dict[str, object]
+) -> None:
+    url, lies = lying_proxy
+    owner = await make_side("owner", url)
+    owner.backend.coder = None  # as a node whose coder is not known yet
+    lies.update(lie)
+    publication = await owner.backend.open_publication(COMMUNITY, False)
+    meta = ArchiveMetadata(T0, T0 + WEEK, (b"\x01\x02\x03\x04",))
+    with pytest.raises(CodexIntegrityError):
+        await publication.add(BuiltArchive(meta, os.urandom(100_000), -1, False))
+    await publication.abort()
+    assert owner.backend.current_link(COMMUNITY) is None

@@ -12,7 +12,7 @@ import pytest
 from archive_service_codex import managed
 from archive_service_codex.managed import ManagedNode
 
-from archive_service.errors import BackendUnavailableError
+from archive_service.errors import BackendUnavailableError, ConfigError
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2] / "backends" / "codex"
 FORBIDDEN = ("aiohttp", "typer", "archive_service_codex_node", "archive_service.lab")
@@ -43,3 +43,45 @@ async def test_managed_node_without_the_simulator_is_one_actionable_error(
     )
     with pytest.raises(BackendUnavailableError, match="pip install archive-service-codex-node"):
         await node.start()
+
+
+# names: Logos Storage, formerly Codex (issue 13) -------------------------------------------------
+def test_logos_storage_is_an_alias_of_the_codex_backend() -> None:
+    from archive_service.config import Config
+    from archive_service.plugins import (
+        backend_factories,
+        plugin_manager,
+        require_backends,
+        with_backend_defaults,
+    )
+
+    pm = plugin_manager()
+    factories = backend_factories(pm)
+    assert "logos-storage" in factories["codex"].aliases and "logos-storage" not in factories
+    assert list(require_backends(pm, ["logos-storage", "codex"])) == ["codex"]
+    for name in ("codex", "logos-storage"):
+        config = Config(
+            enabled=[name],
+            owner={"distribution": [name]},
+            member={"preference": [name]},
+            backend={name: {"api": "storage-v1"}},
+        )
+        resolved = with_backend_defaults(config, factories)
+        assert resolved.enabled == ["codex"]
+        assert resolved.owner.distribution == ["codex"] and resolved.member.preference == ["codex"]
+        assert resolved.backend == {"codex": {"api": "storage-v1"}}
+    twice = Config(backend={"codex": {}, "logos-storage": {}})
+    with pytest.raises(ConfigError, match="given twice"):
+        with_backend_defaults(twice, factories)
+
+
+def test_the_wire_module_has_the_v3_index_names_as_the_same_classes() -> None:
+    from archive_service.wire import pb
+
+    assert pb.LogosStorageWakuMessageArchiveIndex is pb.CodexWakuMessageArchiveIndex
+    meta = pb.LogosStorageWakuMessageArchiveIndexMetadata
+    assert meta is pb.CodexWakuMessageArchiveIndexMetadata
+    index = pb.LogosStorageWakuMessageArchiveIndex()
+    index.archives["a"].CopyFrom(meta(cid="zDvZ"))
+    data = index.SerializeToString()
+    assert pb.CodexWakuMessageArchiveIndex.FromString(data) == index

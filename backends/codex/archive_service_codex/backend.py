@@ -50,17 +50,25 @@ from archive_service.interface import (
 from archive_service.plan import plan_downloads
 from archive_service.types import BuiltArchive, IndexEntry
 from archive_service.wire import pb
-from archive_service_codex.cid import InvalidCidError, parse_cid
+from archive_service_codex.cid import InvalidCidError, ManifestCoder, parse_cid
 from archive_service_codex.client import (
     CodexClient,
     CodexError,
+    CodexNotSupported,
     CodexUnavailable,
 )
 from archive_service_codex.index import codex_entries, decode_codex_index
 from archive_service_codex.localstore import LocalStore, OwnerState, check_archive_id
 from archive_service_codex.managed import ManagedNode
 from archive_service_codex.settings import CodexSettings
-from archive_service_codex.verify import CidVerifier, CodexIntegrityError, upload_cid
+from archive_service_codex.verify import (
+    CidVerifier,
+    CodexIntegrityError,
+    ExpectedUpload,
+    check_upload,
+    expected_upload,
+    upload_cid,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -128,7 +136,14 @@ class CodexPublication(Publication):
         if not archive.data:
             raise InvalidInputError("an archive cannot be empty (Codex stores no empty file)")
         data = archive.data
-        cid = await asyncio.to_thread(local_cid, data)
+        expected = await asyncio.to_thread(expected_upload, data)
+        coder = self.backend.coder
+        if coder is None:
+            # The node's manifest coder is not known yet (or its CIDs are not predictable):
+            # upload now and take the CID it gives, once its manifest checks out.
+            cid = await self._upload_checked(data, expected, f"archive of {archive.metadata}")
+        else:
+            cid = expected.cids[coder]
         entry = pb.CodexWakuMessageArchiveIndexMetadata(
             metadata=metadata_to_pb(archive.metadata), cid=cid
         )
@@ -136,6 +151,12 @@ class CodexPublication(Publication):
         if aid in self.base_entries or aid in self.new:
             return aid  # same window, same bytes: already published
         self.new[aid] = entry
+        if coder is None:
+            files = self.backend.files
+            if not files.has_archive(self.community_id, aid):
+                self._written.append(aid)
+                await asyncio.to_thread(files.write_archive, self.community_id, aid, data)
+            return aid
         # The slot is taken here, so `add` blocks while `upload_concurrency` archives are in
         # flight: memory holds at most that many archives.
         await self._slots.acquire()
@@ -161,11 +182,30 @@ class CodexPublication(Publication):
             self._uploaded.add(got)
             if got != cid:
                 raise CodexIntegrityError(
-                    f"the node stored archive {aid} as {got}, not {cid}: it does not build "
-                    "manifests as Codex v0.2.x does, so members could not verify archives"
+                    f"the node stored archive {aid} as {got}, not {cid} as its manifest coder "
+                    f"({self.backend.coder}) gave before; nothing is published"
                 )
         finally:
             self._slots.release()
+
+    async def _upload_checked(
+        self, data: bytes, expected: ExpectedUpload, what: str, predicted: str | None = None
+    ) -> str:
+        """Upload `data`; the CID the node gives is accepted when it is `predicted`, or when
+        the manifest the node serves for it carries the expected fields and hashes to it
+        (verify.check_upload). The coder that did is remembered when it predicts CIDs."""
+        client = self.backend.client
+        got = await client.upload(data)
+        self._uploaded.add(got)
+        if got == predicted:
+            return got
+        item = await client.manifest(got)
+        coder = check_upload(got, item.manifest, expected)
+        if item.manifest.uploaded_at is None and expected.cids.get(coder) == got:
+            self.backend.coder = coder
+        else:
+            log.info("the node's manifest CIDs carry the upload time: %s uploads one by one", what)
+        return got
 
     async def _join_uploads(self) -> None:
         if self._tasks:
@@ -202,14 +242,9 @@ class CodexPublication(Publication):
                 if crypto is not None
                 else plain
             )
-            link = await asyncio.to_thread(local_cid, published)
-            got = await backend.client.upload(published)
-            self._uploaded.add(got)
-            if got != link:
-                raise CodexIntegrityError(
-                    f"the node stored the index as {got}, not {link}: it does not build "
-                    "manifests as Codex v0.2.x does"
-                )
+            expected = await asyncio.to_thread(expected_upload, published)
+            predicted = expected.cids[backend.coder] if backend.coder is not None else None
+            link = await self._upload_checked(published, expected, "index", predicted)
             state = OwnerState(link=link, encrypted=self.encrypt, published=published, plain=plain)
             await asyncio.to_thread(backend.files.write_owner_state, community_id, state)
             self._committed = state
@@ -273,6 +308,9 @@ class CodexBackend(ArchiveBackend):
         self._client: CodexClient | None = None
         self._node: ManagedNode | None = None
         self._locks: dict[bytes, asyncio.Lock] = {}
+        # The node's manifest coder, learnt from the first checked upload; None until then and
+        # for nodes whose manifest CIDs cannot be predicted (upload time in the manifest).
+        self.coder: ManifestCoder | None = None
 
     # lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -289,11 +327,14 @@ class CodexBackend(ArchiveBackend):
                 block_retries=m.block_retries,
                 retry_interval=m.retry_interval,
                 bootstrap=tuple(m.bootstrap),
+                # The managed node answers in the configured generation (Codex's for auto).
+                api=self.config.api if self.config.api != "auto" else "codex-v1",
             )
             await node.start()
             api_url = node.api_url
         client = CodexClient(
             api_url,
+            api=self.config.api,
             timeouts=self.config.timeouts.to_client(),
             retry=self.config.retry.to_client(),
         )
@@ -372,6 +413,9 @@ class CodexBackend(ArchiveBackend):
     async def _remove_quietly(self, cid: str, what: str) -> None:
         try:
             await self.client.delete(cid)
+        except CodexNotSupported:
+            # A build without DELETE /data/{cid} (404, empty body): nothing to do about it.
+            log.info("the node cannot delete %s %s (no DELETE route); it keeps it", what, cid)
         except CodexError as exc:
             # The node keeps a stale copy; the next unseed of it removes it.
             log.warning("could not remove %s %s from the Codex node: %s", what, cid, exc)
@@ -436,7 +480,8 @@ class CodexBackend(ArchiveBackend):
                         data = local if isinstance(local, bytes) else None
                         if data is None:
                             data = await asyncio.to_thread(Path(local).read_bytes)
-                        if await asyncio.to_thread(local_cid, data) == cid:
+                        expected = await asyncio.to_thread(expected_upload, data)
+                        if cid in expected.cids.values():
                             await self.client.upload(data)
                             return
                     await self.client.fetch(cid)  # the node fetches it in the background

@@ -1,4 +1,9 @@
-"""Codex CIDs and manifests, byte-identical to nim-codex v0.2.x (reference/codex.md §2).
+"""Codex / Logos Storage CIDs and manifests, byte-identical to the nodes (reference/codex.md
+§2, logos-storage.md §2).
+
+Three manifest coders exist (`ManifestCoder`): Codex v0.2.x's, Logos Storage's January-2026
+interim one and its latest (manifestVersion) one. Block and tree CIDs are the same in all three;
+manifest CIDs differ (and a pre-v0.2.0 build also wrote the upload time, field 10).
 
 Upload recipe: 64 KiB blocks (last one zero-padded), leaf = SHA-256(block), CodexTree Merkle
 root, tree CID = CIDv1(codex-root, sha2-256 root), manifest protobuf, manifest CID =
@@ -15,13 +20,20 @@ import binascii
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
 from archive_service import varint
 from archive_service.errors import InvalidInputError
 from archive_service_codex import strictpb
-from archive_service_codex.codex_manifest_pb2 import CodexManifest, ManifestHeader
+from archive_service_codex.codex_manifest_pb2 import (
+    CodexManifest,
+    InterimManifestHeader,
+    ManifestHeader,
+    StorageManifest,
+    StorageManifestEnvelope,
+)
 
 # --- constants (codex/codextypes.nim, codex/multicodec_exts.nim) ---------------------------------
 
@@ -370,9 +382,17 @@ def merkle_root(leaves: Iterable[bytes]) -> bytes:
 # --- manifests -----------------------------------------------------------------------------------
 
 
+class ManifestCoder(StrEnum):
+    """How a node generation encodes manifests (logos-storage.md §2.4)."""
+
+    CODEX = "codex"  # nim-codex v0.2.x (and Logos Storage until ~2026-01): 1:{1 tree … 8 fn, 9 mt}
+    INTERIM = "storage-2026-01"  # Logos Storage, January 2026: 1:{1 tree … 7 fn, 8 mt}
+    STORAGE = "storage"  # Logos Storage latest: envelope 1:{1 manifestVersion=0, 2 tree … 9 mt}
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """A decoded (or freshly built) Codex manifest and its CID."""
+    """A decoded (or freshly built) Codex / Logos Storage manifest and its CID."""
 
     cid: Cid
     tree_cid: Cid
@@ -385,14 +405,29 @@ class Manifest:
     hcodec: int = SHA2_256
     version: int = CID_V1_WIRE_VERSION
     protected: bool = False
+    coder: ManifestCoder = ManifestCoder.CODEX
+    uploaded_at: int | None = None
 
     @property
     def block_count(self) -> int:
         return -(-self.dataset_size // self.block_size)
 
     def to_json(self) -> dict[str, Any]:
-        """The REST API's ManifestItem, keys in the node's order."""
-        return {
+        """The REST API's ManifestItem, keys in the node's order (Logos Storage: manifestVersion
+        first, blockSize before datasetSize, no `protected`)."""
+        if self.coder is not ManifestCoder.CODEX:
+            item: dict[str, Any] = {}
+            if self.coder is ManifestCoder.STORAGE:
+                item["manifestVersion"] = 0
+            item.update(
+                treeCid=self.tree_cid.text,
+                blockSize=self.block_size,
+                datasetSize=self.dataset_size,
+                filename=self.filename,
+                mimetype=self.mimetype,
+            )
+            return item
+        item = {
             "treeCid": self.tree_cid.text,
             "datasetSize": self.dataset_size,
             "blockSize": self.block_size,
@@ -400,6 +435,9 @@ class Manifest:
             "mimetype": self.mimetype,
             "protected": self.protected,
         }
+        if self.uploaded_at is not None:
+            item["uploadedAt"] = self.uploaded_at
+        return item
 
 
 def encode_manifest(
@@ -408,19 +446,42 @@ def encode_manifest(
     block_size: int = DEFAULT_BLOCK_SIZE,
     filename: str | None = None,
     mimetype: str | None = None,
+    coder: ManifestCoder = ManifestCoder.CODEX,
+    uploaded_at: int | None = None,
 ) -> bytes:
-    """codex/manifest/coders.nim for a plain (unprotected) dataset (proto/archive_service_codex/
-    codex_manifest.proto)."""
-    header = ManifestHeader(
-        tree_cid=tree_cid.binary,
-        block_size=block_size,
-        dataset_size=dataset_size,
-        codec=BLOCK_CODEC,
-        hcodec=SHA2_256,
-        version=CID_V1_WIRE_VERSION,
-        filename=filename.encode() if filename else None,
-        mimetype=mimetype.encode() if mimetype else None,
-    )
+    """The manifest coders of a plain (unprotected) dataset (proto/archive_service_codex/
+    codex_manifest.proto). `uploaded_at` (field 10) exists only in the Codex coder of some
+    pre-v0.2.0 builds."""
+    fn = filename.encode() if filename else None
+    mt = mimetype.encode() if mimetype else None
+    if coder is ManifestCoder.STORAGE:
+        if uploaded_at is not None:
+            raise ValueError("the latest Logos Storage coder has no uploadedAt field")
+        inner = StorageManifest(
+            manifest_version=0,
+            tree_cid=tree_cid.binary,
+            block_size=block_size,
+            dataset_size=dataset_size,
+            codec=BLOCK_CODEC,
+            hcodec=SHA2_256,
+            version=CID_V1_WIRE_VERSION,
+            filename=fn,
+            mimetype=mt,
+        )
+        return StorageManifestEnvelope(manifest=inner.SerializeToString()).SerializeToString()
+    header: ManifestHeader | InterimManifestHeader
+    if coder is ManifestCoder.INTERIM:
+        if uploaded_at is not None:
+            raise ValueError("the January-2026 coder has no uploadedAt field")
+        header = InterimManifestHeader(filename=fn, mimetype=mt)
+    else:
+        header = ManifestHeader(filename=fn, mimetype=mt, uploaded_at=uploaded_at)
+    header.tree_cid = tree_cid.binary
+    header.block_size = block_size
+    header.dataset_size = dataset_size
+    header.codec = BLOCK_CODEC
+    header.hcodec = SHA2_256
+    header.version = CID_V1_WIRE_VERSION
     return CodexManifest(header=header.SerializeToString()).SerializeToString()
 
 
@@ -430,8 +491,12 @@ def build_manifest(
     block_size: int = DEFAULT_BLOCK_SIZE,
     filename: str | None = None,
     mimetype: str | None = None,
+    coder: ManifestCoder = ManifestCoder.CODEX,
+    uploaded_at: int | None = None,
 ) -> Manifest:
-    encoded = encode_manifest(tree_cid, dataset_size, block_size, filename, mimetype)
+    encoded = encode_manifest(
+        tree_cid, dataset_size, block_size, filename, mimetype, coder, uploaded_at
+    )
     return Manifest(
         cid=manifest_cid_for(encoded),
         tree_cid=tree_cid,
@@ -440,7 +505,29 @@ def build_manifest(
         filename=filename or None,
         mimetype=mimetype or None,
         encoded=encoded,
+        coder=coder,
+        uploaded_at=uploaded_at,
     )
+
+
+def candidate_manifests(
+    tree_cid: Cid,
+    dataset_size: int,
+    block_size: int,
+    filename: str | None,
+    mimetype: str | None,
+    uploaded_at: int | None = None,
+) -> list[Manifest]:
+    """The manifest each coder builds from these fields (with `uploaded_at`: the Codex coder
+    with field 10 instead of the plain Codex one). A node's manifest CID is genuine for these
+    fields when one of them hashes to it (logos-storage.md §2.5)."""
+    out = []
+    for coder in ManifestCoder:
+        at = uploaded_at if coder is ManifestCoder.CODEX else None
+        out.append(
+            build_manifest(tree_cid, dataset_size, block_size, filename, mimetype, coder, at)
+        )
+    return out
 
 
 _HEADER_NUMBERS = (
@@ -452,7 +539,16 @@ _HEADER_NUMBERS = (
 )
 
 
-def _text(header: ManifestHeader, name: str) -> str | None:
+_STORAGE_NUMBERS = (
+    ("block_size", "blockSize", 3),
+    ("dataset_size", "datasetSize", 4),
+    ("codec", "codec", 5),
+    ("hcodec", "hcodec", 6),
+    ("version", "version", 7),
+)
+
+
+def _text(header: ManifestHeader | StorageManifest, name: str) -> str | None:
     """A string field: absent or empty is None (the node's Option[string]); UnicodeDecodeError
     (a ValueError) when it is not UTF-8."""
     return getattr(header, name).decode("utf-8") or None
@@ -468,6 +564,8 @@ def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
         outer = strictpb.parse(CodexManifest, data)
         if not outer.HasField("header"):
             raise ValueError("no header (field 1)")
+        if outer.header[:1] == b"\x08":  # field 1 is a varint: the latest coder's manifestVersion
+            return _decode_storage_manifest(outer.header, computed, bytes(data))
         header = strictpb.parse(ManifestHeader, outer.header)
         if not header.HasField("tree_cid"):
             raise ValueError("no tree CID (field 1)")
@@ -492,6 +590,39 @@ def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
         hcodec=header.hcodec,
         version=header.version,
         protected=header.HasField("erasure"),
+        uploaded_at=header.uploaded_at if header.HasField("uploaded_at") else None,
+    )
+
+
+def _decode_storage_manifest(inner: bytes, cid: Cid, data: bytes) -> Manifest:
+    """The latest Logos Storage coder (StorageManifestEnvelope's field 1)."""
+    try:
+        m = strictpb.parse(StorageManifest, inner)
+        if m.manifest_version != 0:
+            raise ValueError(f"Unsupported manifest version: {m.manifest_version}")
+        if not m.HasField("tree_cid"):
+            raise ValueError("no tree CID (field 2)")
+        tree_cid = cid_from_bytes(m.tree_cid)
+        for name, wire_name, number in _STORAGE_NUMBERS:
+            if not m.HasField(name):
+                raise ValueError(f"missing or malformed {wire_name} (field {number})")
+        if m.block_size <= 0:
+            raise ValueError("blockSize must be positive")
+        filename, mimetype = _text(m, "filename"), _text(m, "mimetype")
+    except (ValueError, InvalidCidError) as exc:
+        raise InvalidManifestError(f"not a Logos Storage manifest: {exc}") from None
+    return Manifest(
+        cid=cid,
+        tree_cid=tree_cid,
+        dataset_size=m.dataset_size,
+        block_size=m.block_size,
+        filename=filename,
+        mimetype=mimetype,
+        encoded=data,
+        codec=m.codec,
+        hcodec=m.hcodec,
+        version=m.version,
+        coder=ManifestCoder.STORAGE,
     )
 
 
@@ -596,12 +727,26 @@ class CidBuilder:
     def tree_cid(self) -> Cid:
         return tree_cid_for_root(self.root)
 
-    def finish(self, filename: str | None = None, mimetype: str | None = None) -> Manifest:
+    def finish(
+        self,
+        filename: str | None = None,
+        mimetype: str | None = None,
+        coder: ManifestCoder = ManifestCoder.CODEX,
+        uploaded_at: int | None = None,
+    ) -> Manifest:
         """The manifest (call after storing the blocks of `update`/`close`)."""
         if not self._closed:
             if self.close():
                 raise ValueError("finish() before close() would drop the last block; call close()")
-        return build_manifest(self.tree_cid, self.dataset_size, self.block_size, filename, mimetype)
+        return build_manifest(
+            self.tree_cid,
+            self.dataset_size,
+            self.block_size,
+            filename,
+            mimetype,
+            coder,
+            uploaded_at,
+        )
 
 
 def compute_manifest(
@@ -609,10 +754,12 @@ def compute_manifest(
     filename: str | None = None,
     mimetype: str | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    coder: ManifestCoder = ManifestCoder.CODEX,
 ) -> Manifest:
-    """The manifest (and so the CID) a Codex node would return for these bytes and headers."""
+    """The manifest (and so the CID) a node of `coder`'s generation returns for these bytes
+    and headers."""
     builder = CidBuilder(block_size)
     for chunk in [chunks] if isinstance(chunks, bytes | bytearray | memoryview) else chunks:
         builder.update(chunk)
     builder.close()
-    return builder.finish(filename, mimetype)
+    return builder.finish(filename, mimetype, coder)

@@ -1,5 +1,12 @@
-"""Async REST client of a Codex node (`/api/codex/v1`), exact to what the real node answers
-(reference codex.md §1, status-go §6.2), not to openapi.yaml where the two differ.
+"""Async REST client of a Codex node (`/api/codex/v1`, nim-codex v0.2.x) or a Logos Storage
+node (`/api/storage/v1`, v0.5.x), exact to what the real nodes answer (reference codex.md §1,
+logos-storage.md §1, status-go §6.2), not to openapi.yaml where the two differ.
+
+- The API generation is given (`codex-v1`, `storage-v1`) or probed once (`auto`, as
+  logos-storage.md §3: `/api/storage/v1/debug/info`, then `/api/codex/v1/debug/info`).
+- A route the node does not have answers 404 with an empty body: on an optional route
+  (exists, delete, background-download cancel/progress) that is CodexNotSupported, never
+  "not found"; `exists` then falls back to the node's dataset list.
 
 - Uploads send `Content-Type: application/octet-stream` and
   `Content-Disposition: filename="archive-data.bin"` as status-go does: both end up in the
@@ -19,6 +26,7 @@ import json
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -33,9 +41,34 @@ from archive_service.errors import (
     SizeLimitError,
 )
 from archive_service.fsutil import AtomicFile
-from archive_service_codex.cid import InvalidCidError, parse_cid
+from archive_service_codex.cid import DEFAULT_BLOCK_SIZE, InvalidCidError, parse_cid
 
 DEFAULT_API_URL = "http://127.0.0.1:8080/api/codex/v1"
+
+
+class ApiGeneration(StrEnum):
+    """The REST API generation a node speaks."""
+
+    CODEX_V1 = "codex-v1"  # nim-codex v0.2.x: /api/codex/v1
+    STORAGE_V1 = "storage-v1"  # Logos Storage v0.5.x: /api/storage/v1
+
+
+API_PREFIXES: dict[ApiGeneration, str] = {
+    ApiGeneration.CODEX_V1: "/api/codex/v1",
+    ApiGeneration.STORAGE_V1: "/api/storage/v1",
+}
+ApiSetting = Literal["auto", "codex-v1", "storage-v1"]
+
+
+def node_root(api_url: str) -> str:
+    """The node's base URL: `api_url` without a trailing generation prefix."""
+    url = api_url.rstrip("/")
+    for prefix in API_PREFIXES.values():
+        if url.endswith(prefix):
+            return url[: -len(prefix)]
+    return url
+
+
 UPLOAD_FILENAME = "archive-data.bin"
 UPLOAD_MIMETYPE = "application/octet-stream"
 UPLOAD_CHUNK = 1 << 20  # bytes read from a file per body chunk
@@ -76,7 +109,17 @@ class CodexUnavailable(CodexError, BackendUnavailableError):
 
 
 class CodexNotReady(CodexUnavailable):
-    """503 from /spr: the node's DHT record is not ready yet; ask again later."""
+    """503 (Codex) or an empty 500 (Logos Storage) from /spr: the node's DHT record is not ready
+    yet; ask again later."""
+
+
+class CodexConflict(CodexError):
+    """409 (Logos Storage): the node could not start a background download."""
+
+
+class CodexNotSupported(CodexError):
+    """The node lacks this route (404 with an empty body) or its API generation has no such
+    operation: not a "not found"."""
 
 
 class CodexTimeout(CodexError, ArchiveTimeoutError):
@@ -94,7 +137,9 @@ class CodexSizeLimitError(CodexError, SizeLimitError):
 # results --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Manifest:
-    """ManifestItem JSON (codex.md §1.5): the fields that decide the manifest CID."""
+    """ManifestItem JSON (codex.md §1.5, logos-storage.md §1.6): the fields that decide the
+    manifest CID. `manifest_version` is set by Logos Storage's latest coder only, `uploaded_at`
+    by builds whose manifests carry field 10."""
 
     tree_cid: str
     dataset_size: int
@@ -103,12 +148,26 @@ class Manifest:
     mimetype: str | None
     protected: bool
     verifiable: bool | None = None
+    manifest_version: int | None = None
+    uploaded_at: int | None = None
 
 
 @dataclass(frozen=True)
 class DataItem:
     cid: str
     manifest: Manifest
+    download_id: int | None = None  # Logos Storage's background download (POST /network)
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """`GET /data/{cid}/network/progress/{id}`: `active` false once finished, cancelled or
+    unknown (the node does not tell these apart)."""
+
+    active: bool
+    received: int = 0
+    total: int = 0
+    bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +186,7 @@ class DebugInfo:
     repo: str
     version: str
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    generation: ApiGeneration = ApiGeneration.CODEX_V1
 
 
 # configuration --------------------------------------------------------------------------
@@ -252,12 +312,25 @@ class CodexClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
+        api: ApiSetting | ApiGeneration | None = None,
     ) -> None:
+        """`api_url` is the node's URL, with or without a generation prefix. `api`: the
+        generation, or `auto` to probe it once on the first call; None takes it from the
+        URL's prefix (`…/api/codex/v1` → codex-v1, `…/api/storage/v1` → storage-v1) and
+        probes a URL without one."""
         self.api_url = api_url.rstrip("/")
+        self.node_url = node_root(self.api_url)
         self.timeouts = timeouts or ClientTimeouts()
         self.retry = retry or RetryPolicy()
+        if api is None:
+            named = [g for g, p in API_PREFIXES.items() if self.api_url.endswith(p)]
+            api = named[0] if named else "auto"
+        self.api = api
+        self._generation: ApiGeneration | None = None if api == "auto" else ApiGeneration(api)
+        self._probe_lock = asyncio.Lock()
+        self._has_exists: bool | None = None  # learnt on the first /exists of a Codex node
         self._http = httpx.AsyncClient(
-            base_url=self.api_url,
+            base_url=self.node_url,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -277,16 +350,94 @@ class CodexClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def generation(self) -> ApiGeneration:
+        """The node's API generation: the configured one, or probed once (logos-storage.md §3)
+        and remembered."""
+        if self._generation is not None:
+            return self._generation
+        async with self._probe_lock:
+            if self._generation is None:
+                self._generation = await self._probe()
+        return self._generation
+
+    async def _probe(self) -> ApiGeneration:
+        failures = 0
+        while True:
+            try:
+                async with asyncio.timeout(self.timeouts.control + self.timeouts.connect):
+                    return await self._probe_once()
+            except TimeoutError as exc:
+                raise CodexTimeout(
+                    f"node {self.node_url} did not answer the API probe within "
+                    f"{self.timeouts.control:g} s"
+                ) from exc
+            except _Transient as transient:
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise transient.error from transient.error.__cause__
+                await asyncio.sleep(self.retry.delay(failures))
+
+    async def _probe_once(self) -> ApiGeneration:
+        answers: list[str] = []
+        for generation, key in (
+            (ApiGeneration.STORAGE_V1, "storage"),
+            (ApiGeneration.CODEX_V1, "codex"),
+        ):
+            url = API_PREFIXES[generation] + "/debug/info"
+            try:
+                async with self._http.stream(
+                    "GET", url, timeout=self._httpx_timeout(self.timeouts.control)
+                ) as response:
+                    data = await self._read_capped(response, MAX_CONTROL_BODY, "API probe")
+            except httpx.TransportError as exc:
+                error = CodexUnavailable(
+                    f"node {self.node_url} unreachable: {exc!r}; is it running (Logos "
+                    "Storage: with --api-bindaddr)?"
+                )
+                error.__cause__ = exc
+                raise _Transient(error) from exc
+            answers.append(f"{url}: HTTP {response.status_code}")
+            if response.status_code in TRANSIENT_STATUSES:
+                raise _Transient(
+                    CodexUnavailable(f"node {self.node_url} busy during the API probe")
+                )
+            if response.status_code == 200:
+                with contextlib.suppress(ValueError):
+                    obj = json.loads(data)
+                    if isinstance(obj, dict) and key in obj:
+                        return generation
+        raise CodexProtocolError(
+            f"{self.node_url} answers neither as a Logos Storage nor as a Codex node "
+            f"({'; '.join(answers)}); check the API URL, or set the `api` setting"
+        )
+
     # plumbing -------------------------------------------------------------------------
     def _httpx_timeout(self, wait: float) -> httpx.Timeout:
         return httpx.Timeout(connect=self.timeouts.connect, read=wait, write=wait, pool=wait)
 
-    def _error(self, op: str, status: int, body: str) -> CodexError:
+    def _error(self, op: str, status: int, body: str, optional: bool = False) -> CodexError:
         text = _clip(body.strip())
         where = f"Codex node {self.api_url}: {op} failed with HTTP {status}"
         msg = f"{where}: {text!r}" if text else where
+        if status == 404 and not text and optional:
+            return CodexNotSupported(
+                f"Codex node {self.api_url} does not support {op} (HTTP 404 with an empty body: "
+                "this node has no such route)",
+                status=status,
+            )
         if status == 400:
-            return CodexBadRequest(msg + " (check the CID / peer id)", status=status, body=text)
+            hint = " (check the CID / peer id)"
+            if "blocksize" in text.lower():
+                hint = " (Logos Storage takes block sizes of 4096-524288 bytes, powers of two)"
+            elif "download id" in text.lower() or "interpret as a bool" in text.lower():
+                hint = " (check the parameters)"
+            return CodexBadRequest(msg + hint, status=status, body=text)
+        if status == 409:
+            return CodexConflict(
+                msg + " (the node could not start the background download)",
+                status=status,
+                body=text,
+            )
         if status == 404 or (status == 500 and "retries exhausted" in text.lower()):
             return CodexNotFound(
                 msg + " (no local block and no connected peer has it)", status=status, body=text
@@ -311,13 +462,18 @@ class CodexClient:
         headers: dict[str, str] | None = None,
         params: list[tuple[str, str]] | None = None,
         ok: Sequence[int] = (200,),
+        optional: bool = False,
     ) -> httpx.Response:
         """Send one request and return the open (streaming) response once its status is OK.
-        `wait` bounds each attempt up to the response headers."""
+        `wait` bounds each attempt up to the response headers. `path` is relative to the API
+        prefix of the node's generation. `optional`: the route may be missing on this node."""
+        prefix = API_PREFIXES[await self.generation()]
         failures = 0
         while True:
             try:
-                return await self._attempt(op, method, path, wait, retry, body, headers, params, ok)
+                return await self._attempt(
+                    op, method, prefix + path, wait, retry, body, headers, params, ok, optional
+                )
             except _Transient as transient:
                 failures += 1
                 if failures >= self.retry.attempts:
@@ -335,6 +491,7 @@ class CodexClient:
         headers: dict[str, str] | None,
         params: list[tuple[str, str]] | None,
         ok: Sequence[int],
+        optional: bool = False,
     ) -> httpx.Response:
         content: bytes | AsyncIterator[bytes] | None = body() if callable(body) else body
         request = self._http.build_request(
@@ -347,6 +504,7 @@ class CodexClient:
         )
         try:
             async with asyncio.timeout(wait + self.timeouts.connect):
+                # httpx closes the response it was opening when this is cancelled.
                 response = await self._http.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the node: safe to retry whatever the call is.
@@ -377,7 +535,7 @@ class CodexClient:
             text = await self._read_capped(response, MAX_ERROR_TEXT * 2, op, truncate=True)
         finally:
             await response.aclose()
-        error = self._error(op, response.status_code, text.decode("utf-8", "replace"))
+        error = self._error(op, response.status_code, text.decode("utf-8", "replace"), optional)
         if response.status_code in TRANSIENT_STATUSES and retry == "all":
             raise _Transient(error)
         raise error
@@ -413,13 +571,23 @@ class CodexClient:
         headers: dict[str, str] | None = None,
         params: list[tuple[str, str]] | None = None,
         ok: Sequence[int] = (200,),
+        optional: bool = False,
     ) -> tuple[httpx.Response, bytes]:
         """A small call read whole, all within one deadline."""
         wait = self.timeouts.control if wait is None else wait
+        await self.generation()  # the probe has its own deadline
         try:
             async with asyncio.timeout(self.retry.attempts * (wait + self.timeouts.connect)):
                 response = await self._open(
-                    op, method, path, wait=wait, retry=retry, headers=headers, params=params, ok=ok
+                    op,
+                    method,
+                    path,
+                    wait=wait,
+                    retry=retry,
+                    headers=headers,
+                    params=params,
+                    ok=ok,
+                    optional=optional,
                 )
                 try:
                     data = await self._read_capped(response, MAX_CONTROL_BODY, op)
@@ -442,6 +610,9 @@ class CodexClient:
     def _data_item(self, op: str, obj: Any) -> DataItem:
         try:
             m = obj["manifest"]
+            version = m.get("manifestVersion")
+            uploaded_at = m.get("uploadedAt")
+            download_id = obj.get("downloadId")
             manifest = Manifest(
                 tree_cid=_str(m["treeCid"]),
                 dataset_size=_int(m["datasetSize"]),
@@ -450,8 +621,14 @@ class CodexClient:
                 mimetype=_opt_str(m.get("mimetype")),
                 protected=bool(m.get("protected", False)),
                 verifiable=m.get("verifiable"),
+                manifest_version=None if version is None else _int(version),
+                uploaded_at=None if uploaded_at is None else _int(uploaded_at),
             )
-            return DataItem(cid=_str(obj["cid"]), manifest=manifest)
+            return DataItem(
+                cid=_str(obj["cid"]),
+                manifest=manifest,
+                download_id=None if download_id is None else _int(download_id),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise CodexProtocolError(
                 f"Codex node {self.api_url}: {op} answered an unexpected manifest: "
@@ -466,10 +643,25 @@ class CodexClient:
         size: int | None = None,
         filename: str | None = UPLOAD_FILENAME,
         mimetype: str | None = UPLOAD_MIMETYPE,
+        block_size: int | None = None,
+        advertise: bool | None = None,
     ) -> str:
         """Store `data` on the node; returns the manifest CID. Bytes and files are retried on
         transient failures (uploads are content-addressed, so a repeat stores nothing twice);
-        a one-shot async iterable is retried only when nothing was sent."""
+        a one-shot async iterable is retried only when nothing was sent. `block_size` and
+        `advertise` are Logos Storage's (`?blockSize=`, `?advertise=`); a Codex node stores
+        64 KiB blocks and always advertises, so other values raise CodexNotSupported."""
+        params: list[tuple[str, str]] = []
+        if await self.generation() is ApiGeneration.STORAGE_V1:
+            if block_size is not None:
+                params.append(("blockSize", str(block_size)))
+            if advertise is not None:
+                params.append(("advertise", "true" if advertise else "false"))
+        elif block_size not in (None, DEFAULT_BLOCK_SIZE) or advertise is False:
+            raise CodexNotSupported(
+                f"Codex node {self.api_url} (codex-v1) cannot upload with block size "
+                f"{block_size} / advertise={advertise}; these need a Logos Storage node"
+            )
         headers: dict[str, str] = {}
         if mimetype:
             headers["Content-Type"] = mimetype
@@ -510,6 +702,7 @@ class CodexClient:
                     retry=retry,
                     body=body,
                     headers=headers,
+                    params=params or None,
                 )
                 try:
                     text = await self._read_capped(response, MAX_CONTROL_BODY, op)
@@ -609,12 +802,72 @@ class CodexClient:
 
     async def fetch(self, cid: str) -> DataItem:
         """`POST /data/{cid}/network`: wait for the manifest (local or from peers), start a
-        background fetch of the dataset and return. Completion is not reported by the node."""
+        background fetch of the dataset and return. A Logos Storage node also returns the
+        fetch's `download_id` (progress, cancel); a Codex node reports no completion."""
         op = f"network fetch of {cid}"
         _, data = await self._call(
             op, "POST", f"/data/{_seg(cid)}/network", wait=self.timeouts.network
         )
         return self._data_item(op, self._json(op, data))
+
+    @contextlib.asynccontextmanager
+    async def background_download(self, cid: str) -> AsyncIterator[DataItem]:
+        """`fetch`, cancelled on the node (when it has a download id) if the block raises or
+        is cancelled: a caller that gives up leaves nothing running on the node."""
+        item = await self.fetch(cid)
+        try:
+            yield item
+        except BaseException:
+            if item.download_id is not None:
+                task = asyncio.ensure_future(self.cancel_download(cid, item.download_id))
+                with contextlib.suppress(CodexError, asyncio.CancelledError):
+                    await asyncio.shield(task)
+            raise
+
+    def _storage_only(self, op: str) -> None:
+        if self._generation is not ApiGeneration.STORAGE_V1:
+            raise CodexNotSupported(
+                f"Codex node {self.api_url} (codex-v1) has no {op}; it needs a Logos Storage node"
+            )
+
+    async def cancel_download(self, cid: str, download_id: int) -> None:
+        """`DELETE /data/{cid}/network/{downloadId}` (Logos Storage): 204; CodexNotFound when
+        the node does not know the download (finished or never started)."""
+        await self.generation()
+        op = f"cancel of download {download_id} of {cid}"
+        self._storage_only(op)
+        await self._call(
+            op,
+            "DELETE",
+            f"/data/{_seg(cid)}/network/{int(download_id)}",
+            ok=(204,),
+            optional=True,
+        )
+
+    async def download_progress(self, cid: str, download_id: int) -> DownloadProgress:
+        """`GET /data/{cid}/network/progress/{downloadId}` (Logos Storage)."""
+        await self.generation()
+        op = f"progress of download {download_id} of {cid}"
+        self._storage_only(op)
+        _, data = await self._call(
+            op, "GET", f"/data/{_seg(cid)}/network/progress/{int(download_id)}", optional=True
+        )
+        obj = self._json(op, data)
+        try:
+            if not isinstance(obj, dict) or not isinstance(obj["active"], bool):
+                raise TypeError("no boolean 'active'")
+            if not obj["active"]:
+                return DownloadProgress(active=False)
+            return DownloadProgress(
+                active=True,
+                received=_int(obj["received"]),
+                total=_int(obj["total"]),
+                bytes=_int(obj["bytes"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise CodexProtocolError(
+                f"Codex node {self.api_url}: {op} answered {_clip(repr(obj))}"
+            ) from exc
 
     async def manifest(self, cid: str) -> DataItem:
         """`GET /data/{cid}/network/manifest`: the manifest, from peers if not local."""
@@ -627,9 +880,18 @@ class CodexClient:
     async def exists(self, cid: str) -> bool:
         """Whether the node holds the block with this CID — for a dataset, only its manifest
         block (status-go §11.10). The node answers `{"<cid>": bool}` keyed by the CID's
-        canonical `z…` form (also when it was asked with another multibase)."""
+        canonical `z…` form (also when it was asked with another multibase). A node without
+        the route (no v0.2.x release has it) is asked for its dataset list instead, which
+        answers for manifest CIDs."""
+        if self._has_exists is False:
+            return await self._listed(cid)
         op = f"exists of {cid}"
-        _, data = await self._call(op, "GET", f"/data/{_seg(cid)}/exists")
+        try:
+            _, data = await self._call(op, "GET", f"/data/{_seg(cid)}/exists", optional=True)
+        except CodexNotSupported:
+            self._has_exists = False
+            return await self._listed(cid)
+        self._has_exists = True
         obj = self._json(op, data)
         try:
             key = parse_cid(cid).text
@@ -645,9 +907,31 @@ class CodexClient:
             raise CodexProtocolError(f"Codex node {self.api_url}: {op}: {value!r} is not a bool")
         return value
 
+    async def _listed(self, cid: str) -> bool:
+        """The local lookup of a node without `/exists`: its manifests (`GET /data`)."""
+        try:
+            parsed = parse_cid(cid)
+        except InvalidCidError as exc:
+            raise CodexBadRequest(
+                f"exists of {cid}: not a CID ({exc})", status=400, body=exc.reason
+            ) from exc
+        if not parsed.is_manifest:
+            raise CodexNotSupported(
+                f"Codex node {self.api_url} has no /exists; only manifest CIDs can be looked up "
+                f"in its dataset list, and {cid} is not one"
+            )
+        for item in await self.datasets():
+            with contextlib.suppress(InvalidCidError):
+                if parse_cid(item.cid) == parsed:
+                    return True
+        return False
+
     async def delete(self, cid: str) -> None:
-        """`DELETE /data/{cid}`: 204, also when the node does not hold it."""
-        await self._call(f"delete of {cid}", "DELETE", f"/data/{_seg(cid)}", ok=(204,))
+        """`DELETE /data/{cid}`: 204, also when the node does not hold it; CodexNotSupported
+        on a build without the route."""
+        await self._call(
+            f"delete of {cid}", "DELETE", f"/data/{_seg(cid)}", ok=(204,), optional=True
+        )
 
     async def datasets(self) -> list[DataItem]:
         """`GET /data`: every manifest the node stores (uploaded or fetched), unordered."""
@@ -678,14 +962,17 @@ class CodexClient:
         _, data = await self._call(op, "GET", "/debug/info")
         obj = self._json(op, data)
         try:
-            codex = obj.get("codex") or {}
+            generation = await self.generation()
+            key = "storage" if generation is ApiGeneration.STORAGE_V1 else "codex"
+            versions = obj.get(key) or {}
             return DebugInfo(
                 id=_str(obj["id"]),
                 addrs=[_str(a) for a in obj.get("addrs", [])],
                 spr=_str(obj.get("spr", "")),
                 repo=_str(obj.get("repo", "")),
-                version=str(codex.get("version", "")) if isinstance(codex, dict) else "",
+                version=str(versions.get("version", "")) if isinstance(versions, dict) else "",
                 raw=obj,
+                generation=generation,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CodexProtocolError(
@@ -707,12 +994,13 @@ class CodexClient:
             _, data = await self._call(
                 op, "GET", "/spr", headers={"Accept": "application/json"}, retry="connect"
             )
-        except CodexUnavailable as exc:
-            if exc.status == 503:
+        except (CodexUnavailable, CodexServerError) as exc:
+            # Codex: 503 empty; Logos Storage: 500 empty.
+            if exc.status == 503 or (exc.status == 500 and not exc.body):
                 raise CodexNotReady(
-                    f"Codex node {self.api_url} has no signed peer record yet (503); retry "
-                    "once its discovery is up",
-                    status=503,
+                    f"Codex node {self.api_url} has no signed peer record yet "
+                    f"({exc.status}); retry once its discovery is up",
+                    status=exc.status,
                     body=exc.body,
                 ) from exc
             raise

@@ -35,7 +35,9 @@ class ManagedNode:
         block_retries: int,
         retry_interval: float,
         bootstrap: Sequence[str] = (),
+        api: str = "codex-v1",
     ) -> None:
+        """`api`: the REST generation the node answers as (codex-v1 or storage-v1)."""
         self.data_dir = Path(data_dir)
         self.log_path = self.data_dir.with_name(self.data_dir.name + ".log")
         self.args = [
@@ -45,6 +47,7 @@ class ManagedNode:
             "--block-retries", str(max(1, block_retries)),  # as the node: at least one try
             "--retry-interval", str(retry_interval),
             *(arg for spr in bootstrap for arg in ("--bootstrap-node", spr)),
+            "--api", api,
         ]  # fmt: skip
         self.api_url = ""
         self.peer_id = ""

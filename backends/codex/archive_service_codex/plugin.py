@@ -19,7 +19,10 @@ def archive_backend_factories() -> list[BackendFactory]:
     return [
         BackendFactory(
             name=CodexBackend.name,
-            description="Codex: one CID per archive plus an index CID, over the Codex REST API",
+            description="Logos Storage (formerly Codex): one CID per archive plus an index CID, "
+            "over the REST API of either generation (codex-v1, storage-v1)",
+            # Codex was renamed Logos Storage; stored links and state keep the name "codex".
+            aliases=("logos-storage",),
             backend_class=CodexBackend,
             settings_model=CodexSettings,
             defaults=BackendDefaults(order=1, publish=False, preference=0),

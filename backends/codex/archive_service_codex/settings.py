@@ -12,6 +12,8 @@ Two ways to get a node:
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from archive_service_codex.client import DEFAULT_API_URL, ClientTimeouts, RetryPolicy
@@ -59,7 +61,15 @@ class ManagedNodeSettings(_Strict):
 
 
 class CodexSettings(_Strict):
-    api_url: str = Field(DEFAULT_API_URL, description="REST base URL of the Codex node")
+    api_url: str = Field(
+        DEFAULT_API_URL,
+        description="REST URL of the node (a generation prefix such as /api/codex/v1 is optional)",
+    )
+    api: Literal["auto", "codex-v1", "storage-v1"] = Field(
+        "auto",
+        description="REST API generation: codex-v1 (nim-codex v0.2.x), storage-v1 (Logos "
+        "Storage v0.5.x) or auto (probed once per node)",
+    )
     timeouts: CodexTimeoutSettings = Field(default_factory=CodexTimeoutSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     upload_concurrency: int = Field(2, ge=1, le=64, description="archives uploaded at once")

@@ -33,4 +33,9 @@ def inspect(data: bytes, text: str | None) -> dict[str, Any] | None:
         manifest = decode_manifest(data)
     except InvalidInputError:
         return None
-    return {"kind": "codex-manifest", "cid": manifest.cid.text, **manifest.to_json()}
+    return {
+        "kind": "codex-manifest",
+        "cid": manifest.cid.text,
+        "coder": manifest.coder.value,  # codex | storage (Logos Storage's latest coder)
+        **manifest.to_json(),
+    }

@@ -1,6 +1,8 @@
-"""The Codex REST API (`/api/codex/v1`) as nim-codex v0.2.x answers it (reference/codex.md §1):
-statuses, bare-text error bodies with `Content-Type: text/html`, `text/plain` strings, compact
-JSON (pretty only for `/debug/info`), no HEAD routes, unknown paths and methods → 404."""
+"""The REST API of either generation, as the real nodes answer it: Codex (`/api/codex/v1`,
+nim-codex v0.2.x, reference/codex.md §1) or Logos Storage (`/api/storage/v1`, v0.5.x,
+reference/logos-storage.md §1): statuses, bare-text error bodies with `Content-Type: text/html`,
+`text/plain` strings, compact JSON (pretty only for `/debug/info`), no HEAD routes, unknown paths
+and methods → 404 with an empty body."""
 
 from __future__ import annotations
 
@@ -11,7 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from archive_service_codex.cid import Cid, InvalidCidError, Manifest, parse_cid
+from archive_service_codex.cid import (
+    DEFAULT_BLOCK_SIZE,
+    Cid,
+    InvalidCidError,
+    Manifest,
+    ManifestCoder,
+    parse_cid,
+)
+from archive_service_codex.client import API_PREFIXES, ApiGeneration
 
 from archive_service.errors import BackendError, InvalidInputError
 from archive_service_codex_node.engine import (
@@ -38,7 +48,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/codex/v1"
+API_PREFIX = API_PREFIXES[ApiGeneration.CODEX_V1]
+MIN_BLOCK_SIZE, MAX_BLOCK_SIZE = 4096, 524288  # Logos Storage's storagetypes.nim
+INVALID_BLOCK_SIZE = "Invalid blockSize parameter"
+BAD_BLOCK_SIZE = "blockSize must be a power of two between 4096 and 524288 bytes"
+MAX_FILENAME, MAX_MIMETYPE = 255, 128
+NETWORK_TIMEOUT = "Timeout exceeded!"  # what a real node answered after holding a miss 600 s
+STORAGE_VERSION = {"version": "untagged build", "revision": "local"}
+_TRUE, _FALSE = {"y", "yes", "true", "1", "on"}, {"n", "no", "false", "0", "off"}
+
+
+def parse_bool(value: str) -> bool:
+    """Nim's strutils.parseBool after `normalize` (ValueError with Nim's message)."""
+    norm = value.replace("_", "").lower()
+    if norm in _TRUE:
+        return True
+    if norm in _FALSE:
+        return False
+    raise ValueError(f"cannot interpret as a bool: {value}")
+
+
 NOT_IN_LOCAL_STORE = "The requested CID could not be retrieved (Block not found in local store)."
 NO_BODY = "Request do not have body available"
 PERSISTENCE_DISABLED = "Persistence is not enabled"
@@ -106,6 +135,32 @@ async def presto_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
     engine, store = node.engine, node.store
+    storage = node.api is ApiGeneration.STORAGE_V1
+    legacy = node.legacy_build
+    coder = ManifestCoder.STORAGE if storage else ManifestCoder.CODEX
+    downloads = node.downloads
+    advertised: dict[Cid, bool] = {}  # Logos Storage's per-dataset advertise flag
+
+    async def network_miss(cid: Cid, exc: Exception, status: int) -> web.Response:
+        """A CID nobody has: answered at once, or (network_miss_wait) held as the real node
+        held it, then 404 `Timeout exceeded!`."""
+        if node.network_miss_wait > 0 and isinstance(exc, BlockNotFoundError):
+            await node.clock.sleep(node.network_miss_wait)
+            return error(404, NETWORK_TIMEOUT)
+        return error(status, str(exc))
+
+    def storage_query_error(request: web.Request) -> web.Response | None:
+        """`transport` and `advertise` of Logos Storage's network routes."""
+        if not storage:
+            return None
+        if request.query.get("transport", "direct") not in ("direct", "mix"):
+            return error(400, "transport must be 'direct' or 'mix'")
+        if "advertise" in request.query:
+            try:
+                parse_bool(request.query["advertise"])
+            except ValueError as exc:
+                return error(400, str(exc))
+        return None
 
     def cid_param(request: web.Request) -> Cid | web.Response:
         try:
@@ -114,22 +169,54 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             return error(400, exc.reason)
 
     async def upload(request: web.Request) -> web.StreamResponse:
+        # Logos Storage checks in this order: blockSize, body, mimetype, filename, lengths,
+        # advertise (logos-storage.md §1.2 notes).
+        block_size = DEFAULT_BLOCK_SIZE
+        if storage and request.query.get("blockSize"):
+            raw = request.query["blockSize"]
+            if not raw.isascii() or not raw.isdigit() or int(raw) >= 1 << 64:
+                return error(400, INVALID_BLOCK_SIZE)
+            block_size = int(raw)
+            if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size & (block_size - 1):
+                return error(400, BAD_BLOCK_SIZE)
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if storage and not chunked and not request.content_length:
+            return error(500, NO_BODY)
         content_type = request.headers.get("Content-Type", "")
         mimetype = None
         if content_type:
             if not content_type_parses(content_type):
                 return error(415)
             if not is_valid_upload_mimetype(content_type):
+                if legacy:
+                    return error(422, "The MIME type is not valid.")
                 return error(422, f"The MIME type '{content_type}' is not valid.")
             mimetype = content_type
         filename = filename_from_content_disposition(request.headers.get("Content-Disposition"))
         if filename is not None and not is_valid_filename(filename):
             return error(422, "The filename is not valid.")
-        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        advertise = True
+        if storage:
+            if filename is not None and len(filename.encode()) > MAX_FILENAME:
+                return error(422, f"Filename exceeds maximum size of {MAX_FILENAME} bytes")
+            if mimetype is not None and len(mimetype.encode()) > MAX_MIMETYPE:
+                return error(422, f"Mimetype exceeds maximum size of {MAX_MIMETYPE} bytes")
+            if "advertise" in request.query:
+                try:
+                    advertise = parse_bool(request.query["advertise"])
+                except ValueError as exc:
+                    return error(400, str(exc))
         if not chunked and not request.content_length:
-            return error(500, NO_BODY)
+            return error(500, "" if legacy else NO_BODY)
         try:
-            manifest = await engine.upload(request.content.iter_any(), filename, mimetype)
+            manifest = await engine.upload(
+                request.content.iter_any(),
+                filename,
+                mimetype,
+                block_size=block_size,
+                coder=coder,
+                uploaded_at=int(node.clock.now()) if legacy else None,
+            )
         except StoreError as exc:
             return error(500, str(exc))
         except InvalidInputError as exc:  # "Empty leaves"
@@ -140,6 +227,8 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             log.info("upload aborted by the client: %s", exc)
             return error(500)
         log.info("stored %s (%d bytes)", manifest.cid, manifest.dataset_size)
+        if storage:
+            advertised[manifest.cid] = advertise
         return text(manifest.cid.text)
 
     async def list_data(request: web.Request) -> web.StreamResponse:
@@ -163,7 +252,10 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             )
             if network:
                 response.headers["Access-Control-Expose-Headers"] = "Content-Disposition"
-            response.content_length = manifest.dataset_size
+            if legacy:
+                response.enable_chunked_encoding()  # that build sent no Content-Length
+            else:
+                response.content_length = manifest.dataset_size
             await response.prepare(request)
             await response.write(first)
             try:
@@ -183,7 +275,7 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
         if isinstance(cid, web.Response):
             return cid
         if not store.has(cid):
-            return error(404, NOT_IN_LOCAL_STORE)
+            return error(404, "" if legacy else NOT_IN_LOCAL_STORE)
         manifest = store.get_manifest(cid) if cid.is_manifest else None
         if manifest is None:
             return error(404, INVALID_MANIFEST_CODEC)
@@ -193,11 +285,15 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
         cid = cid_param(request)
         if isinstance(cid, web.Response):
             return cid
+        if (bad := storage_query_error(request)) is not None:
+            return bad
         manifest = None
         if cid.is_manifest:
             try:
                 manifest = await engine.fetch_manifest(cid)
-            except BlockNotFoundError:
+            except BlockNotFoundError as exc:
+                if node.network_miss_wait > 0:
+                    return await network_miss(cid, exc, 404)
                 manifest = None
             except BackendError as exc:  # e.g. a peer's manifest that does not decode
                 return error(500, str(exc))
@@ -207,7 +303,7 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             try:
                 await engine.get_block(cid)
             except (BackendError, InvalidInputError) as exc:
-                return error(500, str(exc))
+                return await network_miss(cid, exc, 500)
             manifest = store.get_manifest(cid)
             if manifest is None:
                 return error(404, INVALID_MANIFEST_CODEC)
@@ -217,13 +313,82 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
         cid = cid_param(request)
         if isinstance(cid, web.Response):
             return cid
+        if (bad := storage_query_error(request)) is not None:
+            return bad
         try:
             manifest = await engine.fetch_manifest(cid)
         except BackendError as exc:  # wrong codec, retries exhausted, undecodable manifest
-            return error(404, str(exc))
+            return await network_miss(cid, exc, 404)
+        item = data_item(cid, manifest)
         if fetch_dataset:
-            engine.fetch_in_background(manifest)
-        return json_response(data_item(cid, manifest))
+            if storage:
+                item["downloadId"] = downloads.start(manifest).id
+            else:
+                engine.fetch_in_background(manifest)
+        return json_response(item)
+
+    def download_param(request: web.Request) -> int | web.Response:
+        raw = request.match_info["downloadId"]
+        if not raw.isascii() or not raw.isdigit() or int(raw) >= 1 << 64:
+            return error(400, "Invalid download ID")
+        return int(raw)
+
+    async def download_progress(request: web.Request) -> web.StreamResponse:
+        cid = cid_param(request)
+        if isinstance(cid, web.Response):
+            return cid
+        download_id = download_param(request)
+        if isinstance(download_id, web.Response):
+            return download_id
+        download = downloads.find(download_id, cid)
+        if download is None:
+            return json_response({"active": False})
+        return json_response(
+            {
+                "active": True,
+                "received": download.received,
+                "total": download.total,
+                "bytes": download.bytes,
+            }
+        )
+
+    async def cancel_download(request: web.Request) -> web.StreamResponse:
+        cid = cid_param(request)
+        if isinstance(cid, web.Response):
+            return cid
+        download_id = download_param(request)
+        if isinstance(download_id, web.Response):
+            return download_id
+        download = downloads.find(download_id, cid)
+        if download is None:
+            return error(404, "Background download not found")
+        downloads.cancel(download)
+        return web.Response(status=204)
+
+    async def get_advertise(request: web.Request) -> web.StreamResponse:
+        cid = cid_param(request)
+        if isinstance(cid, web.Response):
+            return cid
+        if not cid.is_manifest:
+            return error(400, "CID is not a manifest")
+        if store.get_manifest(cid) is None:
+            return error(404, "Dataset not found")
+        return json_response({"cid": cid.text, "advertise": advertised.get(cid, True)})
+
+    async def set_advertise(request: web.Request) -> web.StreamResponse:
+        cid = cid_param(request)
+        if isinstance(cid, web.Response):
+            return cid
+        if not cid.is_manifest:
+            return error(400, "CID is not a manifest")
+        try:
+            value = parse_bool(request.query.get("advertise", ""))
+        except ValueError as exc:
+            return error(400, str(exc))
+        if store.get_manifest(cid) is None:
+            return error(404, f"Block not found: {cid}")
+        advertised[cid] = value
+        return json_response({"cid": cid.text, "advertise": value})
 
     async def fetch_network(request: web.Request) -> web.StreamResponse:
         return await network_manifest(request, fetch_dataset=True)
@@ -265,6 +430,8 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
 
     async def spr(request: web.Request) -> web.StreamResponse:
         if not node.spr:
+            if storage:
+                return error(500)
             return web.Response(status=503, headers={"Content-Type": "application/json"})
         if wants_text(request):
             return text(node.spr)
@@ -313,6 +480,33 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             "seen": seen,
         }
 
+    def storage_node(peer_id: str, addrs: tuple[str, ...]) -> dict[str, Any]:
+        return {"peerId": peer_id, "addresses": list(addrs), "lastSeen": None}
+
+    async def storage_debug_info(request: web.Request) -> web.StreamResponse:
+        addrs = tuple(node.listen_addrs)
+        peers = list(node.network.peers.values())
+        info = {
+            "id": node.peer_id,
+            "addrs": list(addrs),
+            "spr": node.spr,
+            "libp2pPubKey": node.identity.public_key.hex(),
+            "mixPubKey": None,
+            "table": {
+                "localNode": storage_node(node.peer_id, addrs),
+                "nodes": [storage_node(p.peer_id, p.addrs) for p in peers],
+            },
+            "storage": STORAGE_VERSION,
+            "nat": {
+                "reachability": "Unknown",
+                "clientMode": False,
+                "relayRunning": False,
+                "portMapping": False,
+            },
+            "connections": [{"peerId": p.peer_id, "direct": True} for p in peers if p.connected],
+        }
+        return json_response(info, pretty=True)
+
     async def debug_info(request: web.Request) -> web.StreamResponse:
         addrs = tuple(node.listen_addrs)
         info = {
@@ -348,21 +542,31 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
         return error(503, PERSISTENCE_DISABLED)
 
     r = app.router
-    p = API_PREFIX
+    p = API_PREFIXES[node.api]
     r.add_post(p + "/data", upload)
     r.add_get(p + "/data", list_data, allow_head=False)
     r.add_get(p + "/data/{cid}", download_local, allow_head=False)
-    r.add_delete(p + "/data/{cid}", delete)
+    if not legacy:
+        r.add_delete(p + "/data/{cid}", delete)
     r.add_post(p + "/data/{cid}/network", fetch_network)
     r.add_get(p + "/data/{cid}/network/stream", download_network, allow_head=False)
     r.add_get(p + "/data/{cid}/network/manifest", get_network_manifest, allow_head=False)
-    r.add_get(p + "/data/{cid}/exists", exists, allow_head=False)
+    if not legacy:
+        r.add_get(p + "/data/{cid}/exists", exists, allow_head=False)
     r.add_get(p + "/space", space, allow_head=False)
     r.add_get(p + "/peerid", peerid, allow_head=False)
     r.add_get(p + "/spr", spr, allow_head=False)
     r.add_get(p + "/connect/{peerId}", connect, allow_head=False)
-    r.add_get(p + "/debug/info", debug_info, allow_head=False)
+    r.add_get(p + "/debug/info", storage_debug_info if storage else debug_info, allow_head=False)
     r.add_post(p + "/debug/chronicles/loglevel", log_level)
+    if storage:
+        r.add_delete(p + "/data/{cid}/network/{downloadId}", cancel_download)
+        r.add_get(
+            p + "/data/{cid}/network/progress/{downloadId}", download_progress, allow_head=False
+        )
+        r.add_get(p + "/data/{cid}/advertise", get_advertise, allow_head=False)
+        r.add_post(p + "/data/{cid}/advertise", set_advertise)
+        return  # no marketplace in Logos Storage: its routes are unknown (404)
     for method, path in (
         ("GET", "/sales/availability"),
         ("POST", "/sales/availability"),

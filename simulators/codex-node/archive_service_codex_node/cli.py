@@ -77,6 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
         f"({', '.join(bundled_profiles())}) or a profile TOML file (default: {DEFAULT_PROFILE})",
     )
     parser.add_argument("--log-level", default="info", help="trace|debug|info|notice|warn|error")
+    parser.add_argument(
+        "--api",
+        choices=["codex-v1", "storage-v1"],
+        default="codex-v1",
+        help="REST generation: codex-v1 (nim-codex v0.2.x, /api/codex/v1) or storage-v1 "
+        "(Logos Storage v0.5.x, /api/storage/v1)",
+    )
+    parser.add_argument(
+        "--legacy-build",
+        action="store_true",
+        help="answer as the pre-v0.2.0 Codex build measured in issue 13 (caed3c07): upload "
+        "time in manifests, no /exists or DELETE route, empty-body errors",
+    )
+    parser.add_argument(
+        "--network-miss-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="hold a network request for a CID nobody has this long, then answer 404 "
+        "'Timeout exceeded!' (a real node held 600 s); 0 answers at once",
+    )
     return parser
 
 
@@ -104,6 +125,9 @@ def run_node_cli(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.network_miss_wait < 0:
+        print("error: --network-miss-wait must be ≥ 0", file=sys.stderr)
+        return 2
     if args.block_retries < 1 or args.retry_interval < 0:
         print("error: --block-retries must be ≥ 1 and --retry-interval ≥ 0", file=sys.stderr)
         return 2
@@ -120,6 +144,9 @@ def run_node_cli(argv: Sequence[str] | None = None) -> int:
         block_retries=args.block_retries,
         retry_interval=args.retry_interval,
         bootstrap=args.bootstrap_node,
+        api=args.api,
+        network_miss_wait=args.network_miss_wait,
+        legacy_build=args.legacy_build,
         profile=profile,
     )
     try:

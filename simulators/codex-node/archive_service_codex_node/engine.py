@@ -9,11 +9,13 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator
 
 from archive_service_codex.cid import (
+    DEFAULT_BLOCK_SIZE,
     DIGEST_LEN,
     Cid,
     CidBuilder,
     InvalidManifestError,
     Manifest,
+    ManifestCoder,
     block_cid_for_leaf,
     decode_manifest,
 )
@@ -59,11 +61,19 @@ class Engine:
     # --- upload ---------------------------------------------------------------------------------
 
     async def upload(
-        self, chunks: AsyncIterable[bytes], filename: str | None, mimetype: str | None
+        self,
+        chunks: AsyncIterable[bytes],
+        filename: str | None,
+        mimetype: str | None,
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        coder: ManifestCoder = ManifestCoder.CODEX,
+        uploaded_at: int | None = None,
     ) -> Manifest:
-        """Chunk, hash and store a stream. Raises InvalidInputError('Empty leaves') for no
-        data and StoreError on a full quota; blocks this upload added are then removed."""
-        builder = CidBuilder()
+        """Chunk, hash and store a stream (`coder`: the API generation's manifest coder).
+        Raises InvalidInputError('Empty leaves') for no data and StoreError on a full quota;
+        blocks this upload added are then removed."""
+        builder = CidBuilder(block_size)
         added: list[Cid] = []
         leaves = bytearray()  # 32 bytes per 64 KiB block: 1/2048 of the data
         done = False
@@ -76,7 +86,7 @@ class Engine:
             for block in builder.close():
                 self._store_upload_block(block.cid, block.data, added)
                 leaves += block.leaf
-            manifest = builder.finish(filename, mimetype)
+            manifest = builder.finish(filename, mimetype, coder, uploaded_at)
             tree_was_new = not self.store.has_tree(manifest.tree_cid)
             self.store.put_tree(manifest.tree_cid, bytes(leaves), verified=True)
             try:

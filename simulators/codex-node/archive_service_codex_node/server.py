@@ -14,11 +14,13 @@ from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
+from archive_service_codex.client import API_PREFIXES, ApiGeneration
 
 from archive_service.clock import Clock, SystemClock
 from archive_service.errors import BackendUnavailableError
-from archive_service_codex_node.api import API_PREFIX, add_api_routes, presto_errors
+from archive_service_codex_node.api import add_api_routes, presto_errors
 from archive_service_codex_node.blockstore import BlockStore
+from archive_service_codex_node.downloads import BackgroundDownloads
 from archive_service_codex_node.engine import Engine
 from archive_service_codex_node.exchange import add_exchange_routes
 from archive_service_codex_node.identity import NodeIdentity, tcp_multiaddr
@@ -33,6 +35,15 @@ DEFAULT_QUOTA = 20 * 2**30
 
 class LocalCodexNode:
     """A Codex-compatible REST node on 127.0.0.1 with an on-disk block store.
+
+    `api` is the REST generation it answers as: Codex v0.2.x (`codex-v1`, the default) or
+    Logos Storage v0.5.x (`storage-v1`: its routes, bodies, JSON and manifest coder).
+    `network_miss_wait` > 0 holds a network request for a CID nobody has that many seconds
+    (on `clock`) and then answers 404 `Timeout exceeded!`, as a real node did after 600 s.
+    `legacy_build` answers as the pre-v0.2.0 build measured in issue 13 (logos-storage-nim
+    caed3c07): manifests carry the upload time (field 10, `uploadedAt` in the JSON), no
+    `/exists` and no `DELETE /data/{cid}` route, empty-body 404 for an unknown CID and 500 for
+    an empty upload, `The MIME type is not valid.`, downloads without Content-Length.
 
     `data_dir` holds `key` (the node identity), `repo/` (blocks, tree index) and a lock file;
     restarting on the same directory keeps the identity and the data. `profile` (a
@@ -52,9 +63,17 @@ class LocalCodexNode:
         bootstrap: Sequence[str] = (),
         clock: Clock | None = None,
         profile: PerformanceProfile | str | Path = DEFAULT_PROFILE,
+        api: ApiGeneration | str = ApiGeneration.CODEX_V1,
+        network_miss_wait: float = 0.0,
+        legacy_build: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.profile = profile if isinstance(profile, PerformanceProfile) else load_profile(profile)
+        self.api = ApiGeneration(api)
+        self.network_miss_wait = network_miss_wait
+        self.legacy_build = legacy_build
+        if legacy_build and self.api is not ApiGeneration.CODEX_V1:
+            raise ValueError("legacy_build is a Codex (codex-v1) build")
         self.host = host
         self.requested_port = api_port
         self.storage_quota = storage_quota
@@ -72,6 +91,7 @@ class LocalCodexNode:
         self._store: BlockStore | None = None
         self._network: PeerNetwork | None = None
         self._engine: Engine | None = None
+        self._downloads: BackgroundDownloads | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -101,6 +121,7 @@ class LocalCodexNode:
         self.limits = NodeLimits(self.profile, self.clock)
         self.served = Counter()
         self._engine = Engine(self._store, self._network, self.limits)
+        self._downloads = BackgroundDownloads(self._engine)
         app = web.Application(middlewares=[presto_errors], client_max_size=1 << 20)
         add_api_routes(app, self)
         add_exchange_routes(app, self)
@@ -129,6 +150,9 @@ class LocalCodexNode:
         log.info("REST service started address=%s peerId=%s", self.api_url, self.peer_id)
 
     async def stop(self) -> None:
+        if self._downloads is not None:
+            await self._downloads.stop()
+            self._downloads = None
         if self._engine is not None:
             await self._engine.stop()
         if self._network is not None:
@@ -185,7 +209,7 @@ class LocalCodexNode:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.host}:{self.port}{API_PREFIX}"
+        return f"http://{self.host}:{self.port}{API_PREFIXES[self.api]}"
 
     @property
     def peer_id(self) -> str:
@@ -212,6 +236,12 @@ class LocalCodexNode:
         self._need(self._network, "network")
         assert self._network is not None
         return self._network
+
+    @property
+    def downloads(self) -> BackgroundDownloads:
+        self._need(self._downloads, "downloads")
+        assert self._downloads is not None
+        return self._downloads
 
     @property
     def engine(self) -> Engine:
