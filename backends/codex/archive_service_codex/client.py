@@ -603,7 +603,7 @@ class CodexClient:
     def _json(self, op: str, data: bytes) -> Any:
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
             raise CodexProtocolError(
                 f"Codex node {self.api_url}: {op} answered invalid JSON: {_clip(repr(data))}"
             ) from exc
