@@ -1,5 +1,6 @@
 """The member's downloads: one worker per community runs the accepted links in
-`member.preference` order, a newer or preferred link superseding the running download. The
+`member.preference` order, a newer or preferred link superseding the running download. Each
+archive goes to the importer as soon as the backend has verified and recorded it. The
 index timeout is retried `timeouts.index_retries` times; a link whose index needs a group key
 the node lacks waits with back-off (or until `notify_group_key`); a backend's own bug ends
 that run, never the worker."""
@@ -196,11 +197,14 @@ class Downloads:
         """One download with the index timeout retried `timeouts.index_retries` times.
         Failures of the whole run are emitted with their reason."""
         backend = self.backends[backend_name]
+        ready = self.importer.ensure  # each archive imports while later ones download
         attempts = 1 + self.config.timeouts.index_retries
         no_key = False
         for attempt in range(1, attempts + 1):
             try:
-                info = await backend.download_history_archives(community_id, link, cancel)
+                info = await backend.download_history_archives(
+                    community_id, link, cancel, archive_ready=lambda _: ready(community_id)
+                )
             except ArchiveTimeoutError as exc:
                 reason = f"timeout: {exc}"
                 if attempt < attempts:

@@ -42,6 +42,7 @@ from archive_service.ids import community_hex
 from archive_service.index import archive_id, encode_index, metadata_to_pb
 from archive_service.interface import (
     ArchiveBackend,
+    ArchiveReady,
     BackendContext,
     DownloadTaskInfo,
     Publication,
@@ -467,7 +468,11 @@ class CodexBackend(ArchiveBackend):
 
     # member -----------------------------------------------------------------------------
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
         link = parse_link(link)
         loop = asyncio.get_running_loop()
@@ -571,6 +576,8 @@ class CodexBackend(ArchiveBackend):
                         total=info.total_archives,
                     )
                 )
+                if archive_ready is not None:
+                    archive_ready(entry.archive_id)
 
         remaining = max(0.0, timeouts.download - (loop.time() - started))
         try:
