@@ -30,6 +30,7 @@ from archive_service.manager.imports import Importer
 from archive_service.manager.links import (
     LinkDecision,
     LinkFacts,
+    LinkReason,
     backend_for_link,
     decide_archive_link,
     decide_join_link,
@@ -143,9 +144,12 @@ class ArchiveManager:
             stored=self.store.get_archive_link(cid, backend) if backend else ArchiveLinkState(),
             in_flight=backend is not None and self.downloads.in_flight(cid, backend, link),
             enabled=list(self.backends),
+            pending_imports=bool(self.store.archives_to_import(cid)),
         )
         decision = decide_archive_link(link_message, facts)
-        if decision.accepted:
+        if decision.reason is LinkReason.RESUMED:
+            self.importer.ensure(cid)  # a member killed mid-import finishes what it holds
+        elif decision.accepted:
             self.store.set_archive_link_clock(cid, decision.backend, decision.clock)
             self.downloads.schedule(cid, decision.backend, link)
         return self._reported(decision)

@@ -25,6 +25,9 @@ class LinkReason(StrEnum):
     UNSUPPORTED_LINK = "no-backend-for-link"
     OLD_CLOCK = "old-clock"
     SAME_LINK = "same-link"
+    # The stored link again while archives it brought wait for import (a member killed
+    # mid-import): acted on by resuming that import, not by downloading.
+    RESUMED = "resumed"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class LinkDecision:
 
     @property
     def accepted(self) -> bool:
-        return self.reason is LinkReason.ACCEPTED
+        """The link is acted on: downloaded (ACCEPTED) or its pending imports resumed."""
+        return self.reason in (LinkReason.ACCEPTED, LinkReason.RESUMED)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class LinkFacts:
     stored: ArchiveLinkState  # the link and clock last stored for that backend
     in_flight: bool  # the same link is already waiting or downloading through that backend
     enabled: Sequence[str]  # the node's enabled backends, named in a refusal
+    pending_imports: bool = False  # downloaded archives of the community still to import
 
 
 def decide_archive_link(message: LinkMessage, facts: LinkFacts) -> LinkDecision:
@@ -77,7 +82,11 @@ def decide_archive_link(message: LinkMessage, facts: LinkFacts) -> LinkDecision:
     if clock < stored.clock:
         detail = f"clock {clock} < stored {stored.clock}"
         return LinkDecision(LinkReason.OLD_CLOCK, cid, backend, link, detail=detail)
-    if link == stored.link or facts.in_flight:
+    if facts.in_flight:
+        return LinkDecision(LinkReason.SAME_LINK, cid, backend, link)
+    if link == stored.link:
+        if facts.pending_imports:
+            return LinkDecision(LinkReason.RESUMED, cid, backend, link, clock)
         return LinkDecision(LinkReason.SAME_LINK, cid, backend, link)
     return LinkDecision(LinkReason.ACCEPTED, cid, backend, link, clock)
 

@@ -75,6 +75,7 @@ class ScriptedBackend(ArchiveBackend):
         self.hold: set[str] = set()
         # (link, n): after recording its n-th archive the download waits for the event.
         self.hold_after: dict[tuple[str, int], asyncio.Event] = {}
+        self.holding = asyncio.Event()  # set when a download stops at a `hold_after` point
         self.download_times: list[float] = []
         self.clock: Any = None  # set by scripted_node, to record when downloads start
 
@@ -147,6 +148,7 @@ class ScriptedBackend(ArchiveBackend):
             gate = self.hold_after.get((link, done))
             if gate is not None:
                 self.log.append(("held", link))
+                self.holding.set()
                 waiter = asyncio.ensure_future(gate.wait())
                 cancelled = asyncio.ensure_future(cancel.wait())
                 await asyncio.wait({waiter, cancelled}, return_when=asyncio.FIRST_COMPLETED)

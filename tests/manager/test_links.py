@@ -135,8 +135,23 @@ def test_reasons_are_the_event_strings() -> None:
         "no-backend-for-link",
         "old-clock",
         "same-link",
+        "resumed",
     ]
     assert f"{LinkReason.SAME_LINK}" == "same-link"
+
+
+def test_the_stored_link_again_resumes_pending_imports_unless_in_flight() -> None:
+    stored = replace(FACTS, stored=ArchiveLinkState(link="magnet:new", clock=100))
+    assert decide_archive_link(MESSAGE, stored).reason is LinkReason.SAME_LINK
+    pending = replace(stored, pending_imports=True)
+    decision = decide_archive_link(MESSAGE, pending)
+    assert decision == LinkDecision(LinkReason.RESUMED, CID, "torrent", "magnet:new", 100)
+    assert decision.accepted
+    # An older clock is still refused first; a link in flight is already being worked on.
+    older = replace(pending, stored=ArchiveLinkState(link="magnet:new", clock=101))
+    assert decide_archive_link(MESSAGE, older).reason is LinkReason.OLD_CLOCK
+    busy = replace(pending, in_flight=True)
+    assert decide_archive_link(MESSAGE, busy).reason is LinkReason.SAME_LINK
 
 
 def test_preference_order_puts_enabled_preferred_backends_first() -> None:
