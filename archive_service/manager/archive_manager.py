@@ -147,11 +147,13 @@ class ArchiveManager:
             pending_imports=bool(self.store.archives_to_import(cid)),
         )
         decision = decide_archive_link(link_message, facts)
-        if decision.reason is LinkReason.RESUMED:
-            self.importer.ensure(cid)  # a member killed mid-import finishes what it holds
-        elif decision.accepted:
+        if decision.accepted:
             self.store.set_archive_link_clock(cid, decision.backend, decision.clock)
+            # RESUMED (a member killed mid-import): the run finds every archive on disk and
+            # downloads nothing; the imports it left pending continue meanwhile.
             self.downloads.schedule(cid, decision.backend, link)
+            if decision.reason is LinkReason.RESUMED:
+                self.importer.ensure(cid)
         return self._reported(decision)
 
     async def handle_request_to_join_response(self, community_id: bytes, link: str) -> LinkDecision:

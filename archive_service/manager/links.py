@@ -25,8 +25,9 @@ class LinkReason(StrEnum):
     UNSUPPORTED_LINK = "no-backend-for-link"
     OLD_CLOCK = "old-clock"
     SAME_LINK = "same-link"
-    # The stored link again while archives it brought wait for import (a member killed
-    # mid-import): acted on by resuming that import, not by downloading.
+    # The stored link again while downloaded archives wait for import (a member killed
+    # mid-import): acted on, so the caller waits while the imports finish; the link's run is
+    # repeated and finds its archives on disk.
     RESUMED = "resumed"
 
 
