@@ -27,6 +27,7 @@ from archive_service.events import (
     HistoryArchiveImportFailed,
     HistoryArchivesDownloadCompleted,
     HistoryArchivesDownloadFailed,
+    IndexDownloadCompleted,
 )
 from archive_service.interface import ArchiveReady, DownloadTaskInfo
 from archive_service.manager import LinkReason
@@ -382,3 +383,48 @@ async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Pa
         ]
         imported = lab.member_hashes(member, community)
         assert imported and imported < lab.owner_hashes(community)
+
+
+@pytest.mark.parametrize("backend", ["torrent", "codex"])
+async def test_archives_import_before_the_download_run_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The member's run is held open after the backend returns: archives imported meanwhile
+    can only have gone to the import as each was downloaded, not after the run. The index is
+    fetched once; the torrent delivers (and so imports first) the newest window."""
+    async with Lab(tmp_path, backends=[backend], members=1) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=2400, days=42)
+        lab.join(member, community)
+        release = asyncio.Event()
+        download = member.backends[backend].download_history_archives
+
+        async def held_download(
+            community_id: bytes,
+            link: str,
+            cancel: asyncio.Event,
+            archive_ready: ArchiveReady | None = None,
+        ) -> DownloadTaskInfo:
+            info = await download(community_id, link, cancel, archive_ready)
+            await release.wait()
+            return info
+
+        monkeypatch.setattr(member.backends[backend], "download_history_archives", held_download)
+        await lab.owner.manager.create_and_seed_history_archive(
+            community, lab.owner.manager.partition_start(community), START + 6 * WEEK
+        )
+        await lab.bus.drain()
+        imported = await next_event(lab, "member1", HistoryArchiveImported)
+        assert member.manager.running_download(community.id) is not None
+        assert not lab.events.of("member1", HistoryArchivesDownloadCompleted)
+        if backend == "torrent":
+            newest = member.store.downloaded_archives(community.id)[0]
+            assert imported.archive_id == newest.archive_id
+        release.set()
+        await lab.settle(community)
+        assert len(lab.events.of("member1", IndexDownloadCompleted)) == 1
+        archives = len(member.store.downloaded_archives(community.id))
+        assert archives >= 5
+        assert len(lab.events.of("member1", HistoryArchiveImported)) == archives
+        assert lab.member_hashes(member, community) == lab.owner_hashes(community)
