@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from archive_service.crypto.signing import LinkMessage
 from archive_service.store import ArchiveLinkState, Community
+from archive_service.types import DownloadedArchive, IndexEntry
 
 
 class LinkReason(StrEnum):
@@ -125,3 +126,44 @@ def backend_for_link(
 def supersedes(order: Sequence[str], new: str, running: str) -> bool:
     """A new link for the running backend, or for a preferred one, cancels the running run."""
     return new == running or order.index(new) < order.index(running)
+
+
+@dataclass(frozen=True)
+class HeldLink:
+    """A link some recorded archives came through, other than the backend's stored link, with
+    the index this node holds for it."""
+
+    link: str
+    newest_to_ts: int  # the newest window recorded through it
+    entries: Sequence[IndexEntry]
+
+
+def links_to_resume(
+    stored: str, recorded: Sequence[DownloadedArchive], backend: str
+) -> list[tuple[str, int]]:
+    """Links of `backend` that recorded archives came through but that were never marked
+    seen (a run killed or failed part-way), each with its newest window's end."""
+    newest: dict[str, int] = {}
+    for row in recorded:
+        if row.backend == backend and row.link and row.link != stored:
+            newest[row.link] = max(newest.get(row.link, 0), row.to_ts)
+    return sorted(newest.items())
+
+
+def interrupted_link(held: Sequence[HeldLink], recorded: Sequence[DownloadedArchive]) -> str | None:
+    """The link whose run a node start resumes: one whose held index lists an archive (or a
+    window) not recorded yet. Among several, the one that recorded the newest window (runs go
+    newest first, so an older link that was superseded recorded older windows)."""
+    ids = {r.archive_id for r in recorded}
+    windows = {(r.from_ts, r.to_ts) for r in recorded}
+    unfinished = [
+        h
+        for h in held
+        if any(
+            e.archive_id not in ids and (e.metadata.from_ts, e.metadata.to_ts) not in windows
+            for e in h.entries
+        )
+    ]
+    if not unfinished:
+        return None
+    return max(unfinished, key=lambda h: (h.newest_to_ts, len(h.entries))).link

@@ -92,7 +92,7 @@ async def test_a_superseding_link_mid_run_keeps_what_was_imported_and_finishes(
         assert node.store.get_archive_link(community.id, "scripted").link == second
 
 
-async def test_stopping_mid_run_leaves_recorded_archives_to_import_at_the_next_start(
+async def test_a_start_resumes_the_imports_and_the_download_a_stop_interrupted(
     tmp_path: Path,
 ) -> None:
     medium = Medium()
@@ -102,17 +102,28 @@ async def test_stopping_mid_run_leaves_recorded_archives_to_import_at_the_next_s
     async with scripted_node(tmp_path, medium=medium, import_settings=closed) as node:
         node.store.save_community(community)
         backend = node.backends["scripted"]
-        backend.hold_after[(link, 2)] = asyncio.Event()
+        held = backend.hold_after[(link, 2)] = asyncio.Event()
         await node.manager.handle_request_to_join_response(community.id, link)
         await asyncio.wait_for(backend.holding.wait(), 10)
         assert node.manager.running_download(community.id) == ("scripted", link)
         await node.manager.stop()  # cancels the held run; nothing imported yet
         assert len(node.store.archives_to_import(community.id)) == 2
-        await node.manager.start()  # resumes the pending imports
+        assert node.store.get_archive_link(community.id, "scripted").link == ""  # not seen
+        held.set()
+        await node.manager.start()  # resumes the pending imports and the interrupted run
+        assert node.manager.downloads.busy(community.id)  # the run was scheduled again
         node.manager.open_import_gate_now()
         await node.idle(community.id)
+        assert backend.calls["download"] == 2
+        assert node.store.get_archive_link(community.id, "scripted").link == link
         assert not node.store.archives_to_import(community.id)
-        assert len(node.host.messages) == 14
+        assert len(node.store.downloaded_archives(community.id)) == 3
+        assert len(node.host.messages) == 21
+        # A finished run is not resumed again.
+        await node.manager.stop()
+        await node.manager.start()
+        await node.idle(community.id)
+        assert backend.calls["download"] == 2
 
 
 async def test_the_stored_link_again_resumes_imports_a_killed_member_left(tmp_path: Path) -> None:
