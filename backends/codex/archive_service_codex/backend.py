@@ -579,10 +579,16 @@ class CodexBackend(ArchiveBackend):
                 if archive_ready is not None:
                     archive_ready(entry.archive_id)
 
+        async def newest_alone_then_the_rest() -> None:
+            # The newest archive gets the whole bandwidth, so it is imported (and readable)
+            # as soon as possible; the others then share it.
+            await one(plan.missing[0])
+            await asyncio.gather(*(one(e) for e in plan.missing[1:]))
+
         remaining = max(0.0, timeouts.download - (loop.time() - started))
         try:
             await wait_cancellable(
-                asyncio.gather(*(one(e) for e in plan.missing)),
+                newest_alone_then_the_rest(),
                 cancel,
                 timeout=remaining,
                 what="Codex archive downloads",
