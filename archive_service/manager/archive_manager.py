@@ -104,7 +104,7 @@ class ArchiveManager:
             link = interrupted_link(held, recorded)
             if link is not None:
                 log.info("resuming the interrupted download of %s via %s", link, name)
-                self.downloads.schedule(community_id, name, link)
+                self.downloads.schedule(community_id, name, link, resumed=True)
 
     async def stop(self) -> None:
         """Stop interval tasks and member work and wait for all of them (no task outlives us)."""
@@ -173,13 +173,18 @@ class ArchiveManager:
             in_flight=backend is not None and self.downloads.in_flight(cid, backend, link),
             enabled=list(self.backends),
             pending_imports=bool(self.store.archives_to_import(cid)),
+            resumed_in_flight=backend is not None
+            and self.downloads.resumed_in_flight(cid, backend, link),
         )
         decision = decide_archive_link(link_message, facts)
         if decision.accepted:
             self.store.set_archive_link_clock(cid, decision.backend, decision.clock)
-            # RESUMED (a member killed mid-import): the run finds every archive on disk and
-            # downloads nothing; the imports it left pending continue meanwhile.
-            self.downloads.schedule(cid, decision.backend, link)
+            if facts.in_flight:
+                self.downloads.adopt(cid, decision.backend)  # resumed at start: keep it running
+            else:
+                # RESUMED with nothing in flight (a member killed mid-import): the run finds
+                # every archive on disk and downloads nothing; the imports continue meanwhile.
+                self.downloads.schedule(cid, decision.backend, link)
             if decision.reason is LinkReason.RESUMED:
                 self.importer.ensure(cid)
         return self._reported(decision)

@@ -41,6 +41,7 @@ class _Running:
 @dataclass
 class _DownloadState:
     pending: dict[str, str] = field(default_factory=dict)  # backend -> link to download
+    resumed: dict[str, str] = field(default_factory=dict)  # backend -> link resumed at start
     running: _Running | None = None
     worker: asyncio.Task[None] | None = None
     # "No key yet" back-off per backend (clock deadlines); a new link or key clears it.
@@ -105,6 +106,21 @@ class Downloads:
             or (state.running is not None and state.running.link == link)
         )
 
+    def resumed_in_flight(self, community_id: bytes, backend: str, link: str) -> bool:
+        """`link` is in flight because this node resumed it at start, not for a message."""
+        state = self._states.get(community_id)
+        return (
+            state is not None
+            and state.resumed.get(backend) == link
+            and self.in_flight(community_id, backend, link)
+        )
+
+    def adopt(self, community_id: bytes, backend: str) -> None:
+        """A message asked for the resumed run: from now on it is that message's run."""
+        state = self._states.get(community_id)
+        if state is not None:
+            state.resumed.pop(backend, None)
+
     def running(self, community_id: bytes) -> tuple[str, str] | None:
         state = self._states.get(community_id)
         if state is None or state.running is None:
@@ -121,8 +137,15 @@ class Downloads:
         return None if state is None else state.worker
 
     # commands -------------------------------------------------------------------------------
-    def schedule(self, community_id: bytes, backend: str, link: str) -> None:
+    def schedule(
+        self, community_id: bytes, backend: str, link: str, *, resumed: bool = False
+    ) -> None:
+        """Download `link` through `backend` (`resumed`: a run this node resumes by itself)."""
         state = self._states.setdefault(community_id, _DownloadState())
+        if resumed:
+            state.resumed[backend] = link
+        else:
+            state.resumed.pop(backend, None)
         if state.pending.get(backend) != link:
             state.not_before.pop(backend, None)
             state.no_key_attempts.pop(backend, None)

@@ -26,9 +26,9 @@ class LinkReason(StrEnum):
     UNSUPPORTED_LINK = "no-backend-for-link"
     OLD_CLOCK = "old-clock"
     SAME_LINK = "same-link"
-    # The stored link again while downloaded archives wait for import (a member killed
-    # mid-import): acted on, so the caller waits while the imports finish; the link's run is
-    # repeated and finds its archives on disk.
+    # Work a killed member left for this link: the stored link again while downloaded
+    # archives wait for import (its run repeats and finds its archives on disk), or the link
+    # whose interrupted run the node resumed at start. Acted on: the caller waits for it.
     RESUMED = "resumed"
 
 
@@ -57,6 +57,8 @@ class LinkFacts:
     in_flight: bool  # the same link is already waiting or downloading through that backend
     enabled: Sequence[str]  # the node's enabled backends, named in a refusal
     pending_imports: bool = False  # downloaded archives of the community still to import
+    # The link in flight is a run this node resumed by itself at start (no message asked).
+    resumed_in_flight: bool = False
 
 
 def decide_archive_link(message: LinkMessage, facts: LinkFacts) -> LinkDecision:
@@ -85,6 +87,8 @@ def decide_archive_link(message: LinkMessage, facts: LinkFacts) -> LinkDecision:
         detail = f"clock {clock} < stored {stored.clock}"
         return LinkDecision(LinkReason.OLD_CLOCK, cid, backend, link, detail=detail)
     if facts.in_flight:
+        if facts.resumed_in_flight:  # the message asks for what already resumed: wait for it
+            return LinkDecision(LinkReason.RESUMED, cid, backend, link, clock)
         return LinkDecision(LinkReason.SAME_LINK, cid, backend, link)
     if link == stored.link:
         if facts.pending_imports:

@@ -156,6 +156,9 @@ def test_the_stored_link_again_resumes_pending_imports_unless_in_flight() -> Non
     assert decide_archive_link(MESSAGE, older).reason is LinkReason.OLD_CLOCK
     busy = replace(pending, in_flight=True)
     assert decide_archive_link(MESSAGE, busy).reason is LinkReason.SAME_LINK
+    # In flight because the node resumed that run at start: the message waits for it.
+    resumed = replace(FACTS, in_flight=True, resumed_in_flight=True)
+    assert decide_archive_link(MESSAGE, resumed).reason is LinkReason.RESUMED
 
 
 def test_preference_order_puts_enabled_preferred_backends_first() -> None:

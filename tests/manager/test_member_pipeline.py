@@ -198,3 +198,32 @@ async def test_the_embedded_importer_commits_each_archive_whole(tmp_path: Path) 
         assert calls == [7, 7, 7]  # one call, one transaction, per archive
         assert node.store.message_hashes() == {m.hash for m in stored}
         assert not node.store.archives_to_import(community.id)
+
+
+async def test_the_same_message_during_a_run_resumed_at_start_waits_for_that_run(
+    tmp_path: Path,
+) -> None:
+    medium = Medium()
+    private, community = signed_community()
+    link = publish(medium, "scripted", community, messages(community, 21, T0, step=24 * 3600))
+    async with scripted_node(tmp_path, medium=medium) as node:
+        node.store.save_community(community)
+        backend = node.backends["scripted"]
+        held = backend.hold_after[(link, 2)] = asyncio.Event()
+        handle = node.manager.handle_archive_link_message
+        assert (await handle(sign_archive_link(private, 7, link))).accepted
+        await asyncio.wait_for(backend.holding.wait(), 10)
+        await node.manager.stop()
+        backend.holding.clear()
+        await node.manager.start()  # the interrupted run resumes, and holds again
+        await asyncio.wait_for(backend.holding.wait(), 10)
+        decision = await handle(sign_archive_link(private, 7, link))
+        assert decision.reason is LinkReason.RESUMED  # acted on: a caller waits for the run
+        assert backend.calls["download"] == 2  # the running run was not restarted
+        again = await handle(sign_archive_link(private, 7, link))
+        assert again.reason is LinkReason.SAME_LINK  # adopted: now an ordinary run in flight
+        held.set()
+        await node.idle(community.id)
+        assert backend.calls["download"] == 2
+        assert node.store.get_archive_link(community.id, "scripted").link == link
+        assert len(node.host.messages) == 21
