@@ -37,6 +37,25 @@ async def main(data_dir: Path, config: Path, backend: str, message: bytes, *sets
     print("done", flush=True)
 
 
+async def start_only(
+    data_dir: Path, config: Path, backend: str, message: bytes, *sets: str
+) -> None:
+    """A node start and nothing else (no message): what it resumes by itself, at fast pace."""
+    from archive_service.crypto.signing import verify_archive_link
+
+    community_id = verify_archive_link(message).community_id
+    overrides: dict[str, object] = {"data_dir": str(data_dir), "enabled": [backend]}
+    for item in sets:
+        key, _, value = item.partition("=")
+        overrides[key] = value
+    async with ArchiveNode.open(load_config(config, overrides=overrides)) as node:
+        node.manager.open_import_gate_now()
+        node.manager.set_import_speed(fast=True)
+        await node.manager.wait_idle(community_id)
+    print("done", flush=True)
+
+
 if __name__ == "__main__":
-    data_dir, config, backend, message, *sets = sys.argv[1:]
-    asyncio.run(main(Path(data_dir), Path(config), backend, Path(message).read_bytes(), *sets))
+    mode, data_dir, config, backend, message, *sets = sys.argv[1:]
+    run = main if mode == "fetch" else start_only
+    asyncio.run(run(Path(data_dir), Path(config), backend, Path(message).read_bytes(), *sets))

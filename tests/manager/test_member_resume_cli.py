@@ -1,7 +1,8 @@
 """Issue #11 item 1: a member killed (kill -9) during download or import finishes with the
-same command. Real CLI subprocesses on 127.0.0.1 (torrent: the owner's `seed` daemon; codex:
-two local Codex nodes); the kill point is a seeded marker line of the first fetch, and the
-re-run of `fetch --join --message M` must end with the owner's message set."""
+same command, or with a bare node start. Real CLI subprocesses on 127.0.0.1 (torrent: the
+owner's `seed` daemon; codex: two local Codex nodes); the kill point is a seeded marker line
+of the first fetch, and the re-run of `fetch --join --message M` (or the node start) must
+end with the owner's message set."""
 
 from __future__ import annotations
 
@@ -92,7 +93,16 @@ def fetch_killed_at(member: Path, config: Path, backend: str, message: Path, mar
                     sets: list[str]) -> list[str]:  # fmt: skip
     """The first fetch, killed by SIGKILL right after its `marker`-th marker line."""
     with subprocess.Popen(
-        [sys.executable, str(CHILD), str(member), str(config), backend, str(message), *sets],
+        [
+            sys.executable,
+            str(CHILD),
+            "fetch",
+            str(member),
+            str(config),
+            backend,
+            str(message),
+            *sets,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     ) as child:
@@ -139,15 +149,34 @@ def test_a_member_killed_mid_fetch_finishes_with_the_same_command(
 
     # Markers: 10 `downloaded` and 10 `imported`, interleaved as the pipeline runs; the
     # seeded point lands in the download or in the import.
+    # Rounds: the same command again (twice, other points), then a bare node start.
     marker = random.Random(f"resume-{backend}").randrange(2, 16)
-    for round_ in range(2):
+    member_set_args = [a for s in member_sets for a in ("--set", s)]
+    for round_ in range(3):
         member = tmp_path / f"member-{round_}"
         lines = fetch_killed_at(member, config, backend, message, marker + 3 * round_,
                                 member_sets)  # fmt: skip
         stored = message_hashes(member / "archive-service.sqlite")
         assert stored < owner_hashes, lines  # killed with work left
-        member_set_args = [a for s in member_sets for a in ("--set", s)]
-        again = run("fetch", "-d", member, "-c", config, "--join", "--message", message,
-                    "--backends", backend, *member_set_args)  # fmt: skip
-        assert "0 archive(s) still to import" in again.stdout, again.stdout
+        if round_ < 2:
+            again = run("fetch", "-d", member, "-c", config, "--join", "--message", message,
+                        "--backends", backend, *member_set_args)  # fmt: skip
+            assert "0 archive(s) still to import" in again.stdout, again.stdout
+        else:
+            started = subprocess.run(
+                [
+                    sys.executable,
+                    str(CHILD),
+                    "start",
+                    str(member),
+                    str(config),
+                    backend,
+                    str(message),
+                    *member_sets,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert started.returncode == 0 and "done" in started.stdout, started.stderr
         assert message_hashes(member / "archive-service.sqlite") == owner_hashes
