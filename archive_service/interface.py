@@ -29,6 +29,9 @@ from archive_service.store import Store
 from archive_service.types import BuiltArchive, IndexEntry
 from archive_service.wire import pb
 
+# Called with an archive ID once the archive is verified, stored and recorded (save_archive_id).
+ArchiveReady = Callable[[str], None]
+
 
 @dataclass
 class PublishResult:
@@ -136,11 +139,17 @@ class ArchiveBackend(abc.ABC):
     # member -----------------------------------------------------------------------------
     @abc.abstractmethod
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
-        """Fetch the index behind `link`, then every archive `plan.plan_downloads` selects
-        (newest first), saving each archive ID as it completes. Cancellation returns
-        `cancelled=True` without raising; a timeout of the index raises ArchiveTimeoutError."""
+        """Fetch the index behind `link` once, then every archive `plan.plan_downloads`
+        selects (newest first), saving each archive ID as it completes and then calling
+        `archive_ready(archive_id)` (on the event loop), so the caller can import that archive
+        while later ones still download. Cancellation returns `cancelled=True` without
+        raising; a timeout of the index raises ArchiveTimeoutError."""
 
     async def load_archive_messages(
         self, community_id: bytes, link: str, archive_id: str

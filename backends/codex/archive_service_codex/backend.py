@@ -42,6 +42,7 @@ from archive_service.ids import community_hex
 from archive_service.index import archive_id, encode_index, metadata_to_pb
 from archive_service.interface import (
     ArchiveBackend,
+    ArchiveReady,
     BackendContext,
     DownloadTaskInfo,
     Publication,
@@ -512,7 +513,11 @@ class CodexBackend(ArchiveBackend):
 
     # member -----------------------------------------------------------------------------
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
         link = parse_link(link)
         loop = asyncio.get_running_loop()
@@ -616,11 +621,19 @@ class CodexBackend(ArchiveBackend):
                         total=info.total_archives,
                     )
                 )
+                if archive_ready is not None:
+                    archive_ready(entry.archive_id)
+
+        async def newest_alone_then_the_rest() -> None:
+            # The newest archive gets the whole bandwidth, so it is imported (and readable)
+            # as soon as possible; the others then share it.
+            await one(plan.missing[0])
+            await asyncio.gather(*(one(e) for e in plan.missing[1:]))
 
         remaining = max(0.0, timeouts.download - (loop.time() - started))
         try:
             await wait_cancellable(
-                asyncio.gather(*(one(e) for e in plan.missing)),
+                newest_alone_then_the_rest(),
                 cancel,
                 timeout=remaining,
                 what="Codex archive downloads",

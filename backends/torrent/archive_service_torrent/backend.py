@@ -35,7 +35,13 @@ from archive_service.errors import (
 )
 from archive_service.fsutil import atomic_write
 from archive_service.ids import community_hex
-from archive_service.interface import ArchiveBackend, BackendContext, DownloadTaskInfo, Publication
+from archive_service.interface import (
+    ArchiveBackend,
+    ArchiveReady,
+    BackendContext,
+    DownloadTaskInfo,
+    Publication,
+)
 from archive_service.types import IndexEntry
 from archive_service.wire import pb
 from archive_service_torrent.download import MemberDownload, check_entries
@@ -318,7 +324,11 @@ class TorrentBackend(ArchiveBackend):
 
     # member -----------------------------------------------------------------------------
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
         magnet = parse_magnet(link)
         self._require_session()
@@ -328,7 +338,7 @@ class TorrentBackend(ArchiveBackend):
                 f"magnet names folder {magnet.display_name!r}, not community {expected}; "
                 "the link belongs to another community"
             )
-        return await MemberDownload(self, community_id, link, magnet, cancel).run()
+        return await MemberDownload(self, community_id, link, magnet, cancel, archive_ready).run()
 
     async def member_torrent(self, community_id: bytes, magnet: Magnet) -> TorrentWatch:
         """The community's torrent for `magnet` in the session: reused when it is already
