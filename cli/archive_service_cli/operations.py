@@ -243,15 +243,21 @@ class SeedDaemon:
         return self.owned
 
     async def tick(self, community: Community) -> None:
-        """One look: seed what another process committed; write (announce, create) only when
-        the writer lock is free, else look again at the next tick."""
-        if await self._follow(community):
-            self._to_announce.add(community.id)
-        if community.id not in self._to_announce and not self._due(community):
+        """One look at the committed state, without the lock. Only when there is something to
+        do (a link another process committed, an announcement, a due run) is the writer lock
+        taken, so what is seeded is never a commit in progress; when another process writes,
+        the daemon looks again at the next tick."""
+        if (
+            not self._new_links(community)
+            and community.id not in self._to_announce
+            and not self._due(community)
+        ):
             return
         if not self.writer.try_acquire():
             return
         try:
+            if await self._follow(community):
+                self._to_announce.add(community.id)
             if community.id in self._to_announce:
                 await self.node.manager.republish_links(community)
                 self._to_announce.discard(community.id)
@@ -260,11 +266,20 @@ class SeedDaemon:
         finally:
             self.writer.release()
 
+    def _new_links(self, community: Community) -> bool:
+        """Whether a backend's committed link differs from the one seeded here."""
+        return any(
+            (link := backend.current_link(community.id))
+            and link != self._seeding.get((community.id, backend.name))
+            for backend in self._backends()
+        )
+
     def _backends(self) -> list[ArchiveBackend]:
         return [self.node.backends[n] for n in self.node.config.owner.distribution]
 
     async def _follow(self, community: Community) -> bool:
-        """Seed each backend's committed link if it is new to this process; True if any was."""
+        """Seed each backend's committed link if it is new to this process, and drop the one
+        it replaces; True if any was new. Called with the writer lock held."""
         changed = False
         cid = community_hex(community.id)
         for backend in self._backends():
