@@ -305,3 +305,33 @@ def test_a_tampered_link_message_is_not_joined(tmp_path: Path) -> None:
     assert f"not by the community key {community_hex(community)}" in one_line_error(wrong)
     with contextlib.closing(sqlite3.connect(member / "archive-service.sqlite")) as conn:
         assert conn.execute("SELECT COUNT(*) FROM communities").fetchone() == (0,)
+
+
+def test_the_daemon_runs_its_own_interval_and_a_writer_holding_the_dir_delays_it(
+    tmp_path: Path,
+) -> None:
+    owner = tmp_path / "owner"
+    generate(owner / "archive-service.sqlite", 300, 14)
+    config = tmp_path / "loopback.toml"
+    config.write_text(LOOPBACK_TORRENT)
+    ok("create", "-d", owner, "-c", config, *TORRENT_ONLY)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(owner)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    daemon = Daemon("-d", owner, "-c", config, "--backends", "torrent", "--set", "owner.interval=2")
+    try:
+        daemon.wait_for(f"waiting for pid {holder.pid} (archive-service create -d owner)")
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other writer is done: the daemon goes on
+        holder.wait(timeout=10)
+        daemon.wait_for("links announced again; Ctrl-C stops")
+        # Two seconds after the last archive's end, the daemon's own run (no new messages).
+        daemon.wait_for("community.noHistoryArchivesCreated")
+        assert daemon.proc.poll() is None
+    finally:
+        code = daemon.stop()
+    assert code == 0, "".join(daemon.lines)

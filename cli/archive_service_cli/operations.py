@@ -239,7 +239,10 @@ class SeedDaemon:
             on_ready(self.owned)
         while not await _stopped(stop, FOLLOW_EVERY):
             for community in self.owned:
-                await self.tick(community)
+                try:
+                    await self.tick(community)
+                except Exception as exc:  # a daemon goes on seeding whatever one tick hits
+                    self.say(f"{type(exc).__name__}: {exc}; looking again at the next tick")
         return self.owned
 
     async def tick(self, community: Community) -> None:
@@ -320,7 +323,7 @@ class SeedDaemon:
         start, now = manager.partition_start(community), int(manager.clock.now())
         try:
             await manager.create_and_seed_history_archive(community, start, now)
-        except (ArchiveServiceError, OSError) as exc:
+        except Exception as exc:  # as the manager's interval loop: retried later
             self._retry_at[community.id] = manager.clock.now() + RETRY_AFTER
             self.say(f"creating archives for [{start}, {now}) failed: {exc}; retrying later")
             return
