@@ -347,7 +347,9 @@ def seed(
     sets: Sets = None,
 ) -> None:
     """Owner daemon: seed the existing archives of every community this node controls and run
-    the archive interval (owner.interval) until Ctrl-C.
+    the archive interval (owner.interval) until Ctrl-C. One daemon per data dir; it takes the
+    data dir's writer lock only while it writes, so `create` and `migrate` may run meanwhile:
+    what they commit is seeded and announced again by the daemon.
 
     Examples:
 
