@@ -33,7 +33,9 @@ async def main(data_dir: Path, config: Path, backend: str, message: bytes, *sets
     cfg = load_config(config, overrides=overrides)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     async with ArchiveNode.open(cfg, plugins=[Markers()]) as node:
-        await operations.fetch(node, message=message, link=None, community=None, join=True)
+        await operations.fetch(
+            node, message=message, link=None, community=None, join=True, confirmed=True
+        )
     print("done", flush=True)
 
 

@@ -1,7 +1,7 @@
 """Issue #11 item 1: a member killed (kill -9) during download or import finishes with the
 same command, or with a bare node start. Real CLI subprocesses on 127.0.0.1 (torrent: the
 owner's `seed` daemon; codex: two local Codex nodes); the kill point is a seeded marker line
-of the first fetch, and the re-run of `fetch --join --message M` (or the node start) must
+of the first fetch, and the re-run of `fetch --join --yes --message M` (or the node start) must
 end with the owner's message set."""
 
 from __future__ import annotations
@@ -159,8 +159,9 @@ def test_a_member_killed_mid_fetch_finishes_with_the_same_command(
         stored = message_hashes(member / "archive-service.sqlite")
         assert stored < owner_hashes, lines  # killed with work left
         if round_ < 2:
-            again = run("fetch", "-d", member, "-c", config, "--join", "--message", message,
-                        "--backends", backend, *member_set_args)  # fmt: skip
+            again = run("fetch", "-d", member, "-c", config, "--join", "--yes",
+                        "--message", message, "--backends", backend,
+                        *member_set_args)  # fmt: skip
             assert "0 archive(s) still to import" in again.stdout, again.stdout
         else:
             started = subprocess.run(
