@@ -366,14 +366,26 @@ def inspect_target(
     """`target` is a file path, or a link / CID given as text. A file over the caps is
     refused before it is read (`limits=None` lifts them)."""
     path = Path(target)
-    if path.is_file():
+    if _names_a_file(path):
         check_file_size(path.stat().st_size, str(path), limits)
         data, text = read_input(path, "file to inspect"), None
     else:
-        data, text = target.encode(), target
+        try:
+            data, text = target.encode(), target
+        except UnicodeEncodeError:  # argv bytes that are not UTF-8 arrive as surrogates
+            raise InvalidInputError(
+                "the argument to inspect is neither a file nor UTF-8 text (a link or a CID)"
+            ) from None
     cid = parse_community_id(community) if community else None
     pm = with_application_hooks(plugin_manager())
     return inspect_bytes(data, community_id=cid, crypto=crypto, text=text, pm=pm, limits=limits)
+
+
+def _names_a_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a link longer than a file name may be, or a NUL in it
+        return False
 
 
 def read_input(path: Path, what: str) -> bytes:
