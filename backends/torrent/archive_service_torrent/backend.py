@@ -28,7 +28,9 @@ import libtorrent as lt
 
 from archive_service.errors import (
     ArchiveNotFoundError,
+    ArchiveServiceError,
     BackendUnavailableError,
+    InvalidInputError,
     InvalidLinkError,
     MalformedIndexError,
     SizeLimitError,
@@ -218,6 +220,32 @@ class TorrentBackend(ArchiveBackend):
         # as a piece-hash cache and writes a good one, instead of the service failing here.
         meta = self._read_torrent_quietly(community_id)
         return self.link_for(meta) if meta is not None else None
+
+    def committed_end(self, community_id: bytes) -> int:
+        # The index file is what the publication trusts (history.load_owner_state): it may be
+        # one rename ahead of the `.torrent`, which the next commit rewrites.
+        paths = self.paths(community_id)
+        if not paths.index.exists():
+            return 0
+        if file_size(paths.index) > self.tsettings.max_index_bytes:
+            return 0  # the next publication reports it
+        try:
+            index = decode_torrent_index(
+                paths.index.read_bytes(), community_id, self.context.crypto
+            )
+        except ArchiveServiceError as exc:
+            log.warning("ignoring %s: %s", paths.index, exc)
+            return 0
+        return max((e.metadata.to for e in index.archives.values()), default=0)
+
+    @classmethod
+    def same_content(cls, link: str, other: str) -> bool:
+        if link == other:
+            return True
+        try:
+            return parse_magnet(link).info_hash == parse_magnet(other).info_hash
+        except InvalidInputError:
+            return False
 
     def link_for(self, meta: Metainfo) -> str:
         return format_magnet(meta.info_hash, meta.info.name, meta.trackers(), self._peer_hints())
