@@ -70,7 +70,9 @@ class ArchiveManager:
 
     # lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the import gate after the initial delay and resume pending imports."""
+        """Announce committed owner links never announced, open the import gate after the
+        initial delay and resume pending imports."""
+        await self.owner.announce_pending(self.store.list_communities())
         self.downloads.start()
         self.importer.start()
         for community in self.store.list_communities():
