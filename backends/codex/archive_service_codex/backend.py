@@ -37,7 +37,7 @@ from archive_service.events import (
     HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.fsutil import AtomicFile
+from archive_service.fsutil import AtomicFile, remove_stale_tmp
 from archive_service.ids import community_hex
 from archive_service.index import archive_id, encode_index, metadata_from_pb, metadata_to_pb
 from archive_service.interface import (
@@ -291,6 +291,8 @@ class CodexBackend(ArchiveBackend):
     async def start(self) -> None:
         if self._client is not None:
             return
+        for path in await asyncio.to_thread(remove_stale_tmp, self.files.root):
+            log.info("removed %s (left by a process that died while writing it)", path)
         api_url = self.config.api_url
         node = None
         if self.config.managed_node.enabled:

@@ -35,7 +35,7 @@ from archive_service.errors import (
     MalformedIndexError,
     SizeLimitError,
 )
-from archive_service.fsutil import atomic_write
+from archive_service.fsutil import atomic_write, remove_stale_tmp
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, BackendContext, DownloadTaskInfo, Publication
 from archive_service.types import IndexEntry
@@ -120,6 +120,9 @@ class TorrentBackend(ArchiveBackend):
             return
         ensure_dir(self.data_dir)
         ensure_dir(self.torrent_dir)
+        for folder in (self.data_dir, self.torrent_dir):
+            for path in await asyncio.to_thread(remove_stale_tmp, folder):
+                log.info("removed %s (left by a process that died while writing it)", path)
         self._session = await TorrentSession.open(self.tsettings)
         log.info("BitTorrent listening on %s:%d", self.tsettings.listen_interface, self.listen_port)
         for community_id, meta in await asyncio.to_thread(self._torrents_on_disk):
