@@ -83,7 +83,13 @@ class OwnerTasks:
         names = [n for n in self.config.owner.distribution if n in self.backends]
         if not names:
             return stored
-        committed = min(self.backends[n].committed_end(community.id) for n in names)
+        try:
+            committed = min(self.backends[n].committed_end(community.id) for n in names)
+        except (ArchiveServiceError, OSError) as exc:
+            # The publication reports an unreadable index with its remedy; the store's date
+            # stands until then.
+            log.warning("reading what the backends committed failed: %s", exc)
+            return stored
         if committed <= stored:
             return stored
         log.warning(

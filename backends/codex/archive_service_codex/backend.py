@@ -152,6 +152,16 @@ class CodexPublication(Publication):
         for aid, entry in (*self.base_entries.items(), *self.new.items()):
             held = metadata_from_pb(entry.metadata)
             if from_ts < held.to_ts and held.from_ts < to_ts:
+                if (held.from_ts, held.to_ts) != (from_ts, to_ts):
+                    log.warning(
+                        "window [%d, %d) overlaps archive %s [%d, %d) and is skipped; start a "
+                        "run where the last one ended to archive all of it",
+                        from_ts,
+                        to_ts,
+                        aid,
+                        held.from_ts,
+                        held.to_ts,
+                    )
                 return aid
         return None
 

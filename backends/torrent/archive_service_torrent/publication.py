@@ -133,6 +133,17 @@ class TorrentPublication(Publication):
         """The ID of an archive already held whose window overlaps [from_ts, to_ts)."""
         for held_from, held_to, aid in self._held:
             if from_ts < held_to and held_from < to_ts:
+                if (held_from, held_to) != (from_ts, to_ts):
+                    log.warning(
+                        "%s: window [%d, %d) overlaps archive %s [%d, %d) and is skipped; "
+                        "start a run where the last one ended to archive all of it",
+                        self.paths.name,
+                        from_ts,
+                        to_ts,
+                        aid,
+                        held_from,
+                        held_to,
+                    )
                 return aid
         return None
 
