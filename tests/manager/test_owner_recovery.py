@@ -98,3 +98,32 @@ async def test_the_stored_link_is_the_announced_one_and_peer_hints_are_not_news(
         await node.manager.republish_links(community)
         assert node.host.links[-1] == ("scripted", f"{link}#port=4002")
         assert node.store.get_archive_link(community.id, "scripted").link == f"{link}#port=4002"
+
+
+async def test_after_a_restart_the_announced_magnet_is_the_stored_one(tmp_path: Path) -> None:
+    # The `seed` mismatch: a restarted owner listens on another port, so its magnet's x.pe
+    # hint changes. Re-announcing it must store what was sent; a start with nothing new
+    # must not announce the same torrent again. Real libtorrent sessions on 127.0.0.1.
+    from archive_service_cli.lab import Lab
+    from archive_service_torrent.magnet import parse_magnet
+    from manager_helpers import START
+    from manager_helpers import owner_community as generated_community
+
+    async with Lab(tmp_path, backends=["torrent"], members=0, interval=WEEK) as lab:
+        assert lab.owner is not None
+        community = generated_community(lab, messages=300, days=10)
+        await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
+        (first,) = lab.bus.sent
+        port = lab.owner.backends["torrent"].listen_port
+
+        owner = await lab.restart(lab.owner)
+        backend = owner.backends["torrent"]
+        assert backend.listen_port != port
+        assert len(lab.bus.sent) == 1  # same torrent: nothing pending at start
+        await owner.manager.republish_links(community)
+
+        again = lab.bus.sent[-1]
+        assert again.link != first.link  # the new port
+        assert parse_magnet(again.link).info_hash == parse_magnet(first.link).info_hash
+        assert parse_magnet(again.link).peers == (("127.0.0.1", backend.listen_port),)
+        assert owner.store.get_archive_link(community.id, "torrent").link == again.link
