@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from base64 import b64decode
 from collections.abc import Iterator, Sequence
@@ -94,6 +95,9 @@ def codex_node(data_dir: Path) -> Iterator[str]:
                 break
         if address is None:
             raise RuntimeError("codex-node ended early:\n" + "".join(lines))
+        # Keep reading what it prints: a full pipe would block the node at its next log line
+        # (it logs every request; a campaign fills 64 KiB in minutes).
+        threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True).start()
         yield address
     finally:
         proc.send_signal(signal.SIGINT)
