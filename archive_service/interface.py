@@ -127,6 +127,18 @@ class ArchiveBackend(abc.ABC):
     def current_link(self, community_id: bytes) -> str | None:
         """The link of the last committed publication held locally, if any."""
 
+    def committed_end(self, community_id: bytes) -> int:
+        """The end (largest `to_ts`) of the windows the last committed publication holds, 0
+        when none: how the owner recovers its end date after a crash between a backend's
+        commit and the store's write. Blocking (reads the local index)."""
+        return 0
+
+    @classmethod
+    def same_content(cls, link: str, other: str) -> bool:
+        """True when two links of this backend name the same published content (a magnet's
+        peer hints change with the listen port; the content does not)."""
+        return link == other
+
     @abc.abstractmethod
     async def seed(self, community_id: bytes, link: str) -> None: ...
 

@@ -74,8 +74,9 @@ class ArchiveManager:
 
     # lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the import gate after the initial delay; resume pending imports and
-        interrupted downloads."""
+        """Announce committed owner links never announced, open the import gate after the
+        initial delay, and resume pending imports and interrupted downloads."""
+        await self.owner.announce_pending(self.store.list_communities())
         self.downloads.start()
         self.importer.start()
         for community in self.store.list_communities():

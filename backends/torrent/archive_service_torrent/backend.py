@@ -28,12 +28,14 @@ import libtorrent as lt
 
 from archive_service.errors import (
     ArchiveNotFoundError,
+    ArchiveServiceError,
     BackendUnavailableError,
+    InvalidInputError,
     InvalidLinkError,
     MalformedIndexError,
     SizeLimitError,
 )
-from archive_service.fsutil import atomic_write
+from archive_service.fsutil import atomic_write, remove_stale_tmp
 from archive_service.ids import community_hex
 from archive_service.interface import (
     ArchiveBackend,
@@ -124,6 +126,9 @@ class TorrentBackend(ArchiveBackend):
             return
         ensure_dir(self.data_dir)
         ensure_dir(self.torrent_dir)
+        for folder in (self.data_dir, self.torrent_dir):
+            for path in await asyncio.to_thread(remove_stale_tmp, folder):
+                log.info("removed %s (left by a process that died while writing it)", path)
         self._session = await TorrentSession.open(self.tsettings)
         log.info("BitTorrent listening on %s:%d", self.tsettings.listen_interface, self.listen_port)
         for community_id, meta in await asyncio.to_thread(self._torrents_on_disk):
@@ -224,6 +229,32 @@ class TorrentBackend(ArchiveBackend):
         # as a piece-hash cache and writes a good one, instead of the service failing here.
         meta = self._read_torrent_quietly(community_id)
         return self.link_for(meta) if meta is not None else None
+
+    def committed_end(self, community_id: bytes) -> int:
+        # The index file is what the publication trusts (history.load_owner_state): it may be
+        # one rename ahead of the `.torrent`, which the next commit rewrites.
+        paths = self.paths(community_id)
+        if not paths.index.exists():
+            return 0
+        if file_size(paths.index) > self.tsettings.max_index_bytes:
+            return 0  # the next publication reports it
+        try:
+            index = decode_torrent_index(
+                paths.index.read_bytes(), community_id, self.context.crypto
+            )
+        except ArchiveServiceError as exc:
+            log.warning("ignoring %s: %s", paths.index, exc)
+            return 0
+        return max((e.metadata.to for e in index.archives.values()), default=0)
+
+    @classmethod
+    def same_content(cls, link: str, other: str) -> bool:
+        if link == other:
+            return True
+        try:
+            return parse_magnet(link).info_hash == parse_magnet(other).info_hash
+        except InvalidInputError:
+            return False
 
     def link_for(self, meta: Metainfo) -> str:
         return format_magnet(meta.info_hash, meta.info.name, meta.trackers(), self._peer_hints())
