@@ -213,6 +213,8 @@ class FaultProxy:
         try:
             if fault is not None and fault.kind == "hang":
                 await request.read()
+                assert rule is not None
+                rule.fired.set()  # applied now: the hang itself lasts until the proxy stops
                 await self._release.wait()
                 return web.Response(status=503, text="proxy stopped")
             if fault is not None and fault.kind == "drop":
