@@ -323,18 +323,21 @@ def create(
     _require_database(cfg)
     with _writer(cfg):
         first, last, results = _run(go)
-    table = Table(
-        "backend", "new archives", "index size", "stored", "link", title=f"[{first}, {last})"
-    )
-    for name, result in results.items():
-        table.add_row(
-            name,
-            str(len(result.archive_ids)),
-            str(result.index_size),
-            f"{result.bytes_stored / 1e6:,.2f} MB",
-            result.link or "(unchanged)",
+    if results:
+        table = Table(
+            "backend", "new archives", "index size", "stored", "link", title=f"[{first}, {last})"
         )
-    console.print(table)
+        for name, result in results.items():
+            table.add_row(
+                name,
+                str(len(result.archive_ids)),
+                str(result.index_size),
+                f"{result.bytes_stored / 1e6:,.2f} MB",
+                result.link or "(unchanged)",
+            )
+        console.print(table)
+    else:
+        console.print(f"nothing new to archive since {first}; committed links are announced")
     for backend, _, path in outbox.written:
         console.print(f"signed {backend} link message: {path}")
 

@@ -107,6 +107,10 @@ def archive_range(
     now = int(manager.clock.now())
     first = start if start is not None else resume_at
     last = end if end is not None else now
+    if start is None and first >= last:
+        # Resuming with nothing new is no error: the node still starts, and starting
+        # announces any committed link a crash kept from being announced.
+        return first, first
     oldest = node.store.oldest_message_timestamp(manager.community_topics(community))
     check_archive_range(
         first,
@@ -122,8 +126,11 @@ def archive_range(
 async def create(
     node: ArchiveNode, community: Community, start: int | None, end: int | None
 ) -> tuple[int, int, dict[str, PublishResult]]:
-    """Create and seed the archive_range of [start, end) on a started node."""
+    """Create and seed the archive_range of [start, end) on a started node; an empty range
+    (resuming with nothing new) creates nothing."""
     first, last = archive_range(node, community, start, end)
+    if first == last:
+        return first, last, {}
     return first, last, await node.manager.create_and_seed_history_archive(community, first, last)
 
 
