@@ -52,6 +52,8 @@ class LocalCodexNode:
         bootstrap: Sequence[str] = (),
         clock: Clock | None = None,
         profile: PerformanceProfile | str | Path = DEFAULT_PROFILE,
+        uplink_bytes_per_s: float | None = None,
+        downlink_bytes_per_s: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.profile = profile if isinstance(profile, PerformanceProfile) else load_profile(profile)
@@ -62,7 +64,12 @@ class LocalCodexNode:
         self.retry_interval = retry_interval
         self.bootstrap = tuple(bootstrap)
         self.clock: Clock = clock or SystemClock()  # retry waits and the profile's buckets
-        self.limits = NodeLimits(self.profile, self.clock)
+        # A shaped line (scenarios): all served / all received blocks together, per node.
+        self.link = {
+            "uplink_bytes_per_s": uplink_bytes_per_s,
+            "downlink_bytes_per_s": downlink_bytes_per_s,
+        }
+        self.limits = NodeLimits(self.profile, self.clock, **self.link)
         self.served: Counter[str] = Counter()  # block-exchange bytes sent per asking peer
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -98,7 +105,8 @@ class LocalCodexNode:
             clock=self.clock,
         )
         await self._network.start()
-        self.limits = NodeLimits(self.profile, self.clock)
+        self.limits = NodeLimits(self.profile, self.clock, **self.link)
+        self._network.limits = self.limits
         self.served = Counter()
         self._engine = Engine(self._store, self._network, self.limits)
         app = web.Application(middlewares=[presto_errors], client_max_size=1 << 20)
