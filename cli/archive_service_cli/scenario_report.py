@@ -109,11 +109,11 @@ def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
 W, H, PAD = 560, 260, 44
 
 
-def _fmt_s(value: float | None) -> str:
+def fmt_seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} s"
 
 
-def _fmt_b(value: float | None) -> str:
+def fmt_bytes(value: float | None) -> str:
     if value is None:
         return "–"
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -206,7 +206,7 @@ def bytes_chart(run: dict[str, Any]) -> str:
             parts.append(f'<rect class="bar" data-node="{html.escape(name)}" data-kind="{kind}" '
                          f'data-bytes="{value}" x="{x:.1f}" y="{H - PAD - height:.1f}" '
                          f'width="{slot * 0.38:.1f}" height="{height:.1f}" fill="{color}">'
-                         f"<title>{html.escape(name)} {kind}: {_fmt_b(value)}</title>"
+                         f"<title>{html.escape(name)} {kind}: {fmt_bytes(value)}</title>"
                          "</rect>")  # fmt: skip
     parts.append(f'<text x="{W - 150}" y="20" font-size="11" fill="#2ca02c">uploaded</text>')
     parts.append(f'<text x="{W - 80}" y="20" font-size="11" fill="#9467bd">stored</text>')
@@ -248,15 +248,15 @@ def render_html(report: dict[str, Any]) -> str:
                 for c in (
                     r["backend"],
                     f"{s['completed']}/{s['members']}",
-                    _fmt_s(s["first_import_s"]["median"]),
-                    _fmt_s(s["full_import_s"]["median"]),
-                    _fmt_s(s["full_import_s"]["p90"]),
-                    _fmt_s(s["full_import_s"]["max"]),
-                    _fmt_s(s["all_complete_s"]),
-                    _fmt_s(r["owner_uplink_bound_s"]),
+                    fmt_seconds(s["first_import_s"]["median"]),
+                    fmt_seconds(s["full_import_s"]["median"]),
+                    fmt_seconds(s["full_import_s"]["p90"]),
+                    fmt_seconds(s["full_import_s"]["max"]),
+                    fmt_seconds(s["all_complete_s"]),
+                    fmt_seconds(r["owner_uplink_bound_s"]),
                     "–" if s["bound_ratio"] is None else f"{s['bound_ratio']:.2f}×",
-                    _fmt_b(s["owner_uploaded"]),
-                    _fmt_b(s["wire_bytes"]),
+                    fmt_bytes(s["owner_uploaded"]),
+                    fmt_bytes(s["wire_bytes"]),
                     r["engine"],
                 )
             )
@@ -308,12 +308,12 @@ def _member_table(run: dict[str, Any]) -> str:
             f"<td>{html.escape(c)}</td>"
             for c in (
                 m["name"] + (" (late)" if m["late"] else ""),
-                _fmt_s(m["joined_s"]),
-                _fmt_s(m["first_import_s"]),
-                _fmt_s(m["full_import_s"]),
-                _fmt_b(m["uploaded"]),
-                _fmt_b(m["downloaded"]),
-                _fmt_b(m["stored"]),
+                fmt_seconds(m["joined_s"]),
+                fmt_seconds(m["first_import_s"]),
+                fmt_seconds(m["full_import_s"]),
+                fmt_bytes(m["uploaded"]),
+                fmt_bytes(m["downloaded"]),
+                fmt_bytes(m["stored"]),
                 m["reason"] or "ok",
             )
         )
@@ -324,7 +324,7 @@ def _member_table(run: dict[str, Any]) -> str:
     return (
         "<table><tr><th>node</th><th>joined</th><th>first import</th><th>full import</th>"
         "<th>uploaded</th><th>downloaded</th><th>stored</th><th>outcome</th></tr>"
-        f"<tr><td>owner</td><td>–</td><td>–</td><td>–</td><td>{_fmt_b(owner['uploaded'])}</td>"
-        f"<td>–</td><td>{_fmt_b(owner['stored'])}</td><td>left at {_fmt_s(owner['left_s'])}"
+        f"<tr><td>owner</td><td>–</td><td>–</td><td>–</td><td>{fmt_bytes(owner['uploaded'])}</td>"
+        f"<td>–</td><td>{fmt_bytes(owner['stored'])}</td><td>left at {fmt_seconds(owner['left_s'])}"
         f"</td></tr>{rows}</table>"
     )

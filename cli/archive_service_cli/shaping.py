@@ -146,10 +146,10 @@ def clean_stale() -> list[str]:
     return removed
 
 
-def _tbf(namespace: str, device: str, bits_per_s: int) -> None:
+def _tbf(namespace: str, device: str, bits_per_s: int, parent: tuple[str, ...]) -> None:
     burst = max(bits_per_s // 8 // 50, 16_000)  # 20 ms of the rate, at least 10 MTUs
     _must(
-        "tc", "-n", namespace, "qdisc", "add", "dev", device, "root", "tbf",
+        "tc", "-n", namespace, "qdisc", "add", "dev", device, *parent, "tbf",
         "rate", f"{bits_per_s}bit", "burst", str(burst), "latency", "200ms",
     )  # fmt: skip
 
@@ -202,19 +202,22 @@ class NamespaceNet:
         _must("ip", "-n", netns, "link", "set", "eth0", "up")
         _must("ip", "-n", netns, "link", "set", "lo", "up")
         uplink, downlink = self.shaping.for_role(role)
-        if uplink:
-            _tbf(netns, "eth0", uplink)
-        if downlink:
-            _tbf(self.hub, hub_end, downlink)
+        parent = ("root",)
         if self.shaping.latency_ms:
             delay = f"{self.shaping.latency_ms:g}ms"
-            tried = _run("tc", "-n", netns, "qdisc", "add", "dev", "eth0", "parent", "root",
+            tried = _run("tc", "-n", netns, "qdisc", "add", "dev", "eth0", "root",
                          "handle", "1:", "netem", "delay", delay)  # fmt: skip
-            if tried.returncode != 0 and not self.not_applied:
+            if tried.returncode == 0:
+                parent = ("parent", "1:")
+            elif not self.not_applied:
                 self.not_applied.append(
                     f"latency_ms={self.shaping.latency_ms:g} (netem unavailable: "
                     f"{tried.stderr.strip()})"
                 )
+        if uplink:
+            _tbf(netns, "eth0", uplink, parent)
+        if downlink:
+            _tbf(self.hub, hub_end, downlink, ("root",))
         self.nodes[name] = (netns, address)
         return netns, address
 

@@ -34,6 +34,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from archive_service.crypto.hashratchet import GroupKey
 from archive_service.errors import ArchiveServiceError
 from archive_service.events import (
@@ -49,6 +51,7 @@ from archive_service.node import ArchiveNode
 from archive_service.store import Community
 from archive_service_cli.compare import (
     CompareError,
+    CompareSettings,
     History,
     _redirect_output,
     copy_database,
@@ -714,3 +717,70 @@ def run_scenario(
     json_path, html_path = write_report(report, out)
     shutil.rmtree(work, ignore_errors=True)
     return ScenarioOutcome(report, json_path, html_path)
+
+
+def scenario_from_settings(settings: CompareSettings) -> Scenario:
+    """The scenario `compare` options describe: a preset or file (`--scenario`), else the
+    default one with compare's history, then every option given on the command line."""
+    from archive_service_cli.scenario import HistoryShape, load_scenario, with_overrides
+
+    options = dict(settings.scenario_options)
+    source = options.pop("scenario", None)
+    if source is not None:
+        base = load_scenario(source)
+    else:
+        history = HistoryShape(settings.messages, settings.days, settings.topics, settings.seed)
+        base = Scenario(history=history)
+    return with_overrides(base, codex_profile=settings.codex_profile, **options)
+
+
+def check_codex_profile(name: str, backends: Sequence[str]) -> None:
+    """A bad `--codex-profile` fails before anything starts."""
+    if "codex" in backends:
+        from archive_service_codex_node.profile import load_profile
+
+        load_profile(name)
+
+
+def run_scenario_cli(settings: CompareSettings, console: Console) -> int:
+    """`compare` with scenario options: progress lines, a table, the report paths."""
+    from rich.table import Table
+
+    from archive_service_cli.scenario_report import fmt_bytes, fmt_seconds
+
+    try:
+        settings.check()
+        scenario = scenario_from_settings(settings)
+        check_codex_profile(scenario.codex_profile, settings.backends)
+        outcome = run_scenario(
+            scenario,
+            backends=settings.backends,
+            out=settings.out,
+            timeout=settings.timeout,
+            note=lambda text: console.print(f"[dim]{text}[/]"),
+        )
+    except ArchiveServiceError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    table = Table(title=f"scenario {scenario.name}")
+    for column in ("backend", "complete", "full import median", "p90", "max", "all complete",
+                   "uplink bound", "owner uploaded", "on the wire"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for run in outcome.report["runs"]:
+        s = run["summary"]
+        table.add_row(
+            run["backend"], f"{s['completed']}/{s['members']}",
+            fmt_seconds(s["full_import_s"]["median"]), fmt_seconds(s["full_import_s"]["p90"]),
+            fmt_seconds(s["full_import_s"]["max"]), fmt_seconds(s["all_complete_s"]),
+            fmt_seconds(run["owner_uplink_bound_s"]), fmt_bytes(s["owner_uploaded"]),
+            fmt_bytes(s["wire_bytes"]),
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"[dim]Codex profile {scenario.codex_profile}; {outcome.report['model_caveat']}[/]"
+    )
+    console.print(f"report: {outcome.json_path}  {outcome.html_path}")
+    return 0  # members that never completed are results, listed in the report
