@@ -208,6 +208,10 @@ def compare(
             "scenario": scenario,
         },
     )
+    if settings.is_scenario:  # compare is below the swarm runner (it uses compare's helpers)
+        from archive_service_cli.swarm import run_scenario_cli
+
+        raise typer.Exit(run_scenario_cli(settings, console))
     raise typer.Exit(run_cli(settings, console))
 
 

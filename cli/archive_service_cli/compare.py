@@ -853,10 +853,6 @@ def run_cli(settings: CompareSettings, console: Console) -> int:
     from archive_service_cli.progress import EventProgress
     from archive_service_cli.report import TABLE_NOTE, table, verification_line
 
-    if settings.is_scenario:
-        from archive_service_cli.swarm import run_scenario_cli
-
-        return run_scenario_cli(settings, console)
     try:
         preflight(settings)  # before the progress display, so errors stay one clean line
         with EventProgress(console) as progress:
