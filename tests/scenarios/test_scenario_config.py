@@ -79,3 +79,21 @@ def test_command_line_overrides_are_checked() -> None:
     assert scenario.members == 3 and scenario.shaping.owner_uplink == 1_000
     with pytest.raises(ScenarioError, match=r"swarm\.members"):
         with_overrides(scenario, members=0)
+
+
+def test_compare_refuses_a_bad_scenario_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cli = Path(sys.executable).with_name("archive-service")
+    for args, needle in (
+        (["--scenario", "tiny-community"], "small-community"),
+        (["--members", "2", "--codex-profile", "nope"], "measured-2026-11"),
+        (["--late-joiners", "2"], "swarm.owner_leaves"),
+    ):
+        done = subprocess.run(
+            [str(cli), "compare", *args, "--out", str(tmp_path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert needle in done.stdout and "Traceback" not in done.stdout + done.stderr
