@@ -190,8 +190,14 @@ async def _node(
         settings.update(bind_settings)
         shared.update(bind_shared)
     shared_all = {**spec.shared, **shared, "codex.profile": spec.codex_profile}
+    # The production per-archive timeout (60 s) is for a member alone behind a fast owner; a
+    # scenario measures how long completion takes, so an archive may take the whole run.
+    recipe = NodeRecipe(
+        backends=(spec.backend,),
+        timeouts={"archive": spec.timeout, "download": max(spec.timeout, 3600.0)},
+    )
     node = await assemble_node(
-        NodeRecipe(backends=(spec.backend,)),
+        recipe,
         name=spec.name,
         role=spec.role,
         workdir=spec.workdir,
