@@ -99,6 +99,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, help="history size instead of the presets'")
     parser.add_argument("--work", type=Path, default=Path("scenario-runs"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--notes", type=Path, help="markdown appended to scenarios.md")
     args = parser.parse_args()
     folders = args.reports
     if not folders:
@@ -110,6 +111,16 @@ def main() -> int:
             subprocess.run(command, check=True, env={**os.environ, "COLUMNS": "160"})
             folders.append(folder)
     reports = [json.loads((f / "scenario.json").read_text()) for f in folders]
+    by_name: dict[str, dict[str, Any]] = {}
+    for report in reports:  # several folders of one scenario (e.g. a backend re-run): merged
+        name = report["scenario"]["name"]
+        if name in by_name:
+            kept = by_name[name]
+            fresh = {run["backend"] for run in report["runs"]}
+            kept["runs"] = [r for r in kept["runs"] if r["backend"] not in fresh] + report["runs"]
+        else:
+            by_name[name] = report
+    reports = list(by_name.values())
     args.out.mkdir(parents=True, exist_ok=True)
     summary = [
         {
@@ -136,7 +147,8 @@ def main() -> int:
         for r in reports
     ]
     (args.out / "scenarios.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out / "scenarios.md").write_text(markdown(reports))
+    notes = args.notes.read_text() if args.notes else ""
+    (args.out / "scenarios.md").write_text(markdown(reports) + ("\n" + notes if notes else ""))
     print(markdown(reports))
     return 0
 

@@ -187,8 +187,13 @@ async def _node(
         settings, shared = {}, {}
     if spec.backend == "codex":
         # As with the archive timeout below: a member behind a shared, shaped owner may wait
-        # longer than the production 30 s between two chunks; the run measures how long.
-        settings["timeouts"] = {"idle": spec.timeout, "download": max(spec.timeout, 900.0)}
+        # longer than the production 30 s between two chunks or 60 s for a first answer; the
+        # run measures how long it takes.
+        settings["timeouts"] = {
+            "idle": spec.timeout,
+            "network": spec.timeout,
+            "download": max(spec.timeout, 900.0),
+        }
     if spec.address != LOOPBACK:
         bind_settings, bind_shared = bind_overrides(spec.backend, spec.address)
         settings.update(bind_settings)
