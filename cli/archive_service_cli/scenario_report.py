@@ -123,7 +123,7 @@ def fmt_bytes(value: float | None) -> str:
     return str(value)
 
 
-def _axes(xmax: float, ymax: float, xlabel: str, ylabel: str) -> list[str]:
+def _axes(xmax: float, ymax: float, xlabel: str, ylabel: str, xticks: bool = True) -> list[str]:
     parts = [
         f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#333"/>',
         f'<line x1="{PAD}" y1="10" x2="{PAD}" y2="{H - PAD}" stroke="#333"/>',
@@ -136,8 +136,9 @@ def _axes(xmax: float, ymax: float, xlabel: str, ylabel: str) -> list[str]:
         fx, fy = xmax * i / 4, ymax * i / 4
         x = PAD + (W - 10 - PAD) * i / 4
         y = H - PAD - (H - PAD - 10) * i / 4
-        parts.append(f'<text x="{x:.1f}" y="{H - PAD + 14}" font-size="10" '
-                     f'text-anchor="middle">{fx:.3g}</text>')  # fmt: skip
+        if xticks:
+            parts.append(f'<text x="{x:.1f}" y="{H - PAD + 14}" font-size="10" '
+                         f'text-anchor="middle">{fx:.3g}</text>')  # fmt: skip
         parts.append(f'<text x="{PAD - 4}" y="{y + 3:.1f}" font-size="10" '
                      f'text-anchor="end">{fy:.3g}</text>')  # fmt: skip
     return parts
@@ -196,9 +197,12 @@ def bytes_chart(run: dict[str, Any]) -> str:
     nodes = [("owner", run["owner"]["uploaded"] or 0, run["owner"]["stored"] or 0)]
     nodes += [(m["name"], m["uploaded"] or 0, m["stored"] or 0) for m in run["members"]]
     ymax = max([max(u, s) for _n, u, s in nodes] + [1]) * 1.1
-    parts = _axes(len(nodes), ymax / 2**20, "node", "MiB")
+    parts = _axes(len(nodes), ymax / 2**20, "node", "MiB", xticks=False)
     slot = (W - 10 - PAD) / len(nodes)
     for i, (name, up, stored) in enumerate(nodes):
+        label = name.replace("member", "m")
+        parts.append(f'<text x="{PAD + slot * (i + 0.5):.1f}" y="{H - PAD + 14}" font-size="9" '
+                     f'text-anchor="middle">{html.escape(label)}</text>')  # fmt: skip
         for j, (value, color, kind) in enumerate(((up, "#2ca02c", "uploaded"),
                                                   (stored, "#9467bd", "stored"))):  # fmt: skip
             height = (H - PAD - 10) * value / ymax
