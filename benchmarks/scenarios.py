@@ -60,7 +60,7 @@ def markdown(reports: list[dict[str, Any]]) -> str:
     machine = first["machine"]
     not_applied = sorted({n for r in reports for run in r["runs"] for n in run["not_applied"]})
     failures = [
-        f"- {r['scenario']['name']} {run['backend']} {f['member']}: {f['reason']}"
+        f"- {r['scenario']['name']} {run['backend']} {f['member']}: {f['reason'][:240]}"
         for r in reports
         for run in r["runs"]
         for f in run["summary"]["never_completed"]
