@@ -178,8 +178,10 @@ class NamespaceNet:
                 previous(signum, frame)
             raise SystemExit(128 + signum)
 
+        self._previous_sigterm: Any = None
         with contextlib.suppress(ValueError):  # not the main thread: atexit still cleans up
             signal.signal(signal.SIGTERM, on_term)
+            self._previous_sigterm = previous
         _must("ip", "netns", "add", self.hub)
         _must("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
         _must("ip", "-n", self.hub, "link", "set", "br0", "up")
@@ -222,6 +224,11 @@ class NamespaceNet:
         return netns, address
 
     def close(self) -> None:
+        previous = getattr(self, "_previous_sigterm", None)
+        if previous is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, previous)
+            self._previous_sigterm = None
         for netns, _address in self.nodes.values():
             _run("ip", "netns", "delete", netns)
         self.nodes.clear()
