@@ -151,9 +151,32 @@ def compare(
     ),
     repeat: Annotated[int, typer.Option(help="runs per backend: median and min–max")] = 1,
     timeout: Annotated[float, typer.Option(help="seconds each side of a run may take")] = 600.0,
+    members: Annotated[int | None, typer.Option(help="scenario: member processes (1-20)")] = None,
+    owner_uplink: Annotated[int | None, typer.Option(help="scenario: owner uplink, bit/s")] = None,
+    member_downlink: Annotated[int | None, typer.Option(help="scenario: bit/s")] = None,
+    member_uplink: Annotated[int | None, typer.Option(help="scenario: bit/s")] = None,
+    owner_leaves: Annotated[
+        str | None, typer.Option(help="scenario: never, after-publish, after-first-complete")
+    ] = None,
+    late_joiners: Annotated[
+        int | None, typer.Option(help="scenario: join after owner left")
+    ] = None,
+    churn: Annotated[
+        bool | None, typer.Option("--churn/--no-churn", help="scenario: leave when finished")
+    ] = None,
+    shaping: Annotated[
+        str | None, typer.Option(help="scenario: auto, namespace or application")
+    ] = None,
+    scenario: Annotated[str | None, typer.Option(help="scenario TOML file or preset")] = None,
+    codex_profile: Annotated[
+        str, typer.Option(help="Codex simulator profile: name or TOML file")
+    ] = "measured-2026-11",
 ) -> None:
     """A/B run: the same history through each backend, owner and member in their own processes
     on 127.0.0.1. Prints a table and writes compare.json and a self-contained compare.html.
+    Any scenario option (--members, shaping, --owner-leaves, --late-joiners, --churn,
+    --scenario FILE|small-community|large-community|owner-gone) runs a community scenario
+    instead and writes scenario.json and scenario.html.
 
     Examples:
 
@@ -164,6 +187,8 @@ def compare(
       archive-service compare --repeat 5 --encrypted --backends torrent,codex
 
       archive-service compare --db history.sqlite --backends codex
+
+      archive-service compare --scenario large-community --messages 5000
     """
     from archive_service_cli.compare import CompareSettings, run_cli
 
@@ -178,7 +203,23 @@ def compare(
         db=db,
         out=out,
         timeout=timeout,
+        codex_profile=codex_profile,
+        scenario_options={
+            "members": members,
+            "owner_uplink": owner_uplink,
+            "member_downlink": member_downlink,
+            "member_uplink": member_uplink,
+            "owner_leaves": owner_leaves,
+            "late_joiners": late_joiners,
+            "churn": churn,
+            "engine": shaping,
+            "scenario": scenario,
+        },
     )
+    if settings.is_scenario:  # compare is below the swarm runner (it uses compare's helpers)
+        from archive_service_cli.swarm import run_scenario_cli
+
+        raise typer.Exit(run_scenario_cli(settings, console))
     raise typer.Exit(run_cli(settings, console))
 
 

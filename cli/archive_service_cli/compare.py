@@ -95,6 +95,12 @@ class CompareSettings:
     db: Path | None = None
     out: Path = Path("compare-report")
     timeout: float = 600.0  # seconds per side of one run
+    codex_profile: str = "measured-2026-11"  # the local Codex node's performance profile
+    scenario_options: dict[str, Any] = field(default_factory=dict)  # see scenario.py
+
+    @property
+    def is_scenario(self) -> bool:
+        return any(v is not None for v in self.scenario_options.values())
 
     def check(self) -> None:
         if self.repeat < 1:
@@ -126,6 +132,7 @@ class _OwnerSpec:
     workdir: Path
     history: History
     log_path: Path
+    codex_profile: str = "measured-2026-11"
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,7 @@ class _MemberSpec:
     link_message: bytes
     log_path: Path
     timeout: float
+    codex_profile: str = "measured-2026-11"
 
 
 @dataclass(frozen=True)
@@ -318,7 +326,7 @@ async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
     events, recorder = _side_recorder(channel, "owner")
     links = InProcessBus(auto_deliver=False)  # the parent carries the link to the member
     async with contextlib.AsyncExitStack() as stack:
-        shared: dict[str, Any] = {}
+        shared: dict[str, Any] = {"codex.profile": spec.codex_profile}
         node = await assemble_node(
             NodeRecipe(backends=(spec.backend,)),
             name="owner",
@@ -394,7 +402,7 @@ async def _member(channel: _Channel, spec: _MemberSpec) -> None:
             role="member",
             workdir=spec.workdir / "member",
             stack=stack,
-            shared=dict(spec.shared),
+            shared={**spec.shared, "codex.profile": spec.codex_profile},
             plugins=[recorder],
         )
         community = replace(spec.community, joined=True, private_key=None, archives_enabled=True)
@@ -605,11 +613,14 @@ def run_once(
     logs: Path,
     timeout: float,
     on_event: EventSink,
+    codex_profile: str = "measured-2026-11",
 ) -> dict[str, Any]:
     """One owner + one member over `backend`; returns the run record (see `report`)."""
     tag = f"{backend}-{repeat + 1}"
     run_dir = workdir / tag
-    owner_spec = _OwnerSpec(backend, run_dir, history, logs / f"{tag}-owner.log")
+    owner_spec = _OwnerSpec(
+        backend, run_dir, history, logs / f"{tag}-owner.log", codex_profile=codex_profile
+    )
     owner = _Side("owner", f"{backend} #{repeat + 1} owner", owner_spec)
     member: _Side | None = None
     try:
@@ -626,6 +637,7 @@ def run_once(
                 link_message=ready.link_message,
                 log_path=logs / f"{tag}-member.log",
                 timeout=timeout,
+                codex_profile=codex_profile,
             ),
         )
         result = member.receive(MemberResult, timeout + 30, on_event)
@@ -788,6 +800,7 @@ def run_compare(
                     logs,
                     settings.timeout,
                     on_event or (lambda _node, _event: None),
+                    settings.codex_profile,
                 )
             )
     verification = verify(runs)
@@ -803,6 +816,7 @@ def run_compare(
             "backends": list(settings.backends),
             "repeat": settings.repeat,
             "db": str(settings.db) if settings.db else None,
+            "codex_profile": settings.codex_profile,
         },
         "history": {
             "community_id": community_hex(history.community.id),

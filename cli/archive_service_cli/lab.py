@@ -157,11 +157,12 @@ async def assemble_node(
     clock: Clock | None = None,
     providers: Mapping[str, LoopbackProvider] | None = None,
     before_open: Callable[[Config], None] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ArchiveNode:
     """The one node assembly of demo, compare and the tests: each backend's loopback settings
-    (starting what it needs on `stack`), the recipe's config with data in `workdir`,
-    `before_open(config)` (e.g. to put a history in place), then the started node, stopped by
-    `stack`."""
+    (starting what it needs on `stack`) updated with `overrides[backend]` (e.g. a scenario's
+    rate limits), the recipe's config with data in `workdir`, `before_open(config)` (e.g. to
+    put a history in place), then the started node, stopped by `stack`."""
     providers = require_providers(recipe.backends, providers)
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True, mode=0o700)
     settings = {
@@ -170,6 +171,8 @@ async def assemble_node(
         )
         for b in recipe.backends
     }
+    for backend, changes in (overrides or {}).items():
+        settings.setdefault(backend, {}).update(changes)
     config = recipe.config(workdir, settings)
     if before_open is not None:
         before_open(config)

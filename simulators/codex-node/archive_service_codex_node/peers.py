@@ -37,6 +37,7 @@ from archive_service_codex_node.identity import (
     decode_spr,
     parse_tcp_multiaddr,
 )
+from archive_service_codex_node.ratelimit import NodeLimits
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class PeerNetwork:
         self.clock: Clock = clock or SystemClock()
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=2.0)
         self.peers: dict[str, Peer] = {}
+        self.limits: NodeLimits | None = None  # the node's link buckets, set by the node
         self._session: aiohttp.ClientSession | None = None
         self._inflight: dict[tuple[str, Cid], asyncio.Task[bytes]] = {}
         self._presence: dict[Cid, TreePresence] = {}
@@ -237,6 +239,8 @@ class PeerNetwork:
             data = await self._get(peer, path, limit)
             if data is not None and check(data):
                 self.received[peer.peer_id] += len(data)
+                if self.limits is not None:
+                    await self.limits.downlink(len(data))
                 return data
         return None
 

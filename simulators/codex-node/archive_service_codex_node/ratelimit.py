@@ -45,14 +45,26 @@ async def _take(bucket: TokenBucket | None, amount: int) -> None:
 
 
 class NodeLimits:
-    """One node's buckets: upload and local read per node, block exchange per peer."""
+    """One node's buckets: upload and local read per node, block exchange per peer, and the
+    node's link when one is given (scenarios shaping a member's or the owner's line):
+    `uplink_bytes_per_s` caps all blocks it serves together, `downlink_bytes_per_s` all
+    blocks it receives together."""
 
-    def __init__(self, profile: PerformanceProfile, clock: Clock) -> None:
+    def __init__(
+        self,
+        profile: PerformanceProfile,
+        clock: Clock,
+        *,
+        uplink_bytes_per_s: float | None = None,
+        downlink_bytes_per_s: float | None = None,
+    ) -> None:
         self.profile = profile
         self.clock = clock
         self._upload = self._bucket(profile.upload_bytes_per_s)
         self._local_read = self._bucket(profile.local_read_bytes_per_s)
         self._exchange: dict[str, TokenBucket] = {}
+        self._uplink = self._bucket(uplink_bytes_per_s)
+        self._downlink = self._bucket(downlink_bytes_per_s)
 
     def _bucket(self, rate: float | None) -> TokenBucket | None:
         return None if rate is None else TokenBucket(rate, self.clock)
@@ -69,6 +81,7 @@ class NodeLimits:
 
     async def exchange(self, peer: str, amount: int) -> None:
         """Bytes sent to `peer` (its connection's share of the exchange rate)."""
+        await _take(self._uplink, amount)
         rate = self.profile.exchange_bytes_per_s
         if rate is None:
             return
@@ -76,6 +89,10 @@ class NodeLimits:
         if bucket is None:
             bucket = self._exchange[peer] = TokenBucket(rate, self.clock)
         await bucket.take(amount)
+
+    async def downlink(self, amount: int) -> None:
+        """Bytes received from any peer (the node's line, when shaped)."""
+        await _take(self._downlink, amount)
 
 
 __all__ = ["BURST_BYTES", "CATCH_UP_S", "IDLE_S", "NodeLimits", "TokenBucket"]

@@ -66,6 +66,8 @@ class LocalCodexNode:
         api: ApiGeneration | str = ApiGeneration.CODEX_V1,
         network_miss_wait: float = 0.0,
         legacy_build: bool = False,
+        uplink_bytes_per_s: float | None = None,
+        downlink_bytes_per_s: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.profile = profile if isinstance(profile, PerformanceProfile) else load_profile(profile)
@@ -81,7 +83,12 @@ class LocalCodexNode:
         self.retry_interval = retry_interval
         self.bootstrap = tuple(bootstrap)
         self.clock: Clock = clock or SystemClock()  # retry waits and the profile's buckets
-        self.limits = NodeLimits(self.profile, self.clock)
+        # A shaped line (scenarios): all served / all received blocks together, per node.
+        self.link = {
+            "uplink_bytes_per_s": uplink_bytes_per_s,
+            "downlink_bytes_per_s": downlink_bytes_per_s,
+        }
+        self.limits = NodeLimits(self.profile, self.clock, **self.link)
         self.served: Counter[str] = Counter()  # block-exchange bytes sent per asking peer
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -118,7 +125,8 @@ class LocalCodexNode:
             clock=self.clock,
         )
         await self._network.start()
-        self.limits = NodeLimits(self.profile, self.clock)
+        self.limits = NodeLimits(self.profile, self.clock, **self.link)
+        self._network.limits = self.limits
         self.served = Counter()
         self._engine = Engine(self._store, self._network, self.limits)
         self._downloads = BackgroundDownloads(self._engine)

@@ -18,7 +18,7 @@ from archive_service_codex_node.profile import (
     bundled_profiles,
     load_profile,
 )
-from archive_service_codex_node.ratelimit import BURST_BYTES, IDLE_S, TokenBucket
+from archive_service_codex_node.ratelimit import BURST_BYTES, IDLE_S, NodeLimits, TokenBucket
 
 from archive_service.clock import SystemClock
 
@@ -117,6 +117,20 @@ async def test_token_bucket_credits_work_time_but_not_idle_time() -> None:
     clock.t += IDLE_S + 1
     await bucket.take(300)
     assert clock.waits == pytest.approx([0.2])
+
+
+async def test_a_node_uplink_caps_every_peer_together() -> None:
+    # Per-peer exchange unlimited; the node's line caps what all askers get together.
+    frozen = FrozenClock(1000.0)
+    limits = NodeLimits(PerformanceProfile(name="open"), frozen, uplink_bytes_per_s=1000.0)
+    await asyncio.gather(
+        limits.exchange("a", BURST_BYTES), limits.exchange("b", 500), limits.exchange("c", 500)
+    )
+    assert frozen.waits == pytest.approx([0.5, 1.0])
+    down = NodeLimits(PerformanceProfile(name="open"), frozen, downlink_bytes_per_s=2000.0)
+    frozen.waits.clear()
+    await down.downlink(BURST_BYTES + 1000)
+    assert frozen.waits == pytest.approx([0.5])
 
 
 class FrozenClock(VirtualClock):
