@@ -295,7 +295,7 @@ class CodexPublication(Publication):
 
 
 class CodexBackend(ArchiveBackend):
-    name: ClassVar[str] = "codex"
+    name: ClassVar[str] = "logos-storage"
 
     def __init__(self, context: BackendContext, settings: BaseModel | None = None) -> None:
         if settings is None:
