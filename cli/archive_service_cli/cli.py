@@ -444,6 +444,7 @@ def migrate(
             return await operations.migrate(node, chosen, source, target)
 
     report = _run(go)
+    source, target = report.source, report.target  # backend names, aliases resolved
     table = Table(f"{source} archive ID", f"{target} archive ID")
     for old, new in report.mapping.items():
         table.add_row(old, new)

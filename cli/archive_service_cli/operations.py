@@ -26,7 +26,7 @@ from archive_service.plugins import plugin_manager
 from archive_service.store import Community
 from archive_service_cli.hookspecs import with_application_hooks
 from archive_service_cli.inspect import inspect_bytes
-from archive_service_cli.lab import EventLog, EventRecorder
+from archive_service_cli.lab import EventLog, EventRecorder, backend_names
 
 OUTBOX = "outbox"
 
@@ -162,6 +162,7 @@ async def seed_forever(
 async def migrate(
     node: ArchiveNode, community: Community, source: str, target: str
 ) -> MigrationReport:
+    source, target = backend_names((source, target), node.pm)  # `--to codex` still works
     return await node.manager.migrate(community, source, target)
 
 

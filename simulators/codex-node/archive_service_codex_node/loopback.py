@@ -17,7 +17,7 @@ OWNER_SPR = "codex.owner_spr"
 
 
 class CodexLoopback:
-    backend = "codex"
+    backend = "logos-storage"
 
     async def node_settings(
         self,
