@@ -214,7 +214,7 @@ def test_plugins_pass_check_pending_without_the_application_hooks() -> None:
 
 def test_loopback_providers_match_the_protocol_by_shape() -> None:
     providers = loopback_providers()
-    assert {"torrent", "codex"} <= set(providers)
+    assert {"torrent", "logos-storage"} <= set(providers)
     for backend, provider in providers.items():
         assert isinstance(provider, LoopbackProvider) and provider.backend == backend
         # Structural: the plugin's class derives from nothing of the application.
