@@ -177,6 +177,7 @@ def test_cli_plugins_lists_installed_backends() -> None:
     assert "archive_service.noop" in rows["noop"]
     assert "ArchiveManagerNop" in rows["noop"]
     assert set(backend_factories(plugin_manager())) <= set(rows)  # every installed backend
+    assert "archive_service_codex.backend" in rows["logos-storage"] and "codex" not in rows
 
 
 # The application's hooks (archive_service_cli.hookspecs) -----------------------------------

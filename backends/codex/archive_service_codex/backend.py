@@ -345,9 +345,10 @@ class CodexBackend(ArchiveBackend):
             if node is not None:
                 await node.stop()
             raise CodexUnavailable(
-                f"the Codex backend cannot use the node at {api_url}: {exc}. Start a node "
-                "(a real Codex node, or `archive-service codex-node`), set backend.codex.api_url, "
-                "or set backend.codex.managed_node.enabled = true"
+                f"the Logos Storage backend cannot use the node at {api_url}: {exc}. Start a "
+                "node (a real Logos Storage / Codex node, or `archive-service codex-node`), set "
+                "backend.logos-storage.api_url, or set "
+                "backend.logos-storage.managed_node.enabled = true"
             ) from exc
         self._client, self._node = client, node
 
