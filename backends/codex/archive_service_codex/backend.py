@@ -346,9 +346,8 @@ class CodexBackend(ArchiveBackend):
                 await node.stop()
             raise CodexUnavailable(
                 f"the Logos Storage backend cannot use the node at {api_url}: {exc}. Start a "
-                "node (a real Logos Storage / Codex node, or `archive-service codex-node`), set "
-                "backend.logos-storage.api_url, or set "
-                "backend.logos-storage.managed_node.enabled = true"
+                "node (a real one, or `archive-service codex-node`), set "
+                "backend.logos-storage.api_url or its managed_node.enabled = true"
             ) from exc
         self._client, self._node = client, node
 
