@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from archive_service.crypto.hashratchet import NO_INSTALLATION, HashRatchet, is_hash_ratchet_message
-from archive_service.errors import DecryptionError, InvalidInputError, MalformedArchiveError
+from archive_service.errors import (
+    ArchiveRangeError,
+    DecryptionError,
+    InvalidInputError,
+    MalformedArchiveError,
+)
 from archive_service.ids import TOPIC_LEN
 from archive_service.index import metadata_to_pb
 from archive_service.types import ArchiveMetadata, BuiltArchive, StoredMessage
@@ -26,6 +31,9 @@ from archive_service.wire import pb
 MAX_ARCHIVE_SIZE = (
     30_000_000  # bytes of payload + sig per archive (status-go maxArchiveSizeInBytes)
 )
+# Windows one run may walk: ~1,900 years of weekly windows, ~11 years of hourly ones. Each
+# window is a store query, so an unbounded range (`--to 2**63`) would run for ever.
+MAX_PARTITIONS = 100_000
 
 
 # (topics, from_ts, to_ts) -> messages with from_ts <= timestamp < to_ts on those topics,
@@ -102,12 +110,41 @@ def _check_topics(topics: Sequence[bytes]) -> tuple[bytes, ...]:
 
 
 def partitions(start: int, end: int, partition: int) -> Iterator[tuple[int, int]]:
-    """Half-open windows [from, to) with to = min(from + partition, end), from start to end."""
+    """Half-open windows [from, to) with to = min(from + partition, end), from start to end;
+    at most MAX_PARTITIONS of them (ArchiveRangeError beyond)."""
     if partition <= 0:
         raise InvalidInputError(f"partition must be a positive number of seconds, not {partition}")
     if start < 0:
         raise InvalidInputError(f"start must be a unix time in seconds >= 0, not {start}")
+    count = -(-(end - start) // partition) if end > start else 0
+    if count > MAX_PARTITIONS:
+        raise ArchiveRangeError(
+            f"[{start}, {end}) spans {count:,} windows of {partition} s, over the "
+            f"{MAX_PARTITIONS:,}-window limit of one run; archive a shorter range"
+        )
     return _windows(start, end, partition)  # arguments checked now, windows made lazily
+
+
+def check_archive_range(
+    start: int, end: int, *, first_message: int, now: int, interval: int
+) -> None:
+    """Refuse [start, end) unless it can hold messages of this history: it must not begin
+    before the first message (windows there are empty, and a far-off start would walk windows
+    for ever) nor end after now plus one interval (no message exists there yet). Raises
+    ArchiveRangeError with the bound that was crossed."""
+    if start >= end:
+        raise ArchiveRangeError(f"nothing to archive: start {start} is not before end {end}")
+    if start < first_message:
+        raise ArchiveRangeError(
+            f"start {start} is before the first message ({first_message}); pass a later "
+            "--from, or none to start at the last archive's end"
+        )
+    latest = now + interval
+    if end > latest:
+        raise ArchiveRangeError(
+            f"end {end} is after now plus one archive interval ({latest} = {now} + {interval}); "
+            "pass an earlier --to, or none to archive until now"
+        )
 
 
 def _windows(start: int, end: int, partition: int) -> Iterator[tuple[int, int]]:

@@ -57,6 +57,15 @@ class StoreError(ArchiveServiceError):
     """The SQLite store is missing, unreadable or from an unknown schema version."""
 
 
+class DataDirBusyError(ArchiveServiceError):
+    """Another process holds the data dir's writer lock (the message names its pid)."""
+
+
+class ArchiveRangeError(InvalidInputError):
+    """A requested archive range [from, to) lies outside what can hold messages: before the
+    first message, or after now plus one archive interval."""
+
+
 class BackendError(ArchiveServiceError):
     """A storage backend failed (its subclass says which)."""
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 from pathlib import Path
 
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _tmp_numbers = itertools.count()
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")  # what _create_tmp names
 
 
 def _create_tmp(path: Path, dir_mode: int) -> tuple[int, Path]:
@@ -118,3 +120,31 @@ def atomic_write(
     `durable=False` skips the fsyncs (see AtomicFile)."""
     with AtomicFile(path, mode=mode, dir_mode=dir_mode, durable=durable) as out:
         out.write(data)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_tmp(root: Path | str) -> list[Path]:
+    """Remove the temporary files AtomicFile left under `root` (recursively) when its process
+    died before committing or discarding them (kill -9, power loss). A file whose process is
+    still running (another command on the same folder, a local node) is left alone. Returns
+    what was removed; call it at start-up, before anything writes."""
+    removed: list[Path] = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            match = _TMP_NAME.match(name)
+            if match is None or _alive(int(match.group(1))):
+                continue
+            path = Path(folder) / name
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed

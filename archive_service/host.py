@@ -14,12 +14,23 @@ from archive_service.wire import pb
 
 
 class StoreImporter:
-    """`archive_messages_import` into the member's own waku_messages, deduplicated by message
-    hash, so a member store never holds a message twice whatever backend delivered it.
-    `trylast`: a host's own importer (firstresult) wins whatever the registration order."""
+    """The embedded importer: an archive's messages go into the member's own waku_messages,
+    deduplicated by message hash, so a member store never holds a message twice whatever
+    backend delivered it. `trylast`: a host's own importer (firstresult) wins whatever the
+    registration order, and then the manager hands the host batches instead of archives."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    @hookimpl(trylast=True)
+    def archive_import_archive(
+        self, community_id: bytes, archive_id: str, messages: list[pb.WakuMessage]
+    ) -> int:
+        """The whole archive and its imported mark in one transaction: after a crash either
+        both are stored or neither."""
+        return self.store.import_archive(
+            community_id, archive_id, map(StoredMessage.from_pb, messages)
+        )
 
     @hookimpl(trylast=True)
     def archive_messages_import(self, community_id: bytes, messages: list[pb.WakuMessage]) -> int:

@@ -29,6 +29,9 @@ from archive_service.store import Store
 from archive_service.types import BuiltArchive, IndexEntry
 from archive_service.wire import pb
 
+# Called with an archive ID once the archive is verified, stored and recorded (save_archive_id).
+ArchiveReady = Callable[[str], None]
+
 
 @dataclass
 class PublishResult:
@@ -124,6 +127,18 @@ class ArchiveBackend(abc.ABC):
     def current_link(self, community_id: bytes) -> str | None:
         """The link of the last committed publication held locally, if any."""
 
+    def committed_end(self, community_id: bytes) -> int:
+        """The end (largest `to_ts`) of the windows the last committed publication holds, 0
+        when none: how the owner recovers its end date after a crash between a backend's
+        commit and the store's write. Blocking (reads the local index)."""
+        return 0
+
+    @classmethod
+    def same_content(cls, link: str, other: str) -> bool:
+        """True when two links of this backend name the same published content (a magnet's
+        peer hints change with the listen port; the content does not)."""
+        return link == other
+
     @abc.abstractmethod
     async def seed(self, community_id: bytes, link: str) -> None: ...
 
@@ -136,11 +151,17 @@ class ArchiveBackend(abc.ABC):
     # member -----------------------------------------------------------------------------
     @abc.abstractmethod
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
-        """Fetch the index behind `link`, then every archive `plan.plan_downloads` selects
-        (newest first), saving each archive ID as it completes. Cancellation returns
-        `cancelled=True` without raising; a timeout of the index raises ArchiveTimeoutError."""
+        """Fetch the index behind `link` once, then every archive `plan.plan_downloads`
+        selects (newest first), saving each archive ID as it completes and then calling
+        `archive_ready(archive_id)` (on the event loop), so the caller can import that archive
+        while later ones still download. Cancellation returns `cancelled=True` without
+        raising; a timeout of the index raises ArchiveTimeoutError."""
 
     async def load_archive_messages(
         self, community_id: bytes, link: str, archive_id: str

@@ -13,7 +13,7 @@ import pluggy
 from archive_service.clock import Clock
 from archive_service.config import Config
 from archive_service.crypto.hashratchet import HashRatchet
-from archive_service.fsutil import atomic_write
+from archive_service.fsutil import atomic_write, remove_stale_tmp
 from archive_service.host import StoreImporter
 from archive_service.interface import ArchiveBackend, BackendContext, Timeouts
 from archive_service.manager import ArchiveManager
@@ -78,6 +78,7 @@ class ArchiveNode:
         config = with_backend_defaults(config, backend_factories(pm))
         factories = require_backends(pm, config.enabled or [])
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        remove_stale_tmp(config.data_dir)  # what a killed run left (backends clean their own)
         adopt_alias_dirs(config, factories)
         key = load_node_key(config.data_dir)
         store = Store(config.database)

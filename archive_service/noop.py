@@ -10,6 +10,7 @@ from archive_service.errors import ArchiveNotFoundError
 from archive_service.hookspecs import hookimpl
 from archive_service.interface import (
     ArchiveBackend,
+    ArchiveReady,
     BackendFactory,
     DownloadTaskInfo,
     Publication,
@@ -63,7 +64,11 @@ class NoopBackend(ArchiveBackend):
         return False
 
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
         return DownloadTaskInfo()
 

@@ -146,6 +146,7 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
 
     shown = json.loads(run("inspect", torrent_msg, "--json").stdout)
     assert shown["kind"] == "archive-link-message" and shown["valid_signature"]
+    community = shown["community_id"]
     (index,) = (owner / "torrent" / "archivedata").glob("0x*/index")
     index_json = json.loads(run("inspect", index, "--json").stdout)
     assert index_json["kind"] == "torrent-index" and len(index_json["archives"]) == 3
@@ -180,6 +181,8 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
         "-d",
         member,
         "--join",
+        "--community",
+        community,
         "--message",
         codex_msg,
         "--backends",
@@ -216,6 +219,7 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
         "-c",
         config,
         "--join",
+        "--yes",
         "--message",
         torrent_msg,
         "--backends",

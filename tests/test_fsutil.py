@@ -4,13 +4,16 @@ is left beside it."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from archive_service import fsutil
-from archive_service.fsutil import AtomicFile, atomic_write
+from archive_service.fsutil import AtomicFile, atomic_write, remove_stale_tmp
 
 
 def test_atomic_write_replaces_and_leaves_nothing_else(tmp_path: Path) -> None:
@@ -94,3 +97,38 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
         fsutil.atomic_write(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def _killed_writer(target: Path) -> Path:
+    """A real process that dies by SIGKILL inside AtomicFile, leaving its temporary file."""
+    code = (
+        "import os, signal, sys\n"
+        "from archive_service.fsutil import AtomicFile\n"
+        "out = AtomicFile(sys.argv[1])\n"
+        "out.write(b'half')\n"
+        "print(out.tmp, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == -signal.SIGKILL
+    return Path(run.stdout.strip())
+
+
+def test_remove_stale_tmp_removes_what_a_killed_process_left(tmp_path: Path) -> None:
+    left = [_killed_writer(tmp_path / "index"), _killed_writer(tmp_path / "a" / "b" / "key")]
+    assert all(p.exists() for p in left)
+    (tmp_path / "index").write_bytes(b"kept")
+    (tmp_path / ".hidden.tmp").write_bytes(b"not ours")  # not an AtomicFile name: kept
+    live = AtomicFile(tmp_path / "in-progress")  # this process is alive: kept
+    live.write(b"x")
+
+    removed = remove_stale_tmp(tmp_path)
+
+    assert sorted(removed) == sorted(left) and not any(p.exists() for p in left)
+    assert (tmp_path / "index").read_bytes() == b"kept"
+    assert (tmp_path / ".hidden.tmp").exists() and live.tmp.exists()
+    live.commit()
+    assert (tmp_path / "in-progress").read_bytes() == b"x"
+    assert remove_stale_tmp(tmp_path) == []

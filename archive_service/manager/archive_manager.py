@@ -28,11 +28,15 @@ from archive_service.interface import ArchiveBackend, PublishResult
 from archive_service.manager.downloads import Downloads
 from archive_service.manager.imports import Importer
 from archive_service.manager.links import (
+    HeldLink,
     LinkDecision,
     LinkFacts,
+    LinkReason,
     backend_for_link,
     decide_archive_link,
     decide_join_link,
+    interrupted_link,
+    links_to_resume,
     refuse_unverified,
 )
 from archive_service.manager.migration import MigrationReport, republish
@@ -70,12 +74,38 @@ class ArchiveManager:
 
     # lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the import gate after the initial delay and resume pending imports."""
+        """Announce committed owner links never announced, open the import gate after the
+        initial delay, and resume pending imports and interrupted downloads."""
+        await self.owner.announce_pending(self.store.list_communities())
         self.downloads.start()
         self.importer.start()
         for community in self.store.list_communities():
-            if not community.is_control_node and self.store.archives_to_import(community.id):
+            if community.is_control_node or not community.joined:
+                continue
+            if self.store.archives_to_import(community.id):
                 self.importer.ensure(community.id)
+            await self._resume_interrupted_downloads(community.id)
+
+    async def _resume_interrupted_downloads(self, community_id: bytes) -> None:
+        """A run stopped part-way (a crash, a stop) never marked its link seen: run it again
+        when the index this node holds for it lists archives not recorded yet. A run killed
+        before its first archive left nothing to find; the link's next announcement
+        (owners re-announce when they come online) is accepted as new."""
+        recorded = self.store.downloaded_archives(community_id)
+        for name, backend in self.backends.items():
+            stored = self.store.get_archive_link(community_id, name).link
+            held = []
+            for link, newest in links_to_resume(stored, recorded, name):
+                try:
+                    entries = await backend.read_index(community_id, link)
+                except ArchiveServiceError as exc:
+                    log.info("not resuming %s via %s: %s", link, name, exc)
+                    continue
+                held.append(HeldLink(link, newest, entries))
+            link = interrupted_link(held, recorded)
+            if link is not None:
+                log.info("resuming the interrupted download of %s via %s", link, name)
+                self.downloads.schedule(community_id, name, link, resumed=True)
 
     async def stop(self) -> None:
         """Stop interval tasks and member work and wait for all of them (no task outlives us)."""
@@ -143,11 +173,21 @@ class ArchiveManager:
             stored=self.store.get_archive_link(cid, backend) if backend else ArchiveLinkState(),
             in_flight=backend is not None and self.downloads.in_flight(cid, backend, link),
             enabled=list(self.backends),
+            pending_imports=bool(self.store.archives_to_import(cid)),
+            resumed_in_flight=backend is not None
+            and self.downloads.resumed_in_flight(cid, backend, link),
         )
         decision = decide_archive_link(link_message, facts)
         if decision.accepted:
             self.store.set_archive_link_clock(cid, decision.backend, decision.clock)
-            self.downloads.schedule(cid, decision.backend, link)
+            if facts.in_flight:
+                self.downloads.adopt(cid, decision.backend)  # resumed at start: keep it running
+            else:
+                # RESUMED with nothing in flight (a member killed mid-import): the run finds
+                # every archive on disk and downloads nothing; the imports continue meanwhile.
+                self.downloads.schedule(cid, decision.backend, link)
+            if decision.reason is LinkReason.RESUMED:
+                self.importer.ensure(cid)
         return self._reported(decision)
 
     async def handle_request_to_join_response(self, community_id: bytes, link: str) -> LinkDecision:

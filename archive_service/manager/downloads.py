@@ -1,5 +1,6 @@
 """The member's downloads: one worker per community runs the accepted links in
-`member.preference` order, a newer or preferred link superseding the running download. The
+`member.preference` order, a newer or preferred link superseding the running download. Each
+archive goes to the importer as soon as the backend has verified and recorded it. The
 index timeout is retried `timeouts.index_retries` times; a link whose index needs a group key
 the node lacks waits with back-off (or until `notify_group_key`); a backend's own bug ends
 that run, never the worker."""
@@ -40,6 +41,7 @@ class _Running:
 @dataclass
 class _DownloadState:
     pending: dict[str, str] = field(default_factory=dict)  # backend -> link to download
+    resumed: dict[str, str] = field(default_factory=dict)  # backend -> link resumed at start
     running: _Running | None = None
     worker: asyncio.Task[None] | None = None
     # "No key yet" back-off per backend (clock deadlines); a new link or key clears it.
@@ -104,6 +106,21 @@ class Downloads:
             or (state.running is not None and state.running.link == link)
         )
 
+    def resumed_in_flight(self, community_id: bytes, backend: str, link: str) -> bool:
+        """`link` is in flight because this node resumed it at start, not for a message."""
+        state = self._states.get(community_id)
+        return (
+            state is not None
+            and state.resumed.get(backend) == link
+            and self.in_flight(community_id, backend, link)
+        )
+
+    def adopt(self, community_id: bytes, backend: str) -> None:
+        """A message asked for the resumed run: from now on it is that message's run."""
+        state = self._states.get(community_id)
+        if state is not None:
+            state.resumed.pop(backend, None)
+
     def running(self, community_id: bytes) -> tuple[str, str] | None:
         state = self._states.get(community_id)
         if state is None or state.running is None:
@@ -120,8 +137,15 @@ class Downloads:
         return None if state is None else state.worker
 
     # commands -------------------------------------------------------------------------------
-    def schedule(self, community_id: bytes, backend: str, link: str) -> None:
+    def schedule(
+        self, community_id: bytes, backend: str, link: str, *, resumed: bool = False
+    ) -> None:
+        """Download `link` through `backend` (`resumed`: a run this node resumes by itself)."""
         state = self._states.setdefault(community_id, _DownloadState())
+        if resumed:
+            state.resumed[backend] = link
+        else:
+            state.resumed.pop(backend, None)
         if state.pending.get(backend) != link:
             state.not_before.pop(backend, None)
             state.no_key_attempts.pop(backend, None)
@@ -196,11 +220,14 @@ class Downloads:
         """One download with the index timeout retried `timeouts.index_retries` times.
         Failures of the whole run are emitted with their reason."""
         backend = self.backends[backend_name]
+        ready = self.importer.ensure  # each archive imports while later ones download
         attempts = 1 + self.config.timeouts.index_retries
         no_key = False
         for attempt in range(1, attempts + 1):
             try:
-                info = await backend.download_history_archives(community_id, link, cancel)
+                info = await backend.download_history_archives(
+                    community_id, link, cancel, archive_ready=lambda _: ready(community_id)
+                )
             except ArchiveTimeoutError as exc:
                 reason = f"timeout: {exc}"
                 if attempt < attempts:

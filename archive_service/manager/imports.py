@@ -1,7 +1,15 @@
 """The member's paced import: status-go importHistoryArchives (§7.5) without its hot retry loop
-(§11.13). Downloaded archives are handed to the host in `import.chunk_size` batches at most
-`import.slow_rate` / `import.fast_rate` batches per second, after `import.initial_delay`; a
-missing key postpones that archive, other errors back off and give up after
+(§11.13). Each archive is imported as soon as it is downloaded (the download calls `ensure`),
+newest window first, after `import.initial_delay`.
+
+Two ways, chosen per archive by who handles messages (see `whole_archive_import`):
+- a host that implements `archive_messages_import` receives `import.chunk_size` batches at
+  most `import.slow_rate` / `import.fast_rate` batches per second, and the archive is marked
+  imported after its last batch (status-go's contract);
+- with the embedded importer alone, the archive is one `archive_import_archive` call (one
+  limiter slot per archive) that stores every message and the imported mark in one
+  transaction, in a worker thread so downloads go on meanwhile.
+A missing key postpones that archive, other errors back off and give up after
 `import.max_attempts`, and other archives keep importing meanwhile."""
 
 from __future__ import annotations
@@ -37,6 +45,15 @@ NO_KEY_DOUBLINGS = 6
 
 def no_key_backoff(settings: ImportSettings) -> Backoff:
     return Backoff(settings.no_key_backoff, cap_doublings=NO_KEY_DOUBLINGS)
+
+
+def whole_archive_import(pm: pluggy.PluginManager) -> bool:
+    """True when no host handles messages itself: every `archive_messages_import`
+    implementation belongs to a plugin that also imports whole archives (the embedded one)."""
+    whole = {impl.plugin for impl in pm.hook.archive_import_archive.get_hookimpls()}
+    return bool(whole) and all(
+        impl.plugin in whole for impl in pm.hook.archive_messages_import.get_hookimpls()
+    )
 
 
 class RateLimiter:
@@ -193,7 +210,16 @@ class Importer:
                             message_count=len(messages),
                         )
                     )
-                    imported = await self.hand_to_host(community_id, messages)
+                    if whole_archive_import(self.pm):
+                        await self.limiter.acquire()
+                        imported = await asyncio.to_thread(
+                            self._import_whole, community_id, row.archive_id, messages
+                        )
+                    else:
+                        imported = await self.hand_to_host(community_id, messages)
+                        # Marked only after every batch was handled: a crash re-imports, never
+                        # skips.
+                        self.store.set_archive_imported(community_id, row.archive_id)
                 except NoGroupKeyError as exc:
                     n = attempts[row.archive_id] = attempts.get(row.archive_id, 0) + 1
                     not_before[row.archive_id] = self.clock.monotonic() + no_key.delay(n)
@@ -227,8 +253,6 @@ class Importer:
                         )
                     )
                     continue
-                # Marked only after every batch was handled: a crash re-imports, never skips.
-                self.store.set_archive_imported(community_id, row.archive_id)
                 self.emit(
                     HistoryArchiveImported(
                         community_id=cid,
@@ -243,6 +267,14 @@ class Importer:
             state.task = None
             if not self._stopping and not self.downloads_busy(community_id):
                 self.emit(DownloadingHistoryArchivesFinished(community_id=cid))
+
+    def _import_whole(
+        self, community_id: bytes, archive_id: str, messages: list[pb.WakuMessage]
+    ) -> int:
+        result = self.pm.hook.archive_import_archive(
+            community_id=community_id, archive_id=archive_id, messages=messages
+        )
+        return int(result or 0)
 
     async def hand_to_host(self, community_id: bytes, messages: list[pb.WakuMessage]) -> int:
         """Hand `messages` to the host's `archive_messages_import` in paced batches."""

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from archive_service.crypto.signing import LinkMessage
 from archive_service.store import ArchiveLinkState, Community
+from archive_service.types import DownloadedArchive, IndexEntry
 
 
 class LinkReason(StrEnum):
@@ -25,6 +26,10 @@ class LinkReason(StrEnum):
     UNSUPPORTED_LINK = "no-backend-for-link"
     OLD_CLOCK = "old-clock"
     SAME_LINK = "same-link"
+    # Work a killed member left for this link: the stored link again while downloaded
+    # archives wait for import (its run repeats and finds its archives on disk), or the link
+    # whose interrupted run the node resumed at start. Acted on: the caller waits for it.
+    RESUMED = "resumed"
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class LinkDecision:
 
     @property
     def accepted(self) -> bool:
-        return self.reason is LinkReason.ACCEPTED
+        """The link is acted on: downloaded (ACCEPTED) or its pending imports resumed."""
+        return self.reason in (LinkReason.ACCEPTED, LinkReason.RESUMED)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,9 @@ class LinkFacts:
     stored: ArchiveLinkState  # the link and clock last stored for that backend
     in_flight: bool  # the same link is already waiting or downloading through that backend
     enabled: Sequence[str]  # the node's enabled backends, named in a refusal
+    pending_imports: bool = False  # downloaded archives of the community still to import
+    # The link in flight is a run this node resumed by itself at start (no message asked).
+    resumed_in_flight: bool = False
 
 
 def decide_archive_link(message: LinkMessage, facts: LinkFacts) -> LinkDecision:
@@ -77,7 +86,13 @@ def decide_archive_link(message: LinkMessage, facts: LinkFacts) -> LinkDecision:
     if clock < stored.clock:
         detail = f"clock {clock} < stored {stored.clock}"
         return LinkDecision(LinkReason.OLD_CLOCK, cid, backend, link, detail=detail)
-    if link == stored.link or facts.in_flight:
+    if facts.in_flight:
+        if facts.resumed_in_flight:  # the message asks for what already resumed: wait for it
+            return LinkDecision(LinkReason.RESUMED, cid, backend, link, clock)
+        return LinkDecision(LinkReason.SAME_LINK, cid, backend, link)
+    if link == stored.link:
+        if facts.pending_imports:
+            return LinkDecision(LinkReason.RESUMED, cid, backend, link, clock)
         return LinkDecision(LinkReason.SAME_LINK, cid, backend, link)
     return LinkDecision(LinkReason.ACCEPTED, cid, backend, link, clock)
 
@@ -115,3 +130,44 @@ def backend_for_link(
 def supersedes(order: Sequence[str], new: str, running: str) -> bool:
     """A new link for the running backend, or for a preferred one, cancels the running run."""
     return new == running or order.index(new) < order.index(running)
+
+
+@dataclass(frozen=True)
+class HeldLink:
+    """A link some recorded archives came through, other than the backend's stored link, with
+    the index this node holds for it."""
+
+    link: str
+    newest_to_ts: int  # the newest window recorded through it
+    entries: Sequence[IndexEntry]
+
+
+def links_to_resume(
+    stored: str, recorded: Sequence[DownloadedArchive], backend: str
+) -> list[tuple[str, int]]:
+    """Links of `backend` that recorded archives came through but that were never marked
+    seen (a run killed or failed part-way), each with its newest window's end."""
+    newest: dict[str, int] = {}
+    for row in recorded:
+        if row.backend == backend and row.link and row.link != stored:
+            newest[row.link] = max(newest.get(row.link, 0), row.to_ts)
+    return sorted(newest.items())
+
+
+def interrupted_link(held: Sequence[HeldLink], recorded: Sequence[DownloadedArchive]) -> str | None:
+    """The link whose run a node start resumes: one whose held index lists an archive (or a
+    window) not recorded yet. Among several, the one that recorded the newest window (runs go
+    newest first, so an older link that was superseded recorded older windows)."""
+    ids = {r.archive_id for r in recorded}
+    windows = {(r.from_ts, r.to_ts) for r in recorded}
+    unfinished = [
+        h
+        for h in held
+        if any(
+            e.archive_id not in ids and (e.metadata.from_ts, e.metadata.to_ts) not in windows
+            for e in h.entries
+        )
+    ]
+    if not unfinished:
+        return None
+    return max(unfinished, key=lambda h: (h.newest_to_ts, len(h.entries))).link

@@ -16,7 +16,7 @@ from archive_service.config import Config
 from archive_service.creation import create_history_archives
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.crypto.signing import sign_archive_link
-from archive_service.errors import ConfigError, InvalidInputError
+from archive_service.errors import ArchiveServiceError, ConfigError, InvalidInputError
 from archive_service.events import ArchiveEvent, HistoryArchivesSeeding, HistoryArchivesUnseeded
 from archive_service.ids import community_hex, topic_from_chat_id, universal_chat_id
 from archive_service.interface import ArchiveBackend, PublishResult
@@ -67,11 +67,40 @@ class OwnerTasks:
         return len(self._tasks)
 
     def partition_start(self, community: Community) -> int:
-        """The last archive's end date, else the oldest stored message, else 0."""
-        last = self.store.get_last_archive_end_date(community.id)
+        """The last archive's end date (recovered from the backends when the store is behind
+        them), else the oldest stored message, else 0."""
+        last = self.recover_end_date(community)
         if last:
             return last
         return self.store.oldest_message_timestamp(community_topics(community))
+
+    def recover_end_date(self, community: Community) -> int:
+        """The store's end date, moved up to what every distribution backend has committed
+        when a crash came between their commits and the store's write. The least advanced
+        backend sets it: the ones ahead skip the windows they hold (creation is idempotent per
+        window), so every backend converges on the same history."""
+        stored = self.store.get_last_archive_end_date(community.id)
+        names = [n for n in self.config.owner.distribution if n in self.backends]
+        if not names:
+            return stored
+        try:
+            committed = min(self.backends[n].committed_end(community.id) for n in names)
+        except (ArchiveServiceError, OSError) as exc:
+            # The publication reports an unreadable index with its remedy; the store's date
+            # stands until then.
+            log.warning("reading what the backends committed failed: %s", exc)
+            return stored
+        if committed <= stored:
+            return stored
+        log.warning(
+            "%s: the store's archive end date %d is behind what every backend committed (%d); "
+            "recovered",
+            community_hex(community.id),
+            stored,
+            committed,
+        )
+        self.store.set_last_archive_end_date(community.id, committed)
+        return committed
 
     def distribution_backends(self) -> list[ArchiveBackend]:
         names = self.config.owner.distribution
@@ -198,21 +227,55 @@ class OwnerTasks:
         previous: Mapping[str, str | None],
         results: Mapping[str, PublishResult],
     ) -> None:
+        """Seed and announce every result link whose content differs from the link last
+        announced (the store's): a link committed by a run that crashed before announcing it
+        is announced by the next one. `previous` names what each backend seeded before."""
         cid = community_hex(community.id)
         for name, result in results.items():
-            if not result.link or result.link == previous.get(name):
+            backend = self.backends[name]
+            link = result.link or backend.current_link(community.id)
+            announced = self.store.get_archive_link(community.id, name).link
+            if not link or (announced and backend.same_content(announced, link)):
                 # Nothing new: the old link stays seeded and is not re-announced (§11.8).
                 continue
-            backend = self.backends[name]
-            await backend.seed(community.id, result.link)
-            old = previous.get(name)
-            if old:
+            await backend.seed(community.id, link)
+            unseeded: list[str] = []
+            for old in (previous.get(name), announced):
+                if not old or backend.same_content(old, link):
+                    continue
+                if any(backend.same_content(old, done) for done in unseeded):
+                    continue
                 # Only after the new link is seeded, so members always find one of them.
                 await backend.unseed(community.id, old)
+                unseeded.append(old)
                 self.emit(HistoryArchivesUnseeded(community_id=cid, backend=name, link=old))
-            self.store.set_archive_link(community.id, name, result.link)
-            self.emit(HistoryArchivesSeeding(community_id=cid, backend=name, link=result.link))
-            self.publish_link(community, name, result.link)
+            self.emit(HistoryArchivesSeeding(community_id=cid, backend=name, link=link))
+            self.publish_link(community, name, link)
+
+    async def announce_pending(self, communities: Iterable[Community]) -> None:
+        """At start-up: announce every committed link that was never announced (a crash
+        between a backend's commit and the announcement). A backend that cannot seed now is
+        logged and tried again by the next run."""
+        for community in communities:
+            if not (community.is_control_node and community.archives_enabled):
+                continue
+            for name in self.config.owner.distribution:
+                backend = self.backends.get(name)
+                if backend is None:
+                    continue
+                link = backend.current_link(community.id)
+                if not link:
+                    continue
+                committed = {name: PublishResult(backend=name, archive_ids=[], link=link)}
+                try:
+                    await self.seed_and_announce(community, {}, committed)
+                except ArchiveServiceError as exc:
+                    log.warning(
+                        "announcing the committed %s link of %s failed: %s",
+                        name,
+                        community_hex(community.id),
+                        exc,
+                    )
 
     def publish_link(self, community: Community, backend: str, link: str) -> int:
         """Sign the link with the community key and hand it to the host's transport."""
@@ -226,6 +289,10 @@ class OwnerTasks:
         self.pm.hook.archive_link_publish(
             community_id=community.id, backend=backend, link=link, message=message
         )
+        # After the hand-off: the stored link is the one last announced, exactly (a magnet's
+        # peer hints change with each run's listen port), and a crash before this line makes
+        # the next run announce it again.
+        self.store.set_archive_link(community.id, backend, link)
         self.store.set_archive_link_clock(community.id, backend, clock)
         return clock
 

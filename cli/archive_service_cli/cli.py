@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import shlex
 import signal
+import sys
 import tempfile
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
+import apsw
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from archive_service.errors import ArchiveServiceError, ConfigError, StoreError
+from archive_service.datadir import DAEMON_LOCK, DataDirLock
+from archive_service.errors import ArchiveServiceError, ConfigError, InvalidInputError, StoreError
 from archive_service.plugins import backend_factories, plugin_manager
 from archive_service_cli.hookspecs import with_application_hooks
 
@@ -201,6 +209,8 @@ def _config(
 ) -> Config:
     from archive_service.config import load_config
 
+    global _data_dir_in_use
+    _data_dir_in_use = data_dir
     overrides: dict[str, object] = {"data_dir": str(data_dir), **extra}
     if backends:
         overrides["enabled"] = [b.strip() for b in backends.split(",") if b.strip()]
@@ -227,15 +237,37 @@ def _parse_set(item: str) -> tuple[str, object]:
     return key.strip(), text
 
 
-def _open_node(cfg: Config, *plugins: object) -> ArchiveNode:
-    from archive_service.node import ArchiveNode
+def _check_community(community: str | None) -> None:
+    """A malformed --community is refused before any node starts."""
+    if community is not None:
+        from archive_service.ids import parse_community_id
 
+        parse_community_id(community)
+
+
+def _require_database(cfg: Config) -> None:
     if not cfg.database.exists():
         raise StoreError(
             f"database {cfg.database} does not exist; create it with "
             f"`archive-service generate --db {cfg.database}` or pass the right --data-dir"
         )
+
+
+def _open_node(cfg: Config, *plugins: object) -> ArchiveNode:
+    from archive_service.node import ArchiveNode
+
+    _require_database(cfg)
     return ArchiveNode.open(cfg, plugins=plugins)
+
+
+def _writer(cfg: Config) -> DataDirLock:
+    """The data dir's writer lock, naming this command for whoever is refused."""
+    return DataDirLock(cfg.data_dir, _command_line())
+
+
+def _command_line() -> str:
+    line = shlex.join(["archive-service", *sys.argv[1:]])
+    return line if len(line) <= 200 else line[:199] + "…"
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -272,17 +304,25 @@ def create(
     from archive_service_cli import operations
     from archive_service_cli.progress import EventProgress
 
+    _check_community(community)
     cfg = _config(data_dir, config, backends, sets)
     outbox = operations.Outbox(cfg.data_dir / operations.OUTBOX)
 
     async def go() -> tuple[int, int, dict[str, PublishResult]]:
         with EventProgress(console) as bars:
             node = _open_node(cfg, outbox.bus(), operations.event_recorder("owner", bars.on_event))
-            async with node:
+            try:  # a bad community or range is refused before any backend starts
                 chosen = operations.controlled_community(node, community)
+                operations.archive_range(node, chosen, start, end)
+            except BaseException:
+                await node.stop()
+                raise
+            async with node:
                 return await operations.create(node, chosen, start, end)
 
-    first, last, results = _run(go)
+    _require_database(cfg)
+    with _writer(cfg):
+        first, last, results = _run(go)
     table = Table(
         "backend", "new archives", "index size", "stored", "link", title=f"[{first}, {last})"
     )
@@ -307,7 +347,9 @@ def seed(
     sets: Sets = None,
 ) -> None:
     """Owner daemon: seed the existing archives of every community this node controls and run
-    the archive interval (owner.interval) until Ctrl-C.
+    the archive interval (owner.interval) until Ctrl-C. One daemon per data dir; it takes the
+    data dir's writer lock only while it writes, so `create` and `migrate` may run meanwhile:
+    what they commit is seeded and announced again by the daemon.
 
     Examples:
 
@@ -336,8 +378,8 @@ def seed(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            owned = await operations.seed_forever(
-                node,
+            daemon = operations.SeedDaemon(node, _writer(cfg), say=console.print)
+            owned = await daemon.run(
                 stop,
                 lambda owned: console.print(
                     f"seeding {len(owned)} community(ies); links announced again; Ctrl-C stops"
@@ -345,7 +387,10 @@ def seed(
             )
             console.print(f"stopped; was seeding {len(owned)} community(ies)")
 
-    _run(go)
+    _require_database(cfg)
+    # One daemon per data dir; the writer lock it takes only while it writes.
+    with DataDirLock(cfg.data_dir, _command_line(), name=DAEMON_LOCK):
+        _run(go)
 
 
 @app.command()
@@ -355,6 +400,14 @@ def fetch(
     link: Annotated[str | None, typer.Option(help="a magnet link or index CID")] = None,
     community: CommunityOpt = None,
     join: Annotated[bool, typer.Option(help="join the community if not a member yet")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="join the community the link message's signature recovers to without --community",
+        ),
+    ] = False,
     config: ConfigFile = None,
     backends: Backends = None,
     sets: Sets = None,
@@ -364,16 +417,17 @@ def fetch(
 
     Examples:
 
-      archive-service fetch -d member --join --message owner/outbox/0x02…-torrent.msg
+      archive-service fetch -d member --join --community 0x02… \\
+          --message owner/outbox/0x02…-torrent.msg
 
       archive-service fetch -d member --join --community 0x02… --link zDvZRwzm…
     """
     from archive_service_cli import operations
     from archive_service_cli.progress import EventProgress
 
+    _check_community(community)
     cfg = _config(data_dir, config, backends, sets)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    raw = message.read_bytes() if message is not None else None
+    raw = operations.read_input(message, "link message") if message is not None else None
 
     async def go() -> operations.FetchResult:
         with EventProgress(console) as bars:
@@ -384,10 +438,11 @@ def fetch(
             )
             async with node:
                 return await operations.fetch(
-                    node, message=raw, link=link, community=community, join=join
+                    node, message=raw, link=link, community=community, join=join, confirmed=yes
                 )
 
-    result = _run(go)
+    with _writer(cfg):
+        result = _run(go)
     if not result.decision.accepted:
         err_console.print(f"link refused: {result.decision.reason}")
         raise typer.Exit(2)
@@ -434,6 +489,11 @@ def migrate(
     """
     from archive_service_cli import operations
 
+    _check_community(community)
+    if source == target:  # the manager refuses it too; here before any backend starts
+        raise InvalidInputError(
+            f"migration source and target are both {source!r}; name two different backends"
+        )
     cfg = _config(data_dir, config, backends, sets)
     outbox = operations.Outbox(cfg.data_dir / operations.OUTBOX)
 
@@ -443,7 +503,9 @@ def migrate(
             chosen = operations.controlled_community(node, community)
             return await operations.migrate(node, chosen, source, target)
 
-    report = _run(go)
+    _require_database(cfg)
+    with _writer(cfg):
+        report = _run(go)
     source, target = report.source, report.target  # backend names, aliases resolved
     table = Table(f"{source} archive ID", f"{target} archive ID")
     for old, new in report.mapping.items():
@@ -480,9 +542,18 @@ def inspect(
     ] = None,
     community: CommunityOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    no_limits: Annotated[
+        bool,
+        typer.Option(
+            "--no-limits",
+            help="lift the caps a member applies (file and index bytes, index entries)",
+        ),
+    ] = False,
 ) -> None:
     """Decode an index, archive, .torrent, magnet link, link message or CID; encrypted ones
-    are decrypted with the group keys of the node given by --data-dir.
+    are decrypted with the group keys of the node given by --data-dir. Files over the caps a
+    member applies are refused unless --no-limits is given. Exits 1 when the input cannot be
+    decoded or decrypted (what could be read is still printed).
 
     Examples:
 
@@ -498,6 +569,7 @@ def inspect(
     from archive_service.crypto.hashratchet import HashRatchet
     from archive_service.store import Store
     from archive_service_cli import operations
+    from archive_service_cli.inspect import MEMBER_LIMITS
 
     node_store = None
     crypto = None
@@ -506,7 +578,9 @@ def inspect(
         node_store = Store(cfg.database, create=False)
         crypto = HashRatchet(node_store)
     try:
-        found = operations.inspect_target(target, crypto, community)
+        found = operations.inspect_target(
+            target, crypto, community, None if no_limits else MEMBER_LIMITS
+        )
     finally:
         if node_store is not None:
             node_store.close()
@@ -514,6 +588,9 @@ def inspect(
         console.print_json(operations.to_json(found))
     else:
         console.print(operations.render_tree(found))
+    if "error" in found:
+        err_console.print(f"[red]error:[/red] {escape(str(found['error']))}", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -616,14 +693,59 @@ def _plugin_commands() -> None:
     with_application_hooks(plugin_manager()).hook.archive_cli_commands(app=app)
 
 
+_data_dir_in_use: Path | None = None  # set by _config: where a disk-full error happened
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, in one line a person can act on."""
+    if isinstance(exc, apsw.FullError) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+        where = getattr(exc, "filename", None) or _data_dir_in_use or "the data dir"
+        return (
+            f"no space left on device while writing {where}: free space or use another --data-dir"
+        )
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+        return f"{exc.filename}: {what}" if exc.filename else what
+    if _usage_error(exc):
+        return " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    return " ".join(str(exc).split())
+
+
+def _usage_error(exc: BaseException) -> bool:
+    """A command-line parsing error (typer's own copy of click raises them)."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int
+    )
+
+
+def _fail(message: str, code: int) -> SystemExit:
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    return SystemExit(code)
+
+
 def main() -> None:
-    """Entry point: every expected failure is one line on stderr and a non-zero exit code."""
+    """Entry point: every failure is one line on stderr and a non-zero exit code (2: bad usage,
+    1: everything else; ARCHIVE_SERVICE_TRACEBACK=1 prints the traceback of an unexpected
+    one)."""
     try:
         _plugin_commands()
-        app()
-    except ArchiveServiceError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted")
         raise SystemExit(130) from None
+    except (ArchiveServiceError, OSError, apsw.FullError) as exc:
+        raise _fail(one_line(exc), 1) from None
+    except Exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help, exit 2
+            exc.show()  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        if _usage_error(exc):
+            raise _fail(one_line(exc), exc.exit_code) from None  # type: ignore[attr-defined]
+        if os.environ.get("ARCHIVE_SERVICE_TRACEBACK"):
+            traceback.print_exc()
+        raise _fail(
+            f"internal error ({type(exc).__name__}: {one_line(exc)}); please report it, "
+            "with the traceback that ARCHIVE_SERVICE_TRACEBACK=1 prints",
+            1,
+        ) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

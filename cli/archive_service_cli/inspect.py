@@ -8,6 +8,7 @@ artefacts (.torrent, magnet, CID, manifest) through the `archive_inspect` hook.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -16,13 +17,101 @@ from google.protobuf.message import DecodeError
 from archive_service.archives import decode_archive
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.crypto.signing import verify_archive_link
-from archive_service.errors import ArchiveServiceError, InvalidInputError
+from archive_service.errors import ArchiveServiceError, InvalidInputError, SizeLimitError
 from archive_service.ids import community_hex, topic_hex
 from archive_service.index import metadata_from_pb
 from archive_service.plugins import backend_factories
 from archive_service.types import IndexEntry
+from archive_service.varint import decode as decode_varint
 from archive_service.wire import app_pb, enc_pb, pb
 from archive_service_cli.hookspecs import with_application_hooks
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class InspectLimits:
+    """The caps a member applies to what peers send, so `inspect` of a hostile file is refused
+    as quickly as a download of it would be. The byte caps are the backends' defaults
+    (backend.torrent.max_index_bytes and backend.codex.max_index_size; the larger archive cap,
+    backend.torrent.max_archive_bytes); an index within 16 MiB holds at most ~190,000
+    entries, and 100,000 weekly windows are ~1,900 years of history."""
+
+    max_file_bytes: int = 256 * MiB
+    max_index_bytes: int = 16 * MiB
+    max_index_entries: int = 100_000
+
+
+MEMBER_LIMITS = InspectLimits()
+NO_LIMITS_HINT = "pass --no-limits to inspect it anyway"
+
+
+def check_file_size(size: int, what: str, limits: InspectLimits | None) -> None:
+    """Before reading a file: refuse one larger than any artefact a member accepts."""
+    if limits is not None and size > limits.max_file_bytes:
+        raise SizeLimitError(
+            f"{what} is {size:,} bytes, over the {limits.max_file_bytes:,}-byte cap of the "
+            f"largest archive a member accepts; {NO_LIMITS_HINT}"
+        )
+
+
+def _looks_like_index(data: bytes) -> bool:
+    """The first field is an `archives` map entry (field 1) whose key (field 1) is an archive
+    ID '0x…': true of both index kinds, of no other artefact."""
+    if data[:1] != b"\x0a":
+        return False
+    try:
+        _, pos = decode_varint(data, 1, max_bits=64)
+    except ValueError:
+        return False
+    return data[pos : pos + 4] == b"\x0a\x420x"  # a 66-character key
+
+
+def _count_top_level(data: bytes, field: int, stop_after: int) -> int:
+    """Occurrences of length-delimited `field` at the top level of a protobuf message,
+    counted by walking the wire format (no objects allocated), stopping past `stop_after`."""
+    count, pos, end = 0, 0, len(data)
+    while pos < end and count <= stop_after:
+        key, pos = decode_varint(data, pos, max_bits=64)
+        wire_type = key & 7
+        if wire_type == 2:
+            length, pos = decode_varint(data, pos, max_bits=64)
+            pos += length
+            count += key >> 3 == field
+        elif wire_type == 0:
+            _, pos = decode_varint(data, pos, max_bits=64)
+        elif wire_type in (1, 5):
+            pos += 8 if wire_type == 1 else 4
+        else:
+            break  # groups or garbage: the decoder that follows says what is wrong
+    return count
+
+
+def check_index_limits(data: bytes, limits: InspectLimits | None) -> None:
+    """An index over a member's caps (bytes, entries) is refused before it is decoded. Any
+    message whose field 1 repeats is counted, whatever its keys look like (a forged index
+    need not use archive IDs); an envelope or a link message has one field 1."""
+    if limits is None or data[:1] != b"\x0a":
+        return
+    if _looks_like_index(data) and len(data) > limits.max_index_bytes:
+        raise SizeLimitError(
+            f"index of {len(data):,} bytes is over the {limits.max_index_bytes:,}-byte cap a "
+            f"member applies; {NO_LIMITS_HINT}"
+        )
+    try:
+        entries = _count_top_level(data, 1, limits.max_index_entries)
+    except ValueError:
+        return  # not well-formed: the decoder reports it
+    if entries > limits.max_index_entries:
+        raise SizeLimitError(
+            f"index has over {limits.max_index_entries:,} entries, the cap of this tool; "
+            f"{NO_LIMITS_HINT}"
+        )
+    if entries > 1 and len(data) > limits.max_index_bytes:
+        raise SizeLimitError(
+            f"index of {len(data):,} bytes is over the {limits.max_index_bytes:,}-byte cap a "
+            f"member applies; {NO_LIMITS_HINT}"
+        )
 
 
 def _metadata(md: pb.WakuMessageArchiveMetadata) -> dict[str, Any]:
@@ -78,8 +167,12 @@ def inspect_bytes(
     crypto: HashRatchet | None = None,
     text: str | None = None,
     pm: pluggy.PluginManager | None = None,
+    limits: InspectLimits | None = MEMBER_LIMITS,
 ) -> dict[str, Any]:
-    """Decode `data` (or `text`, a link or CID given on the command line) into a dict."""
+    """Decode `data` (or `text`, a link or CID given on the command line) into a dict. What
+    could not be decoded or decrypted carries an "error" key. `limits=None` lifts the caps."""
+    check_file_size(len(data), f"input of {len(data):,} bytes", limits)
+    check_index_limits(data, limits)
     if pm is not None:
         found = with_application_hooks(pm).hook.archive_inspect(data=data, text=text)
         if found is not None:
@@ -90,7 +183,7 @@ def inspect_bytes(
     # The envelope names its group (the community); a given community ID must match it.
     group = community_id or (bytes.fromhex(envelope["group_id"][2:]) if envelope else b"")
     if pm is not None:
-        found = _index(data, envelope is not None, group, crypto, pm)
+        found = _index(data, envelope is not None, group, crypto, pm, limits)
         if found is not None:
             return found
     try:
@@ -130,6 +223,7 @@ def _index(
     group: bytes,
     crypto: HashRatchet | None,
     pm: pluggy.PluginManager,
+    limits: InspectLimits | None,
 ) -> dict[str, Any] | None:
     """`data` decoded as the index of an installed backend (decrypted first when it is an
     envelope and the group key is at hand), or None."""
@@ -137,6 +231,7 @@ def _index(
     if encrypted and crypto is not None:
         with contextlib.suppress(ArchiveServiceError):
             plain = crypto.decrypt(group, data)
+        check_index_limits(plain, limits)
     for name, factory in backend_factories(pm).items():
         if factory.decode_index is None:
             continue

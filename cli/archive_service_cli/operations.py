@@ -4,8 +4,8 @@ as async functions over an ArchiveNode so they are usable and testable without a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,19 +13,31 @@ from typing import Any
 
 from rich.tree import Tree
 
+from archive_service.archives import check_archive_range
 from archive_service.crypto.hashratchet import HashRatchet
-from archive_service.errors import InvalidInputError
-from archive_service.events import ArchiveEvent, HistoryArchivesDownloadCompleted
+from archive_service.datadir import DataDirLock
+from archive_service.errors import ArchiveServiceError, InvalidInputError
+from archive_service.events import (
+    ArchiveEvent,
+    HistoryArchivesDownloadCompleted,
+    HistoryArchivesSeeding,
+    HistoryArchivesUnseeded,
+)
 from archive_service.fsutil import atomic_write
 from archive_service.host import InProcessBus, PublishedLink
 from archive_service.ids import community_hex, parse_community_id
-from archive_service.interface import PublishResult
+from archive_service.interface import ArchiveBackend, PublishResult
 from archive_service.manager import LinkDecision, MigrationReport
 from archive_service.node import ArchiveNode
-from archive_service.plugins import plugin_manager
+from archive_service.plugins import event_emitter, plugin_manager
 from archive_service.store import Community
 from archive_service_cli.hookspecs import with_application_hooks
-from archive_service_cli.inspect import inspect_bytes
+from archive_service_cli.inspect import (
+    MEMBER_LIMITS,
+    InspectLimits,
+    check_file_size,
+    inspect_bytes,
+)
 from archive_service_cli.lab import EventLog, EventRecorder, backend_names
 
 OUTBOX = "outbox"
@@ -75,24 +87,44 @@ def controlled_community(node: ArchiveNode, community: str | None) -> Community:
     return owned[0]
 
 
-async def create(
+def archive_range(
     node: ArchiveNode, community: Community, start: int | None, end: int | None
-) -> tuple[int, int, dict[str, PublishResult]]:
+) -> tuple[int, int]:
+    """[start, end) to create (default: from the last archive's end until now), checked to be
+    one that can hold messages (archives.check_archive_range). Needs the store, not a started
+    node, so a bad range is refused before any backend starts."""
     if not community.is_control_node:
         raise InvalidInputError(
             f"{community_hex(community.id)} is not controlled by this node (no private key in "
             f"{node.config.database}); only the owner creates archives"
         )
     manager = node.manager
-    first = start if start is not None else manager.partition_start(community)
-    last = end if end is not None else int(time.time())
-    if first == 0:
+    resume_at = manager.partition_start(community)
+    if resume_at == 0:
         raise InvalidInputError(
             f"community {community_hex(community.id)} has no messages in {node.config.database}"
         )
-    if first >= last:
-        raise InvalidInputError(f"nothing to archive: start {first} is not before end {last}")
-    return first, last, await manager.create_and_seed_history_archive(community, first, last)
+    now = int(manager.clock.now())
+    first = start if start is not None else resume_at
+    last = end if end is not None else now
+    oldest = node.store.oldest_message_timestamp(manager.community_topics(community))
+    check_archive_range(
+        first,
+        last,
+        # An owner resumes at its last archive's end even if older messages are gone since.
+        first_message=min(oldest or resume_at, resume_at),
+        now=now,
+        interval=int(node.config.owner.interval),
+    )
+    return first, last
+
+
+async def create(
+    node: ArchiveNode, community: Community, start: int | None, end: int | None
+) -> tuple[int, int, dict[str, PublishResult]]:
+    """Create and seed the archive_range of [start, end) on a started node."""
+    first, last = archive_range(node, community, start, end)
+    return first, last, await node.manager.create_and_seed_history_archive(community, first, last)
 
 
 @dataclass
@@ -104,24 +136,40 @@ class FetchResult:
 
 
 async def fetch(
-    node: ArchiveNode, *, message: bytes | None, link: str | None, community: str | None, join: bool
+    node: ArchiveNode,
+    *,
+    message: bytes | None,
+    link: str | None,
+    community: str | None,
+    join: bool,
+    confirmed: bool = False,
 ) -> FetchResult:
     """Member: accept a signed link message (with every gate) or a bare link (as from a
-    request-to-join response), then download and import until done."""
+    request-to-join response), then download and import until done.
+
+    A link message names its community only through the key its signature recovers to, so a
+    tampered message recovers to some other key: joining is refused unless the community is
+    given (and matches) or `confirmed` after the recovered ID was shown."""
     events = EventLog()
     node.pm.register(EventRecorder(events, "member"))
     manager = node.manager
     manager.open_import_gate_now()
     manager.set_import_speed(fast=True)
+    given = parse_community_id(community) if community is not None else None
     if message is not None:
         from archive_service.crypto.signing import verify_archive_link
 
-        cid = verify_archive_link(message).community_id
-    elif link is not None and community is not None:
-        cid = parse_community_id(community)
+        cid = verify_archive_link(message, expected_community_id=given).community_id
+    elif link is not None and given is not None:
+        cid = given
     else:
         raise InvalidInputError("pass --message FILE, or --link LINK with --community 0x…")
     if join and node.store.get_community(cid) is None:
+        if given is None and not confirmed:
+            raise InvalidInputError(
+                f"the link message is signed by community {community_hex(cid)}; to join it "
+                f"pass --community {community_hex(cid)} (or --yes to trust the signature)"
+            )
         node.store.save_community(Community(id=cid, joined=True))
     before = node.store.count_waku_messages()
     if message is not None:
@@ -143,20 +191,164 @@ async def fetch(
     )
 
 
-async def seed_forever(
-    node: ArchiveNode, stop: asyncio.Event, on_ready: Any = None
-) -> list[Community]:
-    """Owner daemon: seed what exists, announce the current links again (an owner coming
-    online re-publishes, so members who missed a link or hold a stale peer address catch up),
-    and run the archive interval of every controlled community until `stop` is set."""
-    owned = [c for c in node.store.list_communities() if c.is_control_node and c.archives_enabled]
-    await node.manager.init_history_archive_tasks(owned)
-    for community in owned:
-        await node.manager.republish_links(community)
-    if on_ready is not None:
-        on_ready(owned)
-    await stop.wait()
-    return owned
+FOLLOW_EVERY = 1.0  # seconds between two looks of the seed daemon at the committed state
+RETRY_AFTER = 60.0  # seconds before the seed daemon retries a failed archive run
+
+
+class SeedDaemon:
+    """The owner daemon (`seed`): seed the committed history of every controlled community,
+    announce its links, create archives when an interval is due, and follow what other
+    processes commit to the same data dir (`create`, `migrate`) until stopped.
+
+    Other processes write this data dir, so the daemon holds the writer lock only while it
+    writes (an archive run, an announcement). Otherwise it watches each backend's committed
+    link; when another process committed a new one, the daemon seeds it, drops the old one and
+    announces the link again from here, where members can reach it (the committing process
+    may be gone, and a torrent link names the seeder's address)."""
+
+    def __init__(
+        self,
+        node: ArchiveNode,
+        writer: DataDirLock,
+        say: Callable[[str], None] = lambda _line: None,
+    ) -> None:
+        self.node = node
+        self.writer = writer
+        self.say = say
+        self.owned = [
+            c for c in node.store.list_communities() if c.is_control_node and c.archives_enabled
+        ]
+        self._seeding: dict[tuple[bytes, str], str] = {}  # (community, backend) -> link
+        self._to_announce: set[bytes] = set()
+        self._retry_at: dict[bytes, float] = {}
+        self._emit = event_emitter(node.pm)
+
+    async def run(
+        self, stop: asyncio.Event, on_ready: Callable[[list[Community]], None] | None = None
+    ) -> list[Community]:
+        if not await self._acquire(stop):
+            return self.owned
+        try:
+            for community in self.owned:
+                await self._follow(community)
+                await self._create_if_due(community)
+                await self.node.manager.republish_links(community)
+        finally:
+            self.writer.release()
+        if on_ready is not None:
+            on_ready(self.owned)
+        while not await _stopped(stop, FOLLOW_EVERY):
+            for community in self.owned:
+                try:
+                    await self.tick(community)
+                except Exception as exc:  # a daemon goes on seeding whatever one tick hits
+                    self.say(f"{type(exc).__name__}: {exc}; looking again at the next tick")
+        return self.owned
+
+    async def tick(self, community: Community) -> None:
+        """One look at the committed state, without the lock. Only when there is something to
+        do (a link another process committed, an announcement, a due run) is the writer lock
+        taken, so what is seeded is never a commit in progress; when another process writes,
+        the daemon looks again at the next tick."""
+        if (
+            not self._new_links(community)
+            and community.id not in self._to_announce
+            and not self._due(community)
+        ):
+            return
+        if not self.writer.try_acquire():
+            return
+        try:
+            if await self._follow(community):
+                self._to_announce.add(community.id)
+            if community.id in self._to_announce:
+                await self.node.manager.republish_links(community)
+                self._to_announce.discard(community.id)
+                self.say("links announced again from this seeder")
+            await self._create_if_due(community)
+        finally:
+            self.writer.release()
+
+    def _new_links(self, community: Community) -> bool:
+        """Whether a backend's committed link differs from the one seeded here."""
+        return any(
+            (link := backend.current_link(community.id))
+            and link != self._seeding.get((community.id, backend.name))
+            for backend in self._backends()
+        )
+
+    def _backends(self) -> list[ArchiveBackend]:
+        return [self.node.backends[n] for n in self.node.config.owner.distribution]
+
+    async def _follow(self, community: Community) -> bool:
+        """Seed each backend's committed link if it is new to this process, and drop the one
+        it replaces; True if any was new. Called with the writer lock held."""
+        changed = False
+        cid = community_hex(community.id)
+        for backend in self._backends():
+            key = (community.id, backend.name)
+            link = backend.current_link(community.id)
+            old = self._seeding.get(key)
+            if not link or link == old:
+                continue
+            try:
+                await backend.seed(community.id, link)
+            except ArchiveServiceError as exc:
+                self.say(f"cannot seed {backend.name} link yet ({exc}); trying again")
+                continue
+            self._emit(HistoryArchivesSeeding(community_id=cid, backend=backend.name, link=link))
+            if old:
+                await backend.unseed(community.id, old)
+                self._emit(
+                    HistoryArchivesUnseeded(community_id=cid, backend=backend.name, link=old)
+                )
+            self._seeding[key] = link
+            changed = True
+        return changed
+
+    def _due(self, community: Community) -> bool:
+        now = self.node.manager.clock.now()
+        if now < self._retry_at.get(community.id, 0.0):
+            return False
+        last = self.node.manager.partition_start(community)
+        return last != 0 and now - last >= self.node.config.owner.interval
+
+    async def _create_if_due(self, community: Community) -> None:
+        """An archive run for [last end, now) when an interval has passed since the last end
+        (the writer lock is held). A failure is one line and a retry later: the daemon goes on
+        seeding what exists."""
+        if not self._due(community):
+            return
+        manager = self.node.manager
+        start, now = manager.partition_start(community), int(manager.clock.now())
+        try:
+            await manager.create_and_seed_history_archive(community, start, now)
+        except Exception as exc:  # as the manager's interval loop: retried later
+            self._retry_at[community.id] = manager.clock.now() + RETRY_AFTER
+            self.say(f"creating archives for [{start}, {now}) failed: {exc}; retrying later")
+            return
+        for backend in self._backends():  # the manager seeded the new links itself
+            link = backend.current_link(community.id)
+            if link:
+                self._seeding[(community.id, backend.name)] = link
+
+    async def _acquire(self, stop: asyncio.Event) -> bool:
+        """The writer lock, waiting while another process writes; False if stopped first."""
+        told = False
+        while not self.writer.try_acquire():
+            if not told:
+                self.say(f"waiting for {self.writer.holder()} to release {self.writer.data_dir}")
+                told = True
+            if await _stopped(stop, FOLLOW_EVERY):
+                return False
+        return True
+
+
+async def _stopped(stop: asyncio.Event, within: float) -> bool:
+    """Wait up to `within` seconds for `stop`; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), within)
+    return stop.is_set()
 
 
 async def migrate(
@@ -167,14 +359,42 @@ async def migrate(
 
 
 def inspect_target(
-    target: str, crypto: HashRatchet | None, community: str | None
+    target: str,
+    crypto: HashRatchet | None,
+    community: str | None,
+    limits: InspectLimits | None = MEMBER_LIMITS,
 ) -> dict[str, Any]:
-    """`target` is a file path, or a link / CID given as text."""
+    """`target` is a file path, or a link / CID given as text. A file over the caps is
+    refused before it is read (`limits=None` lifts them)."""
     path = Path(target)
-    data, text = (path.read_bytes(), None) if path.is_file() else (target.encode(), target)
+    if _names_a_file(path):
+        check_file_size(path.stat().st_size, str(path), limits)
+        data, text = read_input(path, "file to inspect"), None
+    else:
+        try:
+            data, text = target.encode(), target
+        except UnicodeEncodeError:  # argv bytes that are not UTF-8 arrive as surrogates
+            raise InvalidInputError(
+                "the argument to inspect is neither a file nor UTF-8 text (a link or a CID)"
+            ) from None
     cid = parse_community_id(community) if community else None
     pm = with_application_hooks(plugin_manager())
-    return inspect_bytes(data, community_id=cid, crypto=crypto, text=text, pm=pm)
+    return inspect_bytes(data, community_id=cid, crypto=crypto, text=text, pm=pm, limits=limits)
+
+
+def _names_a_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a link longer than a file name may be, or a NUL in it
+        return False
+
+
+def read_input(path: Path, what: str) -> bytes:
+    """A file named on the command line, or InvalidInputError saying why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 def render_tree(value: Any, label: str = "") -> Tree:

@@ -4,10 +4,12 @@ their cost belongs to that side."""
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -28,7 +30,10 @@ class ResourceMeter:
 
     CPU is counted from `start()`: this process's own times plus, for each child, the last
     times seen (a child that exits between two samples loses at most one interval). Peak RSS
-    is the largest sum over the tree, never below this process's kernel high-water mark.
+    is the largest sum over the tree, never below this process's own high-water mark since
+    `start()`: Linux's VmHWM, reset at `start()` through /proc/self/clear_refs. Not
+    ru_maxrss: Linux carries it over fork and exec, so every side process started from one
+    parent (even with spawn) would report that parent's high-water mark.
     """
 
     def __init__(self, interval: float = 0.05) -> None:
@@ -43,6 +48,7 @@ class ResourceMeter:
         self._lock = threading.Lock()
 
     def start(self) -> ResourceMeter:
+        _reset_high_water_mark()
         self._base = self._proc.cpu_times()
         for child in self._children():
             times = _times(child)
@@ -110,7 +116,22 @@ def _times(proc: psutil.Process) -> tuple[float, float] | None:
     return t.user, t.system
 
 
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _reset_high_water_mark() -> None:
+    """Start VmHWM again from the current RSS ("5": reset the peak RSS), where supported."""
+    with contextlib.suppress(OSError):
+        _CLEAR_REFS.write_text("5")
+
+
 def _self_high_water_mark() -> int:
-    # ru_maxrss is KiB on Linux and bytes on macOS.
+    """This process's own peak RSS: VmHWM (since exec or the last reset) where /proc has it,
+    else ru_maxrss (KiB on Linux, bytes on macOS)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024

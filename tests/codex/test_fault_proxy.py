@@ -315,13 +315,6 @@ async def test_a_manifest_claiming_a_huge_dataset_is_refused_before_any_byte(
     assert "over the cap" in failure.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="bug: archive_service_codex/client.py CodexClient._json catches ValueError only; a "
-    "node answering deeply nested JSON (here 100,000 '[') makes json.loads raise "
-    "RecursionError, which escapes the client and the member's per-archive error handling",
-)
 async def test_deeply_nested_json_from_the_node_is_a_protocol_error(
     proxy: FaultProxy, make_side
 ) -> None:

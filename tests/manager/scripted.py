@@ -28,6 +28,7 @@ from archive_service.events import ArchiveEvent
 from archive_service.hookspecs import hookimpl
 from archive_service.interface import (
     ArchiveBackend,
+    ArchiveReady,
     BackendContext,
     BuiltArchive,
     DownloadTaskInfo,
@@ -58,7 +59,7 @@ class ScriptedBackend(ArchiveBackend):
     """Links look like '<name>:<n>'. `failures[operation]` holds exceptions raised, one per
     call, before the operation does its work ('open_publication', 'download', 'read');
     `calls` counts the calls and `log` records seed/unseed/download in order. A download of
-    a link in `hold` waits until it is cancelled."""
+    a link in `hold` waits until it is cancelled; `hold_after` holds one part-way."""
 
     name: ClassVar[str] = "scripted"
     medium: Medium
@@ -72,6 +73,9 @@ class ScriptedBackend(ArchiveBackend):
         self.links: dict[bytes, str] = {}
         self.log: list[tuple[str, str]] = []
         self.hold: set[str] = set()
+        # (link, n): after recording its n-th archive the download waits for the event.
+        self.hold_after: dict[tuple[str, int], asyncio.Event] = {}
+        self.holding = asyncio.Event()  # set when a download stops at a `hold_after` point
         self.download_times: list[float] = []
         self.clock: Any = None  # set by scripted_node, to record when downloads start
 
@@ -111,7 +115,11 @@ class ScriptedBackend(ArchiveBackend):
         return self.links.get(community_id) == link
 
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
         self.log.append(("download", link))
         if self.clock is not None:
@@ -120,8 +128,11 @@ class ScriptedBackend(ArchiveBackend):
         if link in self.hold:
             await cancel.wait()
             return DownloadTaskInfo(cancelled=True)
+        done = 0
         archives = self.medium.published[link]
-        for archive_id, archive in archives:
+        # Newest window first, as the real backends plan; a test may hold the run after an
+        # archive (`hold_after`) until it is released or the run cancelled.
+        for archive_id, archive in sorted(archives, key=lambda a: -a[1].metadata.from_ts):
             self.archives[archive_id] = archive.data
             self.context.store.save_archive_id(
                 community_id,
@@ -131,6 +142,22 @@ class ScriptedBackend(ArchiveBackend):
                 to_ts=archive.metadata.to_ts,
                 link=link,
             )
+            done += 1
+            if archive_ready is not None:
+                archive_ready(archive_id)
+            gate = self.hold_after.get((link, done))
+            if gate is not None:
+                self.log.append(("held", link))
+                self.holding.set()
+                waiter = asyncio.ensure_future(gate.wait())
+                cancelled = asyncio.ensure_future(cancel.wait())
+                await asyncio.wait({waiter, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                cancelled.cancel()
+                if cancel.is_set():
+                    return DownloadTaskInfo(
+                        total_archives=len(archives), total_downloaded=done, cancelled=True
+                    )
         return DownloadTaskInfo(total_archives=len(archives), total_downloaded=len(archives))
 
     async def read_index(self, community_id: bytes, link: str | None = None) -> list[IndexEntry]:

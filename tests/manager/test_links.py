@@ -8,17 +8,21 @@ import pytest
 
 from archive_service.crypto.signing import LinkMessage
 from archive_service.manager.links import (
+    HeldLink,
     LinkDecision,
     LinkFacts,
     LinkReason,
     backend_for_link,
     decide_archive_link,
     decide_join_link,
+    interrupted_link,
+    links_to_resume,
     preference_order,
     refuse_unverified,
     supersedes,
 )
 from archive_service.store import ArchiveLinkState, Community
+from archive_service.types import ArchiveMetadata, DownloadedArchive, IndexEntry
 
 CID = b"\x02" + b"\x11" * 32
 MESSAGE = LinkMessage(community_id=CID, clock=100, link="magnet:new")
@@ -135,8 +139,26 @@ def test_reasons_are_the_event_strings() -> None:
         "no-backend-for-link",
         "old-clock",
         "same-link",
+        "resumed",
     ]
     assert f"{LinkReason.SAME_LINK}" == "same-link"
+
+
+def test_the_stored_link_again_resumes_pending_imports_unless_in_flight() -> None:
+    stored = replace(FACTS, stored=ArchiveLinkState(link="magnet:new", clock=100))
+    assert decide_archive_link(MESSAGE, stored).reason is LinkReason.SAME_LINK
+    pending = replace(stored, pending_imports=True)
+    decision = decide_archive_link(MESSAGE, pending)
+    assert decision == LinkDecision(LinkReason.RESUMED, CID, "torrent", "magnet:new", 100)
+    assert decision.accepted
+    # An older clock is still refused first; a link in flight is already being worked on.
+    older = replace(pending, stored=ArchiveLinkState(link="magnet:new", clock=101))
+    assert decide_archive_link(MESSAGE, older).reason is LinkReason.OLD_CLOCK
+    busy = replace(pending, in_flight=True)
+    assert decide_archive_link(MESSAGE, busy).reason is LinkReason.SAME_LINK
+    # In flight because the node resumed that run at start: the message waits for it.
+    resumed = replace(FACTS, in_flight=True, resumed_in_flight=True)
+    assert decide_archive_link(MESSAGE, resumed).reason is LinkReason.RESUMED
 
 
 def test_preference_order_puts_enabled_preferred_backends_first() -> None:
@@ -166,3 +188,31 @@ def test_a_new_link_supersedes_the_same_or_a_less_preferred_backend() -> None:
     assert supersedes(order, "torrent", "torrent")
     assert supersedes(order, "codex", "torrent")
     assert not supersedes(order, "torrent", "codex")
+
+
+def _row(archive_id: str, link: str, window: int, backend: str = "torrent") -> DownloadedArchive:
+    return DownloadedArchive(archive_id, backend, window * 10, window * 10 + 10, False, link)
+
+
+def _entry(archive_id: str, window: int) -> IndexEntry:
+    return IndexEntry(archive_id, ArchiveMetadata(window * 10, window * 10 + 10, ()), {}, 1)
+
+
+def test_links_to_resume_are_recorded_links_other_than_the_stored_one() -> None:
+    rows = [_row("a", "L1", 1), _row("b", "L2", 3), _row("c", "L2", 2), _row("d", "X", 4, "codex")]
+    assert links_to_resume("L1", rows, "torrent") == [("L2", 40)]
+    assert links_to_resume("", rows, "torrent") == [("L1", 20), ("L2", 40)]
+
+
+def test_a_start_resumes_the_link_whose_held_index_lists_what_is_not_recorded() -> None:
+    rows = [_row("a", "L1", 1), _row("c", "L2", 3)]
+    full = [_entry("a", 1), _entry("b", 2), _entry("c", 3)]
+    # L1 was superseded and its windows are covered; L2 stopped with window 2 missing.
+    held = [HeldLink("L1", 10, full[:1]), HeldLink("L2", 30, full)]
+    assert interrupted_link(held, rows) == "L2"
+    # Both held indexes are the same file (torrent keeps one): the newer run wins.
+    assert interrupted_link([HeldLink("L1", 10, full), HeldLink("L2", 30, full)], rows) == "L2"
+    # A window held through another archive ID (another backend) is not missing.
+    other = [*rows, DownloadedArchive("z", "codex", 20, 30, True, "C")]
+    assert interrupted_link(held, other) is None
+    assert interrupted_link([], rows) is None

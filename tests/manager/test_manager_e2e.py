@@ -27,8 +27,9 @@ from archive_service.events import (
     HistoryArchiveImportFailed,
     HistoryArchivesDownloadCompleted,
     HistoryArchivesDownloadFailed,
+    IndexDownloadCompleted,
 )
-from archive_service.interface import DownloadTaskInfo
+from archive_service.interface import ArchiveReady, DownloadTaskInfo
 from archive_service.manager import LinkReason
 from archive_service.store import Community
 
@@ -139,11 +140,14 @@ async def test_newer_link_supersedes_the_running_download(
         download = member.backends[backend].download_history_archives
 
         async def announcing_download(
-            community_id: bytes, link: str, cancel: asyncio.Event
+            community_id: bytes,
+            link: str,
+            cancel: asyncio.Event,
+            archive_ready: ArchiveReady | None = None,
         ) -> DownloadTaskInfo:
             if link == link1:
                 started.set()
-            return await download(community_id, link, cancel)
+            return await download(community_id, link, cancel, archive_ready)
 
         monkeypatch.setattr(
             member.backends[backend], "download_history_archives", announcing_download
@@ -164,25 +168,28 @@ async def test_newer_link_supersedes_the_running_download(
 async def test_member_restarted_mid_import_resumes_and_imports_everything_once(
     tmp_path: Path,
 ) -> None:
-    slow = ImportSettings(initial_delay=0, fast=False, slow_rate=200, chunk_size=10, tick=0.01)
-    async with Lab(tmp_path, backends=["codex"], members=1, import_settings=slow) as lab:
+    # The manager's time is a ManualClock that nobody moves until the restart: the pause
+    # after the first imported archive (`tick`) holds the import there, so the member is
+    # provably stopped between archives, whatever the machine's speed.
+    clock = ManualClock(START)
+    slow = ImportSettings(initial_delay=0, fast=False, slow_rate=200, chunk_size=10, tick=1)
+    async with Lab(
+        tmp_path, backends=["codex"], members=1, import_settings=slow, clock=clock
+    ) as lab:
         assert lab.owner is not None
         member = lab.members[0]
         community = owner_community(lab, messages=3000, days=21)
         lab.join(member, community)
-        first_import = asyncio.Event()
-        lab.events.listeners.append(
-            lambda r: first_import.set() if isinstance(r.event, HistoryArchiveImported) else None
-        )
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + 3 * WEEK)
         await lab.bus.drain()
-        await asyncio.wait_for(first_import.wait(), 60)
+        await next_event(lab, "member1", HistoryArchiveImported)
+        await next_event(lab, "member1", HistoryArchivesDownloadCompleted)
 
         imported_before = 3 - len(member.store.archives_to_import(community.id))
-        assert 1 <= imported_before < 3  # stopped in the middle of the import
+        assert imported_before == 1  # stopped in the middle of the import
         member = await lab.restart(member)
-        # start() resumed the import; wait_idle awaits it.
-        await member.manager.wait_idle(community.id)
+        # start() resumed the import; wait_idle awaits it while the clock moves on.
+        await clock.run_until(asyncio.ensure_future(member.manager.wait_idle(community.id)))
         assert not member.store.archives_to_import(community.id)
         assert lab.member_hashes(member, community) == lab.owner_hashes(community)
         assert member.store.count_waku_messages() == 3000
@@ -376,3 +383,48 @@ async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Pa
         ]
         imported = lab.member_hashes(member, community)
         assert imported and imported < lab.owner_hashes(community)
+
+
+@pytest.mark.parametrize("backend", ["torrent", "codex"])
+async def test_archives_import_before_the_download_run_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The member's run is held open after the backend returns: archives imported meanwhile
+    can only have gone to the import as each was downloaded, not after the run. The index is
+    fetched once; the torrent delivers (and so imports first) the newest window."""
+    async with Lab(tmp_path, backends=[backend], members=1) as lab:
+        assert lab.owner is not None
+        member = lab.members[0]
+        community = owner_community(lab, messages=2400, days=42)
+        lab.join(member, community)
+        release = asyncio.Event()
+        download = member.backends[backend].download_history_archives
+
+        async def held_download(
+            community_id: bytes,
+            link: str,
+            cancel: asyncio.Event,
+            archive_ready: ArchiveReady | None = None,
+        ) -> DownloadTaskInfo:
+            info = await download(community_id, link, cancel, archive_ready)
+            await release.wait()
+            return info
+
+        monkeypatch.setattr(member.backends[backend], "download_history_archives", held_download)
+        await lab.owner.manager.create_and_seed_history_archive(
+            community, lab.owner.manager.partition_start(community), START + 6 * WEEK
+        )
+        await lab.bus.drain()
+        imported = await next_event(lab, "member1", HistoryArchiveImported)
+        assert member.manager.running_download(community.id) is not None
+        assert not lab.events.of("member1", HistoryArchivesDownloadCompleted)
+        if backend == "torrent":
+            newest = member.store.downloaded_archives(community.id)[0]
+            assert imported.archive_id == newest.archive_id
+        release.set()
+        await lab.settle(community)
+        assert len(lab.events.of("member1", IndexDownloadCompleted)) == 1
+        archives = len(member.store.downloaded_archives(community.id))
+        assert archives >= 5
+        assert len(lab.events.of("member1", HistoryArchiveImported)) == archives
+        assert lab.member_hashes(member, community) == lab.owner_hashes(community)

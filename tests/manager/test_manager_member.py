@@ -118,7 +118,7 @@ async def test_missing_key_for_an_index_backs_off_doubling_then_retries_on_a_new
 
 
 async def test_import_errors_back_off_doubling_and_give_up_after_max_attempts(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     medium = Medium()
     community = member_community()
@@ -152,6 +152,11 @@ async def test_import_errors_back_off_doubling_and_give_up_after_max_attempts(
             (bad, 3, True),
         ]
         assert not any(f.postponed for f in failures)
+        assert {(f.community_id, f.backend) for f in failures} == {
+            ("0x" + community.id.hex(), "scripted")
+        }
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warnings == [f"import of {bad} failed (attempt {n}): damaged" for n in (1, 2, 3)]
         assert all(f.reason == "DecryptionError: damaged" for f in failures)
         # The bad one again after 2 s, then after 4 s; the good one without waiting for it.
         tries = [t for t, a in reads if a == bad]

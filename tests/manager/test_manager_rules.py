@@ -132,7 +132,7 @@ async def test_host_receives_batches_of_chunk_size_and_a_shorter_last_one(
     ids=["failed-week", "crashing-plugin"],
 )
 async def test_owner_interval_survives_a_failed_week(
-    tmp_path: Path, failure: BaseException
+    tmp_path: Path, failure: BaseException, caplog: pytest.LogCaptureFixture
 ) -> None:
     community = owner_community()
     async with scripted_node(tmp_path) as node:
@@ -153,6 +153,9 @@ async def test_owner_interval_survives_a_failed_week(
         assert node.manager.history_tasks_count == 1
         assert [b for b, _ in node.host.links] == ["scripted"]
         assert node.store.get_last_archive_end_date(community.id) == T0 + 4 * DAY + WEEK
+        (record,) = [r for r in caplog.records if r.name == "archive_service.manager.owner"]
+        assert record.getMessage() == f"creating archives for 0x{community.id.hex()} failed"
+        assert record.exc_info is not None and record.exc_info[1] is failure
 
 
 # (e) a crashing backend plugin is contained ----------------------------------------------------

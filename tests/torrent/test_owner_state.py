@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -175,3 +178,104 @@ async def test_damaged_torrent_file_is_rebuilt_by_the_next_publication(make_side
     assert parse_metainfo(paths.torrent.read_bytes()).info.pieces[:20] == hash_pieces(
         paths.data.read_bytes()[:PIECE_LENGTH]
     )
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_a_window_the_index_holds_is_never_published_again(
+    make_side, encrypted: bool
+) -> None:
+    # A crash between the backend's commit and the store's end-date write makes the next run
+    # offer the same windows again (encrypted anew: other bytes); none may be appended twice.
+    owner = await make_side("owner")
+    if encrypted:
+        owner.crypto.generate_group_key(COMMUNITY)
+    two_weeks = week_messages(0) + week_messages(1)
+    first = await publish(owner, two_weeks, T0, T0 + 2 * WEEK, encrypt=encrypted)
+    paths = owner.backend.paths(COMMUNITY)
+    before = snapshot(paths)
+
+    again = await publish(owner, two_weeks, T0, T0 + 2 * WEEK, encrypt=encrypted)
+
+    assert again.archive_ids == [] and again.index_size == 2 and again.link == first.link
+    assert snapshot(paths) == before
+    # A later week still goes on; a run overlapping what is held adds only the new window.
+    third = await publish(owner, two_weeks + week_messages(2), T0, T0 + 3 * WEEK, encrypt=encrypted)
+    assert len(third.archive_ids) == 1 and third.index_size == 3
+    assert owner.backend.committed_end(COMMUNITY) == T0 + 3 * WEEK
+
+
+async def test_a_torrent_older_than_its_index_is_rewritten_with_the_interrupted_link(
+    make_side,
+) -> None:
+    # A crash between the index rename and the .torrent rename: the next run adds nothing,
+    # but publishes the .torrent of the index on disk (the link the crashed run would have).
+    owner = await make_side("owner")
+    await publish(owner, week_messages(0), T0, T0 + WEEK)
+    paths = owner.backend.paths(COMMUNITY)
+    old_torrent = paths.torrent.read_bytes()
+    second = await publish(owner, week_messages(1), T0 + WEEK, T0 + 2 * WEEK)
+    atomic_write(paths.torrent, old_torrent, mode=FILE_MODE, dir_mode=DIR_MODE)
+    assert owner.backend.current_link(COMMUNITY) != second.link
+
+    again = await publish(owner, week_messages(1), T0 + WEEK, T0 + 2 * WEEK)
+
+    assert again.archive_ids == [] and again.link == second.link
+    assert owner.backend.current_link(COMMUNITY) == second.link
+    assert await owner.backend.seed(COMMUNITY, second.link) is None  # seed mode: hashed here
+
+
+async def test_committed_end_is_zero_without_history_and_ignores_a_damaged_index(
+    make_side,
+) -> None:
+    owner = await make_side("owner")
+    assert owner.backend.committed_end(COMMUNITY) == 0
+    await publish(owner, week_messages(0), T0, T0 + WEEK)
+    assert owner.backend.committed_end(COMMUNITY) == T0 + WEEK
+    owner.backend.paths(COMMUNITY).index.write_bytes(b"\xff not an index")
+    assert owner.backend.committed_end(COMMUNITY) == 0
+
+
+def test_same_content_compares_magnets_by_info_hash() -> None:
+    from archive_service_torrent.backend import TorrentBackend
+    from archive_service_torrent.magnet import format_magnet
+
+    info_hash = bytes(range(20))
+    a = format_magnet(info_hash, "x", [], [("127.0.0.1", 4001)])
+    b = format_magnet(info_hash, "x", [], [("127.0.0.1", 4002)])
+    other = format_magnet(bytes(20), "x", [], [("127.0.0.1", 4001)])
+    assert a != b and TorrentBackend.same_content(a, b)
+    assert not TorrentBackend.same_content(a, other)
+    assert not TorrentBackend.same_content(a, "zNotAMagnet")
+
+
+def _killed_writer(*targets: Path) -> list[Path]:
+    """A real process that dies by SIGKILL inside AtomicFile, leaving its temporary files."""
+    code = (
+        "import os, signal, sys\n"
+        "from archive_service.fsutil import AtomicFile\n"
+        "for target in sys.argv[1:]:\n"
+        "    out = AtomicFile(target)\n"
+        "    out.write(b'half')\n"
+        "    print(out.tmp, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, *map(str, targets)], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == -signal.SIGKILL
+    return [Path(line) for line in run.stdout.split()]
+
+
+async def test_start_removes_temporary_files_a_killed_process_left(make_side) -> None:
+    owner = await make_side("owner")
+    await publish(owner, week_messages(0), T0, T0 + WEEK)
+    paths = owner.backend.paths(COMMUNITY)
+    await owner.backend.stop()
+    left = _killed_writer(paths.index, paths.torrent)
+    assert len(left) == 2 and all(p.exists() for p in left)
+    before = snapshot(paths)
+
+    await owner.backend.start()
+
+    assert not any(p.exists() for p in left)
+    assert snapshot(paths) == before

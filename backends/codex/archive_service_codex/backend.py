@@ -37,11 +37,12 @@ from archive_service.events import (
     HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.fsutil import AtomicFile
+from archive_service.fsutil import AtomicFile, remove_stale_tmp
 from archive_service.ids import community_hex
-from archive_service.index import archive_id, encode_index, metadata_to_pb
+from archive_service.index import archive_id, encode_index, metadata_from_pb, metadata_to_pb
 from archive_service.interface import (
     ArchiveBackend,
+    ArchiveReady,
     BackendContext,
     DownloadTaskInfo,
     Publication,
@@ -150,6 +151,11 @@ class CodexPublication(Publication):
         aid = archive_id(entry)
         if aid in self.base_entries or aid in self.new:
             return aid  # same window, same bytes: already published
+        held = self._held_window(archive.metadata.from_ts, archive.metadata.to_ts)
+        if held is not None:
+            # The window is published already (with other bytes, e.g. encrypted anew after a
+            # crash before the store recorded the end date): never publish it twice.
+            return held
         self.new[aid] = entry
         if coder is None:
             files = self.backend.files
@@ -162,6 +168,24 @@ class CodexPublication(Publication):
         await self._slots.acquire()
         self._tasks.append(asyncio.create_task(self._store(aid, cid, data)))
         return aid
+
+    def _held_window(self, from_ts: int, to_ts: int) -> str | None:
+        """The ID of a held or added archive whose window overlaps [from_ts, to_ts)."""
+        for aid, entry in (*self.base_entries.items(), *self.new.items()):
+            held = metadata_from_pb(entry.metadata)
+            if from_ts < held.to_ts and held.from_ts < to_ts:
+                if (held.from_ts, held.to_ts) != (from_ts, to_ts):
+                    log.warning(
+                        "window [%d, %d) overlaps archive %s [%d, %d) and is skipped; start a "
+                        "run where the last one ended to archive all of it",
+                        from_ts,
+                        to_ts,
+                        aid,
+                        held.from_ts,
+                        held.to_ts,
+                    )
+                return aid
+        return None
 
     async def _store(self, aid: str, cid: str, data: bytes) -> None:
         """Upload and write the local copy at once (both are I/O; neither needs the other)."""
@@ -316,6 +340,8 @@ class CodexBackend(ArchiveBackend):
     async def start(self) -> None:
         if self._client is not None:
             return
+        for path in await asyncio.to_thread(remove_stale_tmp, self.files.root):
+            log.info("removed %s (left by a process that died while writing it)", path)
         api_url = self.config.api_url
         node = None
         if self.config.managed_node.enabled:
@@ -440,11 +466,19 @@ class CodexBackend(ArchiveBackend):
     async def open_publication(self, community_id: bytes, encrypt: bool) -> Publication:
         _ = self.client  # fail now, not after archives were built
         base = await asyncio.to_thread(self.files.read_owner_state, community_id)
+        if base is not None or not self.files.has_member_indexes(community_id):
+            # What an interrupted publication left (a member's downloads are never touched).
+            keep = {aid for aid, _ in self._entries_of(base)}
+            await asyncio.to_thread(self.files.remove_unpublished_archives, community_id, keep)
         return CodexPublication(self, community_id, encrypt, base)
 
     def current_link(self, community_id: bytes) -> str | None:
         state = self.files.read_owner_state(community_id)
         return state.link if state is not None else None
+
+    def committed_end(self, community_id: bytes) -> int:
+        entries = self._entries_of(self.files.read_owner_state(community_id))
+        return max((entry.metadata.to for _, entry in entries), default=0)
 
     async def _held(self, community_id: bytes, link: str) -> tuple[bytes | None, list[IndexEntry]]:
         """(index bytes, entries) this node holds locally for `link`."""
@@ -512,7 +546,11 @@ class CodexBackend(ArchiveBackend):
 
     # member -----------------------------------------------------------------------------
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
         link = parse_link(link)
         loop = asyncio.get_running_loop()
@@ -616,11 +654,19 @@ class CodexBackend(ArchiveBackend):
                         total=info.total_archives,
                     )
                 )
+                if archive_ready is not None:
+                    archive_ready(entry.archive_id)
+
+        async def newest_alone_then_the_rest() -> None:
+            # The newest archive gets the whole bandwidth, so it is imported (and readable)
+            # as soon as possible; the others then share it.
+            await one(plan.missing[0])
+            await asyncio.gather(*(one(e) for e in plan.missing[1:]))
 
         remaining = max(0.0, timeouts.download - (loop.time() - started))
         try:
             await wait_cancellable(
-                asyncio.gather(*(one(e) for e in plan.missing)),
+                newest_alone_then_the_rest(),
                 cancel,
                 timeout=remaining,
                 what="Codex archive downloads",

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
+from archive_service.backoff import Backoff
 from archive_service.errors import (
     ArchiveNotFoundError,
     ArchiveTimeoutError,
@@ -211,7 +212,7 @@ class RetryPolicy:
     backoff_max: float = 3.0
 
     def delay(self, failed_attempts: int) -> float:
-        base = min(self.backoff_max, self.backoff * (2 ** (failed_attempts - 1)))
+        base = Backoff(self.backoff, maximum=self.backoff_max).delay(failed_attempts)
         return base * (0.5 + random.random() / 2)  # jitter: clients don't retry in lockstep
 
 
@@ -602,7 +603,7 @@ class CodexClient:
     def _json(self, op: str, data: bytes) -> Any:
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
             raise CodexProtocolError(
                 f"Codex node {self.api_url}: {op} answered invalid JSON: {_clip(repr(data))}"
             ) from exc

@@ -126,6 +126,22 @@ class LocalStore:
     def remove_archive(self, community_id: bytes, archive_id: str) -> None:
         self.archive_path(community_id, archive_id).unlink(missing_ok=True)
 
+    def remove_unpublished_archives(self, community_id: bytes, keep: set[str]) -> list[str]:
+        """Owner: remove local archives the committed index does not list (written by a
+        publication that crashed before its commit; a re-run publishes that window again,
+        with other bytes when the community is encrypted). Returns the IDs removed."""
+        folder = self.community_dir(community_id) / "archives"
+        if not folder.is_dir():
+            return []
+        removed = []
+        for path in folder.iterdir():
+            if _ARCHIVE_ID.match(path.name) and path.name not in keep:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        if removed:
+            fsync_dir(folder)
+        return removed
+
     # member indexes --------------------------------------------------------------------
     def index_path(self, community_id: bytes, cid: str) -> Path:
         if not _CID_NAME.match(cid):
@@ -134,6 +150,10 @@ class LocalStore:
 
     def write_index(self, community_id: bytes, cid: str, data: bytes) -> None:
         atomic_write(self.index_path(community_id, cid), data)
+
+    def has_member_indexes(self, community_id: bytes) -> bool:
+        folder = self.community_dir(community_id) / "indexes"
+        return folder.is_dir() and any(folder.iterdir())
 
     def read_index(self, community_id: bytes, cid: str) -> bytes | None:
         try:

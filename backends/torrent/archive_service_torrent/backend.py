@@ -28,14 +28,22 @@ import libtorrent as lt
 
 from archive_service.errors import (
     ArchiveNotFoundError,
+    ArchiveServiceError,
     BackendUnavailableError,
+    InvalidInputError,
     InvalidLinkError,
     MalformedIndexError,
     SizeLimitError,
 )
-from archive_service.fsutil import atomic_write
+from archive_service.fsutil import atomic_write, remove_stale_tmp
 from archive_service.ids import community_hex
-from archive_service.interface import ArchiveBackend, BackendContext, DownloadTaskInfo, Publication
+from archive_service.interface import (
+    ArchiveBackend,
+    ArchiveReady,
+    BackendContext,
+    DownloadTaskInfo,
+    Publication,
+)
 from archive_service.types import IndexEntry
 from archive_service.wire import pb
 from archive_service_torrent.download import MemberDownload, check_entries
@@ -118,6 +126,9 @@ class TorrentBackend(ArchiveBackend):
             return
         ensure_dir(self.data_dir)
         ensure_dir(self.torrent_dir)
+        for folder in (self.data_dir, self.torrent_dir):
+            for path in await asyncio.to_thread(remove_stale_tmp, folder):
+                log.info("removed %s (left by a process that died while writing it)", path)
         self._session = await TorrentSession.open(self.tsettings)
         log.info("BitTorrent listening on %s:%d", self.tsettings.listen_interface, self.listen_port)
         for community_id, meta in await asyncio.to_thread(self._torrents_on_disk):
@@ -219,6 +230,32 @@ class TorrentBackend(ArchiveBackend):
         meta = self._read_torrent_quietly(community_id)
         return self.link_for(meta) if meta is not None else None
 
+    def committed_end(self, community_id: bytes) -> int:
+        # The index file is what the publication trusts (history.load_owner_state): it may be
+        # one rename ahead of the `.torrent`, which the next commit rewrites.
+        paths = self.paths(community_id)
+        if not paths.index.exists():
+            return 0
+        if file_size(paths.index) > self.tsettings.max_index_bytes:
+            return 0  # the next publication reports it
+        try:
+            index = decode_torrent_index(
+                paths.index.read_bytes(), community_id, self.context.crypto
+            )
+        except ArchiveServiceError as exc:
+            log.warning("ignoring %s: %s", paths.index, exc)
+            return 0
+        return max((e.metadata.to for e in index.archives.values()), default=0)
+
+    @classmethod
+    def same_content(cls, link: str, other: str) -> bool:
+        if link == other:
+            return True
+        try:
+            return parse_magnet(link).info_hash == parse_magnet(other).info_hash
+        except InvalidInputError:
+            return False
+
     def link_for(self, meta: Metainfo) -> str:
         return format_magnet(meta.info_hash, meta.info.name, meta.trackers(), self._peer_hints())
 
@@ -318,7 +355,11 @@ class TorrentBackend(ArchiveBackend):
 
     # member -----------------------------------------------------------------------------
     async def download_history_archives(
-        self, community_id: bytes, link: str, cancel: asyncio.Event
+        self,
+        community_id: bytes,
+        link: str,
+        cancel: asyncio.Event,
+        archive_ready: ArchiveReady | None = None,
     ) -> DownloadTaskInfo:
         magnet = parse_magnet(link)
         self._require_session()
@@ -328,7 +369,7 @@ class TorrentBackend(ArchiveBackend):
                 f"magnet names folder {magnet.display_name!r}, not community {expected}; "
                 "the link belongs to another community"
             )
-        return await MemberDownload(self, community_id, link, magnet, cancel).run()
+        return await MemberDownload(self, community_id, link, magnet, cancel, archive_ready).run()
 
     async def member_torrent(self, community_id: bytes, magnet: Magnet) -> TorrentWatch:
         """The community's torrent for `magnet` in the session: reused when it is already

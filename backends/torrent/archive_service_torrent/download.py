@@ -40,7 +40,7 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.ids import community_hex
-from archive_service.interface import BackendContext, DownloadTaskInfo
+from archive_service.interface import ArchiveReady, BackendContext, DownloadTaskInfo
 from archive_service.plan import plan_downloads
 from archive_service.types import IndexEntry
 from archive_service_torrent.index import decode_torrent_index, torrent_entries
@@ -132,6 +132,7 @@ class MemberDownload:
     link: str
     magnet: Magnet
     cancel: asyncio.Event
+    archive_ready: ArchiveReady | None = None
     info: DownloadTaskInfo = field(default_factory=DownloadTaskInfo)
 
     def __post_init__(self) -> None:
@@ -382,6 +383,8 @@ class MemberDownload:
                 total=self.info.total_archives,
             )
         )
+        if self.archive_ready is not None:
+            self.archive_ready(entry.archive_id)
 
     def _failed(self, entry: IndexEntry, reason: str) -> None:
         log.warning("%s: archive %s not downloaded: %s", self.cid, entry.archive_id, reason)

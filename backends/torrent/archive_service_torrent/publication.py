@@ -6,7 +6,12 @@ turns back into the last published one:
 1. `add` appends archive + zero padding to `data` (beyond what the index publishes);
 2. `commit` fsyncs `data`, then replaces `index` atomically, then the `.torrent` atomically.
 A crash before 2 leaves an unpublished tail (cut at the next open); a crash between the two
-renames leaves an older `.torrent` (its piece hashes are reused and the rest is hashed).
+renames leaves an older `.torrent` (its piece hashes are reused and the rest is hashed), which
+the next commit replaces even when it adds nothing.
+
+Creation is idempotent per window: an archive whose [from, to) window overlaps one the index
+already holds is skipped (a re-run after a crash between this commit and the store's end-date
+write, or a backend catching up with another, never publishes a window twice).
 `abort` restores the files as they were, even after `commit` (creation aborts every backend
 when one of them fails, and nothing was announced yet).
 """
@@ -22,9 +27,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archive_service.crypto.hashratchet import HashRatchet
-from archive_service.errors import ArchiveServiceError
+from archive_service.errors import ArchiveServiceError, InvalidInputError
 from archive_service.fsutil import atomic_write, fsync_dir
-from archive_service.index import archive_id, encode_index, metadata_to_pb
+from archive_service.index import archive_id, encode_index, metadata_from_pb, metadata_to_pb
 from archive_service.interface import Publication, PublishResult
 from archive_service.types import BuiltArchive
 from archive_service.wire import pb
@@ -46,6 +51,7 @@ from archive_service_torrent.metainfo import (
     build_info,
     build_metainfo,
     hash_pieces,
+    parse_metainfo,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +95,11 @@ class TorrentPublication(Publication):
         self._offset = state.data_length
         self._pieces = bytearray(state.data_pieces)
         self._new_ids: list[str] = []
+        self.skipped_ids: list[str] = []  # held archives whose window was offered again
+        self._held: list[tuple[int, int, str]] = []  # (from, to, archive ID) in the index
+        for aid, entry in state.index.archives.items():
+            window = metadata_from_pb(entry.metadata)
+            self._held.append((window.from_ts, window.to_ts, aid))
         self._file: BinaryIO | None = None
         self._closed = False
         self._wrote_index = False
@@ -99,6 +110,10 @@ class TorrentPublication(Publication):
     async def add(self, archive: BuiltArchive) -> str:
         if self._closed:
             raise PublicationClosedError("this publication was already committed or aborted")
+        held = self._held_window(archive.metadata.from_ts, archive.metadata.to_ts)
+        if held is not None:
+            self.skipped_ids.append(held)
+            return held
         size, padding = padded_size(len(archive.data))
         entry = pb.WakuMessageArchiveIndexMetadata(
             metadata=metadata_to_pb(archive.metadata),
@@ -111,7 +126,26 @@ class TorrentPublication(Publication):
         self.state.index.archives[aid].CopyFrom(entry)
         self._offset += size
         self._new_ids.append(aid)
+        self._held.append((archive.metadata.from_ts, archive.metadata.to_ts, aid))
         return aid
+
+    def _held_window(self, from_ts: int, to_ts: int) -> str | None:
+        """The ID of an archive already held whose window overlaps [from_ts, to_ts)."""
+        for held_from, held_to, aid in self._held:
+            if from_ts < held_to and held_from < to_ts:
+                if (held_from, held_to) != (from_ts, to_ts):
+                    log.warning(
+                        "%s: window [%d, %d) overlaps archive %s [%d, %d) and is skipped; "
+                        "start a run where the last one ended to archive all of it",
+                        self.paths.name,
+                        from_ts,
+                        to_ts,
+                        aid,
+                        held_from,
+                        held_to,
+                    )
+                return aid
+        return None
 
     def _append(self, data: bytes, padding: int) -> None:
         if self._file is None:
@@ -145,6 +179,9 @@ class TorrentPublication(Publication):
         try:
             if not self._new_ids:
                 await self.abort()  # closes the file, cuts a failed add's tail, unlocks
+                healed = await asyncio.to_thread(self._heal_torrent)
+                if healed is not None:
+                    self._on_committed(healed)
                 return PublishResult(
                     backend=BACKEND,
                     archive_ids=[],
@@ -190,6 +227,30 @@ class TorrentPublication(Publication):
         self._wrote_torrent = True
         atomic_write(self.paths.torrent, meta.encode(), mode=FILE_MODE, dir_mode=DIR_MODE)
         return meta, len(index_bytes)
+
+    def _heal_torrent(self) -> Metainfo | None:
+        """After a crash between the index rename and the `.torrent` rename, the `.torrent`
+        is older than the index: write the one describing the index on disk (its bytes are
+        kept, so the info-hash is the one the interrupted commit would have published)."""
+        index_bytes = self.state.previous_index
+        if index_bytes is None:
+            return None
+        pieces = bytes(self.state.data_pieces) + hash_pieces(index_bytes)
+        info = build_info(
+            self.paths.name,
+            [(DATA_FILE, self.state.data_length), (INDEX_FILE, len(index_bytes))],
+            pieces,
+        )
+        if self.state.previous_torrent is not None:
+            try:
+                if parse_metainfo(self.state.previous_torrent).info_hash == info.info_hash:
+                    return None
+            except InvalidInputError:
+                pass  # unusable: replaced below
+        meta = build_metainfo(info, self.announce, self.created_by)
+        atomic_write(self.paths.torrent, meta.encode(), mode=FILE_MODE, dir_mode=DIR_MODE)
+        log.warning("%s: the .torrent was older than its index; rewritten", self.paths.name)
+        return meta
 
     # ------------------------------------------------------------------------------------
     async def abort(self) -> None:
