@@ -385,7 +385,7 @@ async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Pa
         assert imported and imported < lab.owner_hashes(community)
 
 
-@pytest.mark.parametrize("backend", ["torrent", "codex"])
+@pytest.mark.parametrize("backend", ["torrent", "logos-storage"])
 async def test_archives_import_before_the_download_run_returns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
