@@ -18,6 +18,7 @@ from archive_service.host import StoreImporter
 from archive_service.interface import ArchiveBackend, BackendContext, Timeouts
 from archive_service.manager import ArchiveManager
 from archive_service.plugins import (
+    adopt_alias_dirs,
     backend_factories,
     event_emitter,
     plugin_manager,
@@ -78,6 +79,7 @@ class ArchiveNode:
         factories = require_backends(pm, config.enabled or [])
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         remove_stale_tmp(config.data_dir)  # what a killed run left (backends clean their own)
+        adopt_alias_dirs(config, factories)
         key = load_node_key(config.data_dir)
         store = Store(config.database)
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -20,6 +21,7 @@ from archive_service import hookspecs
 from archive_service.config import Config
 from archive_service.errors import ConfigError
 from archive_service.events import ArchiveEvent
+from archive_service.fsutil import fsync_dir
 from archive_service.interface import BackendFactory
 from archive_service.noop import NoopBackend
 
@@ -113,12 +115,14 @@ def backend_factories(pm: pluggy.PluginManager) -> dict[str, BackendFactory]:
 
 
 def canonical_backend_name(factories: Mapping[str, BackendFactory], name: str) -> str:
-    """`name`, or the backend name it is an alias of (unknown names are returned as given)."""
-    if name in factories:
-        return name
-    for factory in factories.values():
-        if name in factory.aliases:
-            return factory.name
+    """`name`, or the backend name it is an alias of (unknown names are returned as given).
+    `_` stands for `-` (environment variables cannot spell `logos-storage`)."""
+    for candidate in dict.fromkeys((name, name.replace("_", "-"))):
+        if candidate in factories:
+            return candidate
+        for factory in factories.values():
+            if candidate in factory.aliases:
+                return factory.name
     return name
 
 
@@ -170,6 +174,25 @@ def require_backends(pm: pluggy.PluginManager, names: Iterable[str]) -> dict[str
             f"{', '.join(sorted(available)) or 'none'} (see `archive-service plugins`)"
         )
     return {n: available[n] for n in names}
+
+
+def adopt_alias_dirs(config: Config, factories: Mapping[str, BackendFactory]) -> None:
+    """Move a backend's state folder from `<data_dir>/<alias>` to `<data_dir>/<name>` (one
+    rename, so a crash leaves it whole in one place), for data written before the backend was
+    renamed and the old name became an alias. Both folders holding state is a ConfigError."""
+    for name, factory in factories.items():
+        target = config.backend_dir(name)
+        for alias in factory.aliases:
+            source = config.backend_dir(alias)
+            if not source.is_dir():
+                continue
+            if target.exists() and (not target.is_dir() or any(target.iterdir())):
+                raise ConfigError(
+                    f"backend {name!r} has state in both {source} (its old name {alias!r}) and "
+                    f"{target}; keep one of them ({target} is used)"
+                )
+            os.rename(source, target)  # replaces an empty target directory atomically
+            fsync_dir(config.data_dir)
 
 
 def with_backend_defaults(config: Config, factories: Mapping[str, BackendFactory]) -> Config:

@@ -124,6 +124,17 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (key_id, seq_no)
     );
     """,
+    # 2: Codex was renamed Logos Storage, and the backend's name with it (`codex` stays an
+    # alias in configs). The store is the one place that must speak of the old name: rows it
+    # recorded under `codex` are renamed, so they are found under `logos-storage`. No row can
+    # already carry the new name (it was only ever an alias, resolved before any write), so
+    # OR IGNORE never drops data; it only keeps the step total.
+    """
+    UPDATE OR IGNORE communities_archive_links SET backend = 'logos-storage'
+        WHERE backend = 'codex';
+    UPDATE OR IGNORE community_message_archive_hashes SET backend = 'logos-storage'
+        WHERE backend = 'codex';
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 

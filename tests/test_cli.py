@@ -103,7 +103,7 @@ def message_hashes(db: Path) -> set[str]:
 def test_demo_verifies_the_member_has_the_owners_messages() -> None:
     result = run("demo", "--messages", "3000", "--days", "21")
     assert "identical" in result.stdout and "yes" in result.stdout
-    assert "torrent" in result.stdout and "codex" in result.stdout
+    assert "torrent" in result.stdout and "logos-storage" in result.stdout
     assert "owner messages: 3,000" in result.stdout
 
 
@@ -167,7 +167,9 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
     mapping = json.loads((tmp_path / "map.json").read_text())
     assert len(mapping["mapping"]) == 3 and mapping["link"].startswith("z")
     assert "migrated 3" in migrated.stdout
-    (codex_msg,) = (owner / "outbox").glob("*-codex.msg")
+    # `codex` on the command line is the old name of the backend; it writes and shows the new.
+    (codex_msg,) = (owner / "outbox").glob("*-logos-storage.msg")
+    assert "logos-storage" in migrated.stdout
 
     # The owner keeps seeding BitTorrent while the member fetches through Codex node B.
     seeder = Background(

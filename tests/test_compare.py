@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from archive_service_cli.compare import (
+    CompareSettings,
     MemberResult,
     OwnerDone,
     OwnerReady,
@@ -33,8 +34,10 @@ from archive_service_cli.report import (
 from archive_service_cli.resources import ResourceMeter, ResourceUsage
 from rich.console import Console
 
+from archive_service.errors import ConfigError
+
 CLI = Path(sys.executable).with_name("archive-service")
-BACKENDS = ("torrent", "codex")
+BACKENDS = ("torrent", "logos-storage")
 
 
 def run_cli(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
@@ -65,8 +68,9 @@ def test_compare_prints_the_table_and_verification(quick_compare: tuple[Path, st
         assert backend in stdout
     for label in ("padding overhead", "first archive imported", "full import", "peak RSS"):
         assert label in stdout
-    assert "verified: every member (torrent, codex) ended with the owner's 2,000 messages" in (
-        " ".join(stdout.split())
+    assert (
+        "verified: every member (torrent, logos-storage) ended with the owner's 2,000 messages"
+        in (" ".join(stdout.split()))
     )
     assert str(out / "compare.json") in stdout
 
@@ -111,7 +115,7 @@ def test_compare_json_has_every_measurement(quick_compare: tuple[Path, str]) -> 
     v = report["verification"]
     assert v["identical"] is True and v["mismatched"] == []
     assert v["owner_messages"] == 2000
-    assert v["member_digests"]["torrent"] == v["member_digests"]["codex"] == [v["digest"]]
+    assert v["member_digests"]["torrent"] == v["member_digests"]["logos-storage"] == [v["digest"]]
 
 
 @pytest.mark.timeout(180)
@@ -142,6 +146,12 @@ def test_compare_unknown_backend_exits_1(tmp_path: Path) -> None:
     result = run_cli("compare", "--backends", "torrent,floppy", "--out", str(tmp_path))
     assert result.returncode == 1
     assert "no loopback provider for backend(s) floppy" in result.stdout
+
+
+def test_compare_takes_the_old_backend_name_and_reports_the_new_one() -> None:
+    assert CompareSettings(backends=("codex", "torrent")).backends == ("logos-storage", "torrent")
+    with pytest.raises(ConfigError, match="names a backend twice: logos-storage,logos-storage"):
+        CompareSettings(backends=("codex", "logos-storage")).check()
 
 
 # statistics ---------------------------------------------------------------------------------
@@ -233,7 +243,7 @@ def test_run_record_phases_are_consecutive_durations() -> None:
 def test_summarize_gives_medians_and_spread_per_backend() -> None:
     runs = [_run(b, i, scale) for i, scale in enumerate((1.0, 3.0, 2.0)) for b in BACKENDS]
     summary = summarize(runs, BACKENDS)
-    full = summary["codex"]["times.full_import"]
+    full = summary["logos-storage"]["times.full_import"]
     assert full is not None
     assert full["n"] == 3
     assert full["median"] == pytest.approx(0.16)

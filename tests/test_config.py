@@ -30,12 +30,12 @@ def test_defaults() -> None:
     cfg = load_config(environ=NO_ENV)
     assert cfg == Config()
     assert cfg.owner.interval == WEEK
-    # Backends left unset follow what is installed (here: noop, torrent and codex).
+    # Backends left unset follow what is installed (here: noop, torrent and logos-storage).
     assert cfg.enabled is None and cfg.owner.distribution is None and cfg.member.preference is None
     resolved = with_backend_defaults(cfg, backend_factories(plugin_manager()))
-    assert resolved.enabled == ["torrent", "codex"]
+    assert resolved.enabled == ["torrent", "logos-storage"]
     assert resolved.owner.distribution == ["torrent"]
-    assert resolved.member.preference == ["codex", "torrent"]
+    assert resolved.member.preference == ["logos-storage", "torrent"]
     assert cfg.import_.initial_delay == 300.0 and cfg.import_.chunk_size == 10
     assert cfg.timeouts.index == 20.0
     assert cfg.database == Path("archive-data") / "archive-service.sqlite"
@@ -86,6 +86,40 @@ def test_environment(tmp_path: Path) -> None:
     # backend sections are free-form here; the backend's own model converts them later
     assert cfg.backend["torrent"] == {"listen_port": "9025"}
     assert cfg.backend["codex"] == {"api": "http://127.0.0.1:8080/api/codex/v1"}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ARCHIVE_SERVICE_BACKEND__CODEX__API": "storage-v1"},
+        {"ARCHIVE_SERVICE_BACKEND__LOGOS_STORAGE__API": "storage-v1"},
+    ],
+)
+def test_codex_in_a_config_means_logos_storage(tmp_path: Path, env: dict[str, str]) -> None:
+    # Configs written before the rename keep working: every `codex` resolves to the new name.
+    path = write(
+        tmp_path,
+        """
+        enabled = ["torrent", "codex"]
+        [owner]
+        distribution = ["codex"]
+        [member]
+        preference = ["codex", "torrent"]
+        """,
+    )
+    cfg = with_backend_defaults(load_config(path, environ=env), backend_factories(plugin_manager()))
+    assert cfg.enabled == ["torrent", "logos-storage"]
+    assert cfg.owner.distribution == ["logos-storage"]
+    assert cfg.member.preference == ["logos-storage", "torrent"]
+    assert list(cfg.backend) == ["logos-storage"]
+    assert cfg.backend["logos-storage"]["api"] == "storage-v1"
+
+
+def test_settings_under_both_names_are_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[backend.codex]\napi = "codex-v1"\n')
+    config = load_config(path, environ={"ARCHIVE_SERVICE_BACKEND__LOGOS_STORAGE__API": "auto"})
+    with pytest.raises(ConfigError, match=r"'logos-storage' are given twice.*keep one section"):
+        with_backend_defaults(config, backend_factories(plugin_manager()))
 
 
 def test_numeric_looking_strings_stay_strings() -> None:

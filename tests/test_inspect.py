@@ -85,7 +85,7 @@ def test_indexes_are_decoded_by_the_backend_that_owns_them() -> None:
     }
 
     codex = inspect_bytes(codex_index(), pm=pm)
-    assert codex["kind"] == "codex-index"
+    assert codex["kind"] == "logos-storage-index"
     ((archive_id, entry),) = codex["archives"].items()
     assert archive_id.startswith("0x") and entry["cid"] == CID and entry["to"] == T0 + WEEK
 

@@ -177,6 +177,7 @@ def test_cli_plugins_lists_installed_backends() -> None:
     assert "archive_service.noop" in rows["noop"]
     assert "ArchiveManagerNop" in rows["noop"]
     assert set(backend_factories(plugin_manager())) <= set(rows)  # every installed backend
+    assert "archive_service_codex.backend" in rows["logos-storage"] and "codex" not in rows
 
 
 # The application's hooks (archive_service_cli.hookspecs) -----------------------------------
@@ -214,7 +215,7 @@ def test_plugins_pass_check_pending_without_the_application_hooks() -> None:
 
 def test_loopback_providers_match_the_protocol_by_shape() -> None:
     providers = loopback_providers()
-    assert {"torrent", "codex"} <= set(providers)
+    assert {"torrent", "logos-storage"} <= set(providers)
     for backend, provider in providers.items():
         assert isinstance(provider, LoopbackProvider) and provider.backend == backend
         # Structural: the plugin's class derives from nothing of the application.

@@ -141,6 +141,41 @@ def test_empty_sqlite_file_is_migrated(tmp_path: Path) -> None:
         assert s.count_waku_messages() == 0
 
 
+def test_rows_recorded_under_codex_are_found_under_logos_storage(tmp_path: Path) -> None:
+    # A store written before the rename: schema step 1, links and archive IDs under `codex`.
+    path = tmp_path / "node.sqlite"
+    Store(path).close()
+    cid, other = community_hex(CID), community_hex(CID2)
+    with contextlib.closing(raw(path)) as c, c:
+        c.execute("PRAGMA user_version=1")
+        c.executemany(
+            "INSERT INTO communities_archive_links (community_id, backend, link, clock) "
+            "VALUES (?,?,?,?)",
+            [(cid, "codex", "zDvZcodex", 7), (cid, "torrent", "magnet:?xt=1", 5),
+             (other, "codex", "zDvZother", 3)],
+        )  # fmt: skip
+        c.executemany(
+            "INSERT INTO community_message_archive_hashes "
+            "(community_id, hash, imported, backend, from_ts, to_ts, link) "
+            "VALUES (?,?,?,?,?,?,?)",
+            [(cid, "aa", True, "codex", 0, 10, "zDvZa"), (cid, "bb", False, "torrent", 10, 20, "")],
+        )
+    with Store(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.get_archive_link(CID, "logos-storage") == ArchiveLinkState("zDvZcodex", 7)
+        assert s.get_archive_link(CID2, "logos-storage") == ArchiveLinkState("zDvZother", 3)
+        assert s.get_archive_link(CID, "torrent") == ArchiveLinkState("magnet:?xt=1", 5)
+        assert s.get_archive_link(CID, "codex") == ArchiveLinkState()
+        assert {(a.archive_id, a.backend) for a in s.downloaded_archives(CID)} == {
+            ("aa", "logos-storage"),
+            ("bb", "torrent"),
+        }
+    with contextlib.closing(raw(path)) as c:  # renamed in the file, not only when read
+        for table in ("communities_archive_links", "community_message_archive_hashes"):
+            count = c.execute(f"SELECT count(*) FROM {table} WHERE backend = 'codex'").fetchone()
+            assert count == (0,)
+
+
 # waku_messages ---------------------------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ from archive_service.manager.links import (
 )
 from archive_service.manager.migration import MigrationReport, republish
 from archive_service.manager.owner import OwnerTasks, community_topics
-from archive_service.plugins import event_emitter
+from archive_service.plugins import backend_factories, canonical_backend_name, event_emitter
 from archive_service.store import ArchiveLinkState, Community, Store
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,8 @@ class ArchiveManager:
     async def migrate(self, community: Community, source: str, target: str) -> MigrationReport:
         """Republish the history stored by `source` with `target`: the same archive bytes,
         without reading the message store, then seed and announce the target's new link."""
+        factories = backend_factories(self.pm)  # an alias (`codex`) means its backend
+        source, target = (canonical_backend_name(factories, n) for n in (source, target))
         if source == target:
             raise InvalidInputError(
                 f"migration source and target are both {source!r}; name two different backends"

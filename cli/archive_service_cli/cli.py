@@ -550,6 +550,7 @@ def migrate(
     _require_database(cfg)
     with _writer(cfg):
         report = _run(go)
+    source, target = report.source, report.target  # backend names, aliases resolved
     table = Table(f"{source} archive ID", f"{target} archive ID")
     for old, new in report.mapping.items():
         table.add_row(old, new)

@@ -60,6 +60,7 @@ from archive_service_cli.lab import (
     EventRecorder,
     NodeRecipe,
     assemble_node,
+    backend_names,
     loopback_providers,
 )
 from archive_service_cli.report import summarize
@@ -68,7 +69,7 @@ from archive_service_cli.synthetic import generate_history
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BACKENDS = ("torrent", "codex")
+DEFAULT_BACKENDS = ("torrent", "logos-storage")
 REPORT_VERSION = 1
 E = TypeVar("E", bound=ArchiveEvent)
 T = TypeVar("T")
@@ -101,6 +102,9 @@ class CompareSettings:
     @property
     def is_scenario(self) -> bool:
         return any(v is not None for v in self.scenario_options.values())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backends", backend_names(self.backends))  # `codex` too
 
     def check(self) -> None:
         if self.repeat < 1:
@@ -269,7 +273,7 @@ async def owner_storage(
         stored = tree_bytes(data_dir, ("data", "index", community_hex(community_id) + ".torrent"))
         return stored, padding, archive_bytes
     client = getattr(backend, "client", None)
-    if backend.name == "codex" and client is not None:
+    if backend.name == "logos-storage" and client is not None:
         # Duck-typed on purpose: the core never imports a backend.
         space = await client.space()
         used = int(space.quota_used_bytes)
@@ -281,7 +285,7 @@ async def member_storage(backend: ArchiveBackend, data_dir: Path) -> int:
     if backend.name == "torrent":
         return tree_bytes(data_dir, ("data", "index"))
     client = getattr(backend, "client", None)
-    if backend.name == "codex" and client is not None:
+    if backend.name == "logos-storage" and client is not None:
         return int((await client.space()).quota_used_bytes)
     return tree_bytes(data_dir / backend.name)
 

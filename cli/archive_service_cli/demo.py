@@ -43,8 +43,8 @@ class DemoResult:
 async def run_demo(
     workdir: Path,
     *,
-    backends: Sequence[str] = ("torrent", "codex"),
-    preference: Sequence[str] = ("codex", "torrent"),
+    backends: Sequence[str] = ("torrent", "logos-storage"),
+    preference: Sequence[str] = ("logos-storage", "torrent"),
     messages: int = 50_000,
     days: float = 56,
     topics: int = 5,

@@ -34,7 +34,7 @@ from archive_service.events import ArchiveEvent
 from archive_service.hookspecs import hookimpl
 from archive_service.host import InProcessBus
 from archive_service.node import ArchiveNode
-from archive_service.plugins import plugin_manager
+from archive_service.plugins import backend_factories, canonical_backend_name, plugin_manager
 from archive_service.store import Community
 from archive_service_cli.hookspecs import LoopbackProvider, with_application_hooks
 
@@ -95,13 +95,21 @@ class EventRecorder:
             listener(record)
 
 
+def backend_names(names: Sequence[str], pm: pluggy.PluginManager | None = None) -> tuple[str, ...]:
+    """`names` with each alias replaced by its backend's name (`codex` -> `logos-storage`), in
+    order; a name given twice stays twice, so callers can still refuse it."""
+    factories = backend_factories(pm or plugin_manager())
+    return tuple(canonical_backend_name(factories, name) for name in names)
+
+
 def loopback_providers(pm: pluggy.PluginManager | None = None) -> dict[str, LoopbackProvider]:
-    """Every installed plugin's loopback providers, by backend name."""
+    """Every installed plugin's loopback providers, by backend name (aliases resolved)."""
     pm = with_application_hooks(pm or plugin_manager())
+    factories = backend_factories(pm)
     providers: dict[str, LoopbackProvider] = {}
     for batch in pm.hook.archive_loopback_providers():
         for provider in batch:
-            providers[provider.backend] = provider
+            providers[canonical_backend_name(factories, provider.backend)] = provider
     return providers
 
 
@@ -209,9 +217,9 @@ class Lab:
     ) -> None:
         self.workdir = workdir
         self.recipe = NodeRecipe(
-            backends=tuple(backends),
-            distribution=tuple(distribution or ()),
-            preference=tuple(preference or ()),
+            backends=backend_names(backends),
+            distribution=backend_names(distribution or ()),
+            preference=backend_names(preference or ()),
             interval=interval,
             import_settings=import_settings or FAST_IMPORT,
             timeouts=dict(timeouts or {}),

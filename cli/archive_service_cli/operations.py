@@ -38,7 +38,7 @@ from archive_service_cli.inspect import (
     check_file_size,
     inspect_bytes,
 )
-from archive_service_cli.lab import EventLog, EventRecorder
+from archive_service_cli.lab import EventLog, EventRecorder, backend_names
 
 OUTBOX = "outbox"
 
@@ -361,6 +361,7 @@ async def _stopped(stop: asyncio.Event, within: float) -> bool:
 async def migrate(
     node: ArchiveNode, community: Community, source: str, target: str
 ) -> MigrationReport:
+    source, target = backend_names((source, target), node.pm)  # `--to codex` still works
     return await node.manager.migrate(community, source, target)
 
 

@@ -159,7 +159,7 @@ async def test_owner_publishes_on_a_member_downloads_through_b(
     assert not info.cancelled and info.bytes_downloaded > 9 * 65536
     saved = member.store.downloaded_archives(COMMUNITY)
     assert {d.archive_id for d in saved} == set(result.archive_ids)
-    assert {(d.backend, d.link) for d in saved} == {("codex", result.link)}
+    assert {(d.backend, d.link) for d in saved} == {("logos-storage", result.link)}
     # Events: index, start, then one per archive, newest first, with progress.
     assert [type(e) for e in member.events[:2]] == [
         IndexDownloadCompleted,
@@ -504,14 +504,14 @@ async def test_managed_node_is_started_and_stopped(tmp_path: Path, api: str) -> 
 
 def test_plugin_registers_the_factory_with_its_settings(tmp_path: Path) -> None:
     factories = backend_factories(plugin_manager())
-    factory = factories["codex"]
+    factory = factories["logos-storage"]
     assert factory.backend_class is CodexBackend and factory.settings_model is CodexSettings
     assert factory.handles_link("zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy")
     store = Store(tmp_path / "db.sqlite")
     context = BackendContext(tmp_path / "codex", store, HashRatchet(store), lambda e: None)
     backend = factory.create(context, {"api_url": "http://127.0.0.1:8081/api/codex/v1"})
     assert isinstance(backend, CodexBackend)
-    with pytest.raises(ConfigError, match=r"backend\.codex\.upload_concurency"):
+    with pytest.raises(ConfigError, match=r"backend\.logos-storage\.upload_concurency"):
         factory.create(context, {"upload_concurency": 3})
     store.close()
 

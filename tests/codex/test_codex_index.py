@@ -48,6 +48,6 @@ def test_torrent_index_read_as_codex_rejected() -> None:
 
 def test_factory_decodes_a_plain_index_for_tools() -> None:
     data = encode_index(codex_index(), COMMUNITY, None)
-    factory = backend_factories(plugin_manager())["codex"]
+    factory = backend_factories(plugin_manager())["logos-storage"]
     assert factory.decode_index is decode_plain_codex_index
     assert factory.decode_index(data) == codex_entries(decode_codex_index(data, COMMUNITY, None))

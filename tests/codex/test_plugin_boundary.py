@@ -46,7 +46,7 @@ async def test_managed_node_without_the_simulator_is_one_actionable_error(
 
 
 # names: Logos Storage, formerly Codex (issue 13) -------------------------------------------------
-def test_logos_storage_is_an_alias_of_the_codex_backend() -> None:
+def test_logos_storage_is_the_backend_name_and_codex_an_alias() -> None:
     from archive_service.config import Config
     from archive_service.plugins import (
         backend_factories,
@@ -57,8 +57,8 @@ def test_logos_storage_is_an_alias_of_the_codex_backend() -> None:
 
     pm = plugin_manager()
     factories = backend_factories(pm)
-    assert "logos-storage" in factories["codex"].aliases and "logos-storage" not in factories
-    assert list(require_backends(pm, ["logos-storage", "codex"])) == ["codex"]
+    assert "codex" in factories["logos-storage"].aliases and "codex" not in factories
+    assert list(require_backends(pm, ["codex", "logos-storage"])) == ["logos-storage"]
     for name in ("codex", "logos-storage"):
         config = Config(
             enabled=[name],
@@ -67,12 +67,42 @@ def test_logos_storage_is_an_alias_of_the_codex_backend() -> None:
             backend={name: {"api": "storage-v1"}},
         )
         resolved = with_backend_defaults(config, factories)
-        assert resolved.enabled == ["codex"]
-        assert resolved.owner.distribution == ["codex"] and resolved.member.preference == ["codex"]
-        assert resolved.backend == {"codex": {"api": "storage-v1"}}
+        assert resolved.enabled == ["logos-storage"]
+        assert resolved.owner.distribution == ["logos-storage"]
+        assert resolved.member.preference == ["logos-storage"]
+        assert resolved.backend == {"logos-storage": {"api": "storage-v1"}}
     twice = Config(backend={"codex": {}, "logos-storage": {}})
     with pytest.raises(ConfigError, match="given twice"):
         with_backend_defaults(twice, factories)
+
+
+async def test_the_state_folder_written_as_codex_moves_to_logos_storage(tmp_path: Path) -> None:
+    from archive_service.config import Config
+    from archive_service.node import ArchiveNode
+
+    old = tmp_path / "codex" / ("0x" + "02" * 33)
+    old.mkdir(parents=True)
+    (old / "owner.json").write_text('{"kept": true}')
+    node = ArchiveNode.open(Config(data_dir=tmp_path, enabled=["codex"]))
+    try:
+        assert list(node.backends) == ["logos-storage"]
+        assert node.backends["logos-storage"].context.data_dir == tmp_path / "logos-storage"
+    finally:
+        await node.stop()
+    assert not (tmp_path / "codex").exists()
+    moved = tmp_path / "logos-storage" / old.name / "owner.json"
+    assert moved.read_text() == '{"kept": true}'
+
+
+async def test_state_under_both_folder_names_is_a_config_error(tmp_path: Path) -> None:
+    from archive_service.config import Config
+    from archive_service.node import ArchiveNode
+
+    for name in ("codex", "logos-storage"):
+        (tmp_path / name / "node").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"state in both .*codex.* and .*logos-storage"):
+        ArchiveNode.open(Config(data_dir=tmp_path, enabled=["logos-storage"]))
+    assert (tmp_path / "codex" / "node").is_dir()  # nothing moved or lost
 
 
 def test_the_wire_module_has_the_v3_index_names_as_the_same_classes() -> None:

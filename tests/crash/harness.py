@@ -276,7 +276,7 @@ def snapshot(data_dir: Path, community: str, backends: Sequence[str]) -> dict[st
         data = root / "data"
         state["torrent.data_bytes"] = data.stat().st_size if data.exists() else 0
     if "codex" in backends:
-        root = data_dir / "codex" / community
+        root = data_dir / "logos-storage" / community  # the backend's name; `codex` its alias
         entries = []
         link = ""
         if (root / "index").exists():

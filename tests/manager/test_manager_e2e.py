@@ -38,7 +38,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.mark.parametrize(
     "backends",
-    [["torrent"], ["codex"], ["torrent", "codex"]],
+    [["torrent"], ["logos-storage"], ["torrent", "logos-storage"]],
     ids=["torrent", "codex", "both"],
 )
 async def test_owner_and_two_members_end_with_the_owners_messages(
@@ -67,7 +67,7 @@ async def test_owner_and_two_members_end_with_the_owners_messages(
             assert not member.store.archives_to_import(community.id)
             if len(backends) == 2:
                 # Preference codex first: the torrent link is handled but every window skipped.
-                assert backend_of_downloads(member, community) == {"codex": 3}
+                assert backend_of_downloads(member, community) == {"logos-storage": 3}
             for backend in backends:
                 link = member.store.get_archive_link(community.id, backend)
                 assert link.link == lab.owner.store.get_archive_link(community.id, backend).link
@@ -118,7 +118,7 @@ async def test_link_gates_say_why_a_link_is_refused(tmp_path: Path) -> None:
         ]
 
 
-@pytest.mark.parametrize("backend", ["torrent", "codex"])
+@pytest.mark.parametrize("backend", ["torrent", "logos-storage"])
 async def test_newer_link_supersedes_the_running_download(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -330,7 +330,7 @@ async def test_overdue_owner_creates_at_once_and_empty_store_only_starts_the_int
         await lab.owner.manager.init_history_archive_tasks([community])
         # Last archive older than an interval: created right away, up to now.
         assert lab.owner.store.get_last_archive_end_date(community.id) >= START + 30 * 24 * 3600
-        assert lab.owner.store.get_archive_link(community.id, "codex").link
+        assert lab.owner.store.get_archive_link(community.id, "logos-storage").link
         assert lab.owner.manager.history_tasks_count == 1
 
         silent, silent_id = generate_community_key()
@@ -385,7 +385,7 @@ async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Pa
         assert imported and imported < lab.owner_hashes(community)
 
 
-@pytest.mark.parametrize("backend", ["torrent", "codex"])
+@pytest.mark.parametrize("backend", ["torrent", "logos-storage"])
 async def test_archives_import_before_the_download_run_returns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:

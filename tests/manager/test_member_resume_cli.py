@@ -140,7 +140,9 @@ def test_a_member_killed_mid_fetch_finishes_with_the_same_command(
         member_sets = [f"backend.codex.api_url={node_b.value('address=')}"]
     set_args = [a for s in owner_sets for a in ("--set", s)]
     run("create", "-d", owner, "-c", config, "--backends", backend, *set_args)
-    (message,) = (owner / "outbox").glob(f"*-{backend}.msg")
+    # `--backends codex` is the old name; the outbox file carries the backend's name.
+    outbox_name = "logos-storage" if backend == "codex" else backend
+    (message,) = (owner / "outbox").glob(f"*-{outbox_name}.msg")
     if backend == "torrent":
         background.append(Background("seed", "-d", owner, "-c", config, "--backends", backend,
                                      ready="links announced again"))  # fmt: skip

@@ -40,7 +40,7 @@ async def test_torrent_history_migrated_to_codex_then_continued(
 
         report = await owner.manager.migrate(community, "torrent", "codex")
         assert len(report.mapping) == 8 and not report.skipped and report.link
-        torrent, codex = owner.backends["torrent"], owner.backends["codex"]
+        torrent, codex = owner.backends["torrent"], owner.backends["logos-storage"]
         for torrent_id, codex_id in report.mapping.items():
             # The same archive bytes (the same ciphertext when encrypted), under a Codex ID.
             assert await codex.read_archive_bytes(
@@ -61,7 +61,7 @@ async def test_torrent_history_migrated_to_codex_then_continued(
         ).accepted
         await lab.settle(community)
 
-        owner.config.owner.distribution = ["codex"]
+        owner.config.owner.distribution = ["logos-storage"]
         for week in range(8, 12):
             await owner.manager.create_and_seed_history_archive(
                 community, START + week * WEEK, START + (week + 1) * WEEK
@@ -76,5 +76,5 @@ async def test_torrent_history_migrated_to_codex_then_continued(
             assert member.store.count_waku_messages() == len(owner_hashes)
             assert set(windows_downloaded(member, community).values()) == {1}
             assert len(windows_downloaded(member, community)) == 12
-        assert backend_of_downloads(early, community) == {"torrent": 8, "codex": 4}
-        assert backend_of_downloads(late, community) == {"codex": 12}
+        assert backend_of_downloads(early, community) == {"torrent": 8, "logos-storage": 4}
+        assert backend_of_downloads(late, community) == {"logos-storage": 12}

@@ -319,7 +319,7 @@ class CodexPublication(Publication):
 
 
 class CodexBackend(ArchiveBackend):
-    name: ClassVar[str] = "codex"
+    name: ClassVar[str] = "logos-storage"
 
     def __init__(self, context: BackendContext, settings: BaseModel | None = None) -> None:
         if settings is None:
@@ -371,9 +371,9 @@ class CodexBackend(ArchiveBackend):
             if node is not None:
                 await node.stop()
             raise CodexUnavailable(
-                f"the Codex backend cannot use the node at {api_url}: {exc}. Start a node "
-                "(a real Codex node, or `archive-service codex-node`), set backend.codex.api_url, "
-                "or set backend.codex.managed_node.enabled = true"
+                f"the Logos Storage backend cannot use the node at {api_url}: {exc}. Start a "
+                "node (a real one, or `archive-service codex-node`), set "
+                "backend.logos-storage.api_url or its managed_node.enabled = true"
             ) from exc
         self._client, self._node = client, node
 

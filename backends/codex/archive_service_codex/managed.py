@@ -57,7 +57,7 @@ class ManagedNode:
     async def start(self) -> None:
         if importlib.util.find_spec(SIMULATOR_MODULE) is None:
             raise BackendUnavailableError(
-                "backend.codex.managed_node.enabled needs the local node: "
+                "backend.logos-storage.managed_node.enabled needs the local node: "
                 "pip install archive-service-codex-node (or run a Codex node and set api_url)"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)

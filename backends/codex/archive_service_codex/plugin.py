@@ -21,8 +21,9 @@ def archive_backend_factories() -> list[BackendFactory]:
             name=CodexBackend.name,
             description="Logos Storage (formerly Codex): one CID per archive plus an index CID, "
             "over the REST API of either generation (codex-v1, storage-v1)",
-            # Codex was renamed Logos Storage; stored links and state keep the name "codex".
-            aliases=("logos-storage",),
+            # Codex was renamed Logos Storage: configs, CLI options and store rows written
+            # under the old name keep working (the store renames its rows on open).
+            aliases=("codex",),
             backend_class=CodexBackend,
             settings_model=CodexSettings,
             defaults=BackendDefaults(order=1, publish=False, preference=0),

@@ -1,13 +1,14 @@
-"""Settings of the Codex backend (`[backend.codex]` in the config file).
+"""Settings of the Logos Storage (formerly Codex) backend (`[backend.logos-storage]` in the
+config file, or `[backend.codex]`).
 
 Two ways to get a node:
 - default: talk to a Codex node already running at `api_url` (a real nim-codex / Logos Storage
   node or `archive-service codex-node`); `start()` fails with CodexUnavailable if it is down;
 - `managed_node.enabled = true`: the backend starts the local Codex-compatible node of
-  archive-service-codex-node itself, as a child process (data under `<data_dir>/codex/node`,
-  API on a free 127.0.0.1 port) and stops it with the backend. That node fetches only from the
-  nodes in `managed_node.bootstrap` or connected through `/connect`; it has no DHT (see the
-  simulator's README).
+  archive-service-codex-node itself, as a child process (data under
+  `<data_dir>/logos-storage/node`, API on a free 127.0.0.1 port) and stops it with the
+  backend. That node fetches only from the nodes in `managed_node.bootstrap` or connected
+  through `/connect`; it has no DHT (see the simulator's README).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ BOOTSTRAP = "codex.bootstrap"
 
 
 class CodexLoopback:
-    backend = "codex"
+    backend = "logos-storage"
 
     async def node_settings(
         self,
