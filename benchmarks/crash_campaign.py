@@ -99,8 +99,8 @@ def run_member_scenario(
     restarts: Counter[str] = Counter()
     for i, n in enumerate(chosen, 1):
         restart = "fetch" if i % 2 else "start"
-        restarts[restart] += 1
         outcome = member.point(n, restart)
+        restarts[outcome.step.rsplit("(then ", 1)[1].rstrip(")")] += 1
         outcomes.append(outcome)
         mark = "ok" if outcome.survived else "FAILED"
         print(f"  {name} {i}/{len(chosen)} point {n} ({outcome.step}): {mark}", flush=True)

@@ -585,6 +585,11 @@ class MemberScenario:
         _, err = child.communicate(timeout=300)
         killed = child.returncode == -signal.SIGKILL
         step = self.steps[n - 1] if 0 < n <= len(self.steps) else "?"
+        if restart == "start" and not (member / "archive-service.sqlite").exists():
+            # Killed before the member stored anything: a node start has nothing to resume
+            # (it never heard of the community); the user's way back is the same command.
+            restart = "fetch"
+            step += " (no store yet)"
         outcome = Outcome(n, killed, f"{step} (then {restart})")
         if not killed and child.returncode:
             outcome.differences.append(f"the crashing fetch failed by itself: {err[-400:]}")
