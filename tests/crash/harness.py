@@ -340,6 +340,7 @@ def elapsed(start: float) -> float:
 # The member: download and import killed at a checkpoint, then resumed as a user would. ------
 
 MEMBER_CHILD = Path(__file__).with_name("member_fetch_child.py")
+SAME_LINK = "link refused: same-link"  # the same command after a finished fetch
 IMPORT_STEPS = ("store.import_archive", "store.set_archive_imported", "event imported")
 
 
@@ -534,6 +535,21 @@ class MemberScenario:
                 chosen.append(n)
         return chosen
 
+    def _accepted(self, member: Path) -> bool:
+        """Whether the member durably accepted the link: its clock or the link stored, or an
+        archive recorded."""
+        db = member / "archive-service.sqlite"
+        if not db.exists():
+            return False
+        with sqlite3.connect(db) as conn:
+            (links,) = conn.execute(
+                "SELECT COUNT(*) FROM communities_archive_links WHERE clock > 0 OR link != ''"
+            ).fetchone()
+            (archives,) = conn.execute(
+                "SELECT COUNT(*) FROM community_message_archive_hashes"
+            ).fetchone()
+        return bool(links or archives)
+
     def _archive_marks(self, member: Path) -> list[tuple[str, bool]]:
         with sqlite3.connect(member / "archive-service.sqlite") as conn:
             rows = conn.execute("SELECT hash, imported FROM community_message_archive_hashes")
@@ -585,12 +601,17 @@ class MemberScenario:
         _, err = child.communicate(timeout=300)
         killed = child.returncode == -signal.SIGKILL
         step = self.steps[n - 1] if 0 < n <= len(self.steps) else "?"
-        if restart == "start" and not (member / "archive-service.sqlite").exists():
-            # Killed before the member stored anything: a node start has nothing to resume
-            # (it never heard of the community); the user's way back is the same command.
+        if restart == "start" and not self._accepted(member):
+            # Killed before the member accepted the link (no store, or no link clock and no
+            # archive recorded): a node start has nothing to resume; the user's way back is
+            # the same command.
             restart = "fetch"
-            step += " (no store yet)"
+            step += " (nothing accepted yet)"
         outcome = Outcome(n, killed, f"{step} (then {restart})")
+        # Killed after the last durable step: the member is already what the clean run left,
+        # and the same command answers as it does after a clean run (the link is refused as
+        # the one already fetched).
+        complete = not self.member_state(member, finished=True)
         if not killed and child.returncode:
             outcome.differences.append(f"the crashing fetch failed by itself: {err[-400:]}")
         outcome.differences += [
@@ -598,7 +619,9 @@ class MemberScenario:
         ]
         if restart == "fetch":
             again = cli(*self.fetch_args(member), timeout=300)
-            if again.returncode or "0 archive(s) still to import" not in again.stdout:
+            answered_as_clean = complete and again.returncode == 2 and SAME_LINK in again.stderr
+            finished = again.returncode == 0 and "0 archive(s) still to import" in again.stdout
+            if not (finished or answered_as_clean):
                 outcome.differences.append(
                     f"the same fetch again exited {again.returncode}: "
                     f"{(again.stdout + again.stderr).strip()[-400:]}"
