@@ -11,7 +11,8 @@ Environment:
 A checkpoint is each point just before and just after a durable step the owner takes: every
 rename and fsync (os.replace, os.fsync: atomic files, the torrent data file, folders), every
 append of an archive to the torrent data file, every upload to the Codex node, and every
-write of the end date, the link and the link clock to the store. Nothing in the library is
+write of the end date, the link and the link clock to the store (a member adds its own:
+install_member). Nothing in the library is
 changed: the steps are wrapped here, in the child, and the kill is a real SIGKILL (no
 clean-up, no atexit, no flush), delivered at a point chosen by number so a seeded campaign
 can reach every step, including the ones a timed kill from outside almost never hits.
@@ -103,6 +104,15 @@ def install() -> None:
     count_file = os.environ.get("CRASH_COUNT_FILE")
     if count_file:
         atexit.register(lambda: open(count_file, "w").write(str(_count)))
+
+
+def install_member() -> None:
+    """The member's own durable steps: recording a downloaded archive, and importing one
+    (its messages and its imported mark in one transaction)."""
+    from archive_service.store import Store
+
+    for method in ("save_archive_id", "import_archive", "set_archive_imported"):
+        _wrap_sync(Store, method, f"store.{method}")
 
 
 def main() -> None:

@@ -335,3 +335,306 @@ def pick_points(total: int, count: int, seed: int) -> list[int]:
 
 def elapsed(start: float) -> float:
     return round(time.monotonic() - start, 1)
+
+
+# The member: download and import killed at a checkpoint, then resumed as a user would. ------
+
+MEMBER_CHILD = Path(__file__).with_name("member_fetch_child.py")
+SAME_LINK = "link refused: same-link"  # the same command after a finished fetch
+IMPORT_STEPS = ("store.import_archive", "store.set_archive_imported", "event imported")
+
+
+class Background:
+    """A long-running CLI command (`seed`, `codex-node`), read line by line until its ready
+    line, then drained in a thread (a full pipe would block it at its next log line)."""
+
+    def __init__(self, *args: str | Path, ready: str) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(),
+        )
+        self.lines: list[str] = []
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if ready in line:
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+        raise RuntimeError(f"{args} ended early:\n{''.join(self.lines)}")
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
+
+    def value(self, prefix: str) -> str:
+        for line in self.lines:
+            if prefix in line:
+                return line.split(prefix, 1)[1].split()[0]
+        raise RuntimeError(f"no {prefix!r} in {self.lines}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def message_hashes(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {h for (h,) in conn.execute("SELECT hash FROM waku_messages")}
+
+
+def member_child(mode: str, member: Path, config: Path, backend: str, message: Path,
+                 sets: Sequence[str], **env: str) -> subprocess.Popen[str]:  # fmt: skip
+    """member_fetch_child.py: `fetch` (the CLI's `fetch --join --yes --message`) or `start`
+    (a bare node start); `env`: CRASH_AT, CRASH_LOG."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(MEMBER_CHILD),
+            mode,
+            str(member),
+            str(config),
+            backend,
+            str(message),
+            *sets,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**_env(), **env},
+    )
+
+
+def fetch_killed_at_marker(member: Path, config: Path, backend: str, message: Path,
+                           marker: int, sets: Sequence[str]) -> list[str]:  # fmt: skip
+    """The member's fetch, killed by SIGKILL right after its `marker`-th marker line."""
+    with member_child("fetch", member, config, backend, message, sets) as child:
+        assert child.stdout is not None
+        lines: list[str] = []
+        while len(lines) < marker:
+            line = child.stdout.readline()
+            if not line:
+                break
+            lines.append(line.strip())
+        if len(lines) != marker:
+            raise AssertionError(f"fetch ended before marker {marker}: {lines}")
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    return lines
+
+
+class MemberScenario:
+    """An owner (a generated store, `create` through one backend, then `seed` for BitTorrent;
+    for Codex two local nodes, the owner's and the member's) and a member that fetches its
+    history with `fetch --join --yes --message M`.
+
+    `clean()` runs the member's fetch to the end and records its checkpoints (crashpoint.py:
+    renames, fsyncs, archive records, imports, each downloaded/imported event). `point(n,
+    restart)` kills a fresh member at checkpoint n, checks the state it left (an archive marked
+    imported has every message of its window stored), resumes it the way a user would
+    (`restart="fetch"`: the same command again; `"start"`: a bare node start), then compares
+    with the clean run: the owner's message set, none twice, the same archives all imported
+    and fully stored, no temporary file left. Use as a context manager (it stops the daemons).
+    """
+
+    def __init__(self, work: Path, backend: str, *, messages: int = 3000, days: int = 70) -> None:
+        self.work = work
+        self.backend = backend
+        self.config = work / "config.toml"
+        self.owner = work / "owner"
+        self.daemons: list[Background] = []
+        work.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(LOOPBACK_TORRENT)
+        generate(self.owner / "archive-service.sqlite", messages, days)
+        self.sets: list[str] = []
+        self.steps: list[str] = []
+        self.archives: set[str] = set()
+
+    def __enter__(self) -> MemberScenario:
+        try:
+            self._start_owner()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for daemon in reversed(self.daemons):
+            daemon.stop()
+
+    def _start_owner(self) -> None:
+        owner_sets: list[str] = []
+        if self.backend == "codex":
+            node_a = Background("codex-node", "--data-dir", self.work / "codex-a",
+                                "--api-port", "0", ready="spr=")  # fmt: skip
+            self.daemons.append(node_a)
+            node_b = Background("codex-node", "--data-dir", self.work / "codex-b",
+                                "--api-port", "0", "--bootstrap-node", node_a.value("spr="),
+                                ready="spr=")  # fmt: skip
+            self.daemons.append(node_b)
+            owner_sets = [f"backend.codex.api_url={node_a.value('address=')}"]
+            self.sets = [f"backend.codex.api_url={node_b.value('address=')}"]
+        set_args = [a for s in owner_sets for a in ("--set", s)]
+        created = cli("create", "-d", self.owner, "-c", self.config,
+                      "--backends", self.backend, *set_args)  # fmt: skip
+        if created.returncode:
+            raise RuntimeError(f"the owner's create failed:\n{created.stdout}\n{created.stderr}")
+        (self.message,) = (self.owner / "outbox").glob(f"*-{self.backend}.msg")
+        if self.backend == "torrent":
+            self.daemons.append(Background("seed", "-d", self.owner, "-c", self.config,
+                                           "--backends", self.backend,
+                                           ready="links announced again"))  # fmt: skip
+        with sqlite3.connect(self.owner / "archive-service.sqlite") as conn:
+            self.owner_messages = dict(conn.execute("SELECT hash, timestamp FROM waku_messages"))
+
+    def fetch_args(self, member: Path) -> list[str]:
+        """The user's command: `fetch --join --yes --message M`."""
+        args = ["fetch", "-d", str(member), "-c", str(self.config), "--join", "--yes"]
+        args += ["--message", str(self.message), "--backends", self.backend]
+        return args + [a for s in self.sets for a in ("--set", s)]
+
+    def clean(self) -> int:
+        """Fetch to the end; record the checkpoints and archives; return their count."""
+        member = self.work / "member-clean"
+        shutil.rmtree(member, ignore_errors=True)
+        log = self.work / "member-clean.checkpoints"
+        log.unlink(missing_ok=True)
+        child = member_child("fetch", member, self.config, self.backend, self.message,
+                             self.sets, CRASH_LOG=str(log))  # fmt: skip
+        out, err = child.communicate(timeout=300)
+        if child.returncode:
+            raise RuntimeError(f"the clean fetch failed ({child.returncode}):\n{out}\n{err}")
+        self.steps = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
+        self.archives = {aid for aid, _ in self._archive_marks(member)}
+        problems = self.member_state(member, finished=True)
+        if problems:
+            raise RuntimeError(f"the clean fetch breaks the invariants: {problems}")
+        shutil.rmtree(member)
+        return len(self.steps)
+
+    def points_in(self, phase: str) -> list[int]:
+        """The clean run's checkpoints of one phase: `import` (an archive's messages stored
+        and marked, its event) or `download` (everything else)."""
+        chosen = []
+        for n, step in enumerate(self.steps, 1):
+            in_import = any(name in step for name in IMPORT_STEPS)
+            if in_import == (phase == "import"):
+                chosen.append(n)
+        return chosen
+
+    def _accepted(self, member: Path) -> bool:
+        """Whether the member durably accepted the link: its clock or the link stored, or an
+        archive recorded."""
+        db = member / "archive-service.sqlite"
+        if not db.exists():
+            return False
+        with sqlite3.connect(db) as conn:
+            (links,) = conn.execute(
+                "SELECT COUNT(*) FROM communities_archive_links WHERE clock > 0 OR link != ''"
+            ).fetchone()
+            (archives,) = conn.execute(
+                "SELECT COUNT(*) FROM community_message_archive_hashes"
+            ).fetchone()
+        return bool(links or archives)
+
+    def _archive_marks(self, member: Path) -> list[tuple[str, bool]]:
+        with sqlite3.connect(member / "archive-service.sqlite") as conn:
+            rows = conn.execute("SELECT hash, imported FROM community_message_archive_hashes")
+            return [(aid, bool(imported)) for aid, imported in rows]
+
+    def member_state(self, member: Path, *, finished: bool) -> list[str]:
+        """What must hold in a member's data dir: after any crash, an archive marked imported
+        has every message of its window stored; once finished, the clean run's state."""
+        problems = []
+        db = member / "archive-service.sqlite"
+        if not db.exists():
+            return [] if not finished else ["no member store"]
+        with sqlite3.connect(db) as conn:
+            windows = conn.execute(
+                "SELECT hash, from_ts, to_ts FROM community_message_archive_hashes WHERE imported"
+            ).fetchall()
+            (rows,) = conn.execute("SELECT COUNT(*) FROM waku_messages").fetchone()
+        stored = message_hashes(db)
+        for aid, from_ts, to_ts in windows:
+            window = {h for h, ts in self.owner_messages.items() if from_ts <= ts < to_ts}
+            missing = len(window - stored)
+            if not window or missing:
+                problems.append(f"{aid} marked imported, {missing} of {len(window)} missing")
+        if stored - set(self.owner_messages):
+            problems.append(f"{len(stored - set(self.owner_messages))} messages not the owner's")
+        if finished:
+            if stored != set(self.owner_messages):
+                problems.append(f"{len(stored)} of {len(self.owner_messages)} messages stored")
+            if rows != len(self.owner_messages):
+                problems.append(f"{rows} message rows for {len(self.owner_messages)} messages")
+            marks = self._archive_marks(member)
+            if self.archives and {aid for aid, _ in marks} != self.archives:
+                problems.append("the archive IDs differ from the clean run's")
+            not_imported = [aid for aid, imported in marks if not imported]
+            if not_imported:
+                problems.append(f"{len(not_imported)} archive(s) downloaded, not imported")
+        stray = sorted(str(p.relative_to(member)) for p in member.rglob("*") if _TMP.search(p.name))
+        if stray and finished:
+            problems.append(f"stray files: {stray}")
+        return problems
+
+    def point(self, n: int, restart: str, *, keep: bool = False) -> Outcome:
+        """Kill a fresh member's fetch at checkpoint n, resume it (`restart`: "fetch" or
+        "start"), compare with the clean run."""
+        member = self.work / f"member-{n}"
+        shutil.rmtree(member, ignore_errors=True)
+        child = member_child("fetch", member, self.config, self.backend, self.message,
+                             self.sets, CRASH_AT=str(n))  # fmt: skip
+        _, err = child.communicate(timeout=300)
+        killed = child.returncode == -signal.SIGKILL
+        step = self.steps[n - 1] if 0 < n <= len(self.steps) else "?"
+        if restart == "start" and not self._accepted(member):
+            # Killed before the member accepted the link (no store, or no link clock and no
+            # archive recorded): a node start has nothing to resume; the user's way back is
+            # the same command.
+            restart = "fetch"
+            step += " (nothing accepted yet)"
+        outcome = Outcome(n, killed, f"{step} (then {restart})")
+        # Killed after the last durable step: the member is already what the clean run left,
+        # and the same command answers as it does after a clean run (the link is refused as
+        # the one already fetched).
+        complete = not self.member_state(member, finished=True)
+        if not killed and child.returncode:
+            outcome.differences.append(f"the crashing fetch failed by itself: {err[-400:]}")
+        outcome.differences += [
+            f"at the crash: {p}" for p in self.member_state(member, finished=False)
+        ]
+        if restart == "fetch":
+            again = cli(*self.fetch_args(member), timeout=300)
+            answered_as_clean = complete and again.returncode == 2 and SAME_LINK in again.stderr
+            finished = again.returncode == 0 and "0 archive(s) still to import" in again.stdout
+            if not (finished or answered_as_clean):
+                outcome.differences.append(
+                    f"the same fetch again exited {again.returncode}: "
+                    f"{(again.stdout + again.stderr).strip()[-400:]}"
+                )
+        else:
+            start = member_child("start", member, self.config, self.backend, self.message,
+                                 self.sets)  # fmt: skip
+            out, err = start.communicate(timeout=300)
+            if start.returncode or "done" not in out:
+                outcome.differences.append(
+                    f"the node start exited {start.returncode}: {err[-400:]}"
+                )
+        outcome.differences += self.member_state(member, finished=True)
+        if not keep and outcome.survived:
+            shutil.rmtree(member)
+        return outcome

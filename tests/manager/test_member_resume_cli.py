@@ -6,73 +6,31 @@ end with the owner's message set."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import (
+    LOOPBACK_TORRENT,
+    Background,
+    cli,
+    fetch_killed_at_marker,
+    member_child,
+    message_hashes,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
-CLI = [sys.executable, "-m", "archive_service_cli"]
-CHILD = Path(__file__).with_name("member_fetch_child.py")
-LOOPBACK_TORRENT = """
-[backend.torrent]
-listen_interface = "127.0.0.1"
-announce = []
-enable_dht = false
-loopback_only = true
-magnet_peer_hints = true
-"""
 MESSAGES, DAYS = 30_000, 70  # 10 weekly archives
 
 
 def run(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    result = cli(*args, timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
-
-
-class Background:
-    """A long-running CLI command read line by line until its ready line."""
-
-    def __init__(self, *args: str | Path, ready: str) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if ready in line:
-                return
-        raise AssertionError(f"{args} ended early:\n{''.join(self.lines)}")
-
-    def value(self, prefix: str) -> str:
-        for line in self.lines:
-            if prefix in line:
-                return line.split(prefix, 1)[1].split()[0]
-        raise AssertionError(f"no {prefix!r} in {self.lines}")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
 
 
 @pytest.fixture
@@ -80,43 +38,7 @@ def background() -> Iterator[list[Background]]:
     started: list[Background] = []
     yield started
     for process in started:
-        if process.proc.poll() is None:
-            process.stop()
-
-
-def message_hashes(db: Path) -> set[str]:
-    with sqlite3.connect(db) as conn:
-        return {h for (h,) in conn.execute("SELECT hash FROM waku_messages")}
-
-
-def fetch_killed_at(member: Path, config: Path, backend: str, message: Path, marker: int,
-                    sets: list[str]) -> list[str]:  # fmt: skip
-    """The first fetch, killed by SIGKILL right after its `marker`-th marker line."""
-    with subprocess.Popen(
-        [
-            sys.executable,
-            str(CHILD),
-            "fetch",
-            str(member),
-            str(config),
-            backend,
-            str(message),
-            *sets,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as child:
-        assert child.stdout is not None
-        lines: list[str] = []
-        while len(lines) < marker:
-            line = child.stdout.readline()
-            if not line:
-                break
-            lines.append(line.strip())
-        assert len(lines) == marker, f"fetch ended before marker {marker}: {lines}"
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    return lines
+        process.stop()
 
 
 @pytest.mark.parametrize("backend", ["torrent", "codex"])
@@ -156,8 +78,9 @@ def test_a_member_killed_mid_fetch_finishes_with_the_same_command(
     member_set_args = [a for s in member_sets for a in ("--set", s)]
     for round_ in range(3):
         member = tmp_path / f"member-{round_}"
-        lines = fetch_killed_at(member, config, backend, message, marker + 3 * round_,
-                                member_sets)  # fmt: skip
+        lines = fetch_killed_at_marker(
+            member, config, backend, message, marker + 3 * round_, member_sets
+        )
         stored = message_hashes(member / "archive-service.sqlite")
         assert stored < owner_hashes, lines  # killed with work left
         if round_ < 2:
@@ -166,20 +89,7 @@ def test_a_member_killed_mid_fetch_finishes_with_the_same_command(
                         *member_set_args)  # fmt: skip
             assert "0 archive(s) still to import" in again.stdout, again.stdout
         else:
-            started = subprocess.run(
-                [
-                    sys.executable,
-                    str(CHILD),
-                    "start",
-                    str(member),
-                    str(config),
-                    backend,
-                    str(message),
-                    *member_sets,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert started.returncode == 0 and "done" in started.stdout, started.stderr
+            start = member_child("start", member, config, backend, message, member_sets)
+            out, err = start.communicate(timeout=300)
+            assert start.returncode == 0 and "done" in out, err
         assert message_hashes(member / "archive-service.sqlite") == owner_hashes

@@ -1,6 +1,13 @@
 """`archive-service fetch` as the CLI runs it (same config loading, same operations.fetch), plus
 a plugin printing one marker line per downloaded and per imported archive, so a kill -9 test
-can await a point of the run instead of sleeping: `downloaded <id>`, `imported <id>`."""
+can await a point of the run instead of sleeping: `downloaded <id>`, `imported <id>`.
+
+The member's durable steps are crashpoint.py checkpoints too (renames, fsyncs, the store's
+archive records and imports, and each marker), so `CRASH_AT=N` kills it with SIGKILL at its
+Nth step (the member scenarios of tests/crash/harness.py); unset, the checkpoints only count.
+
+    python member_fetch_child.py fetch|start DATA_DIR CONFIG BACKEND MESSAGE_FILE [KEY=VALUE...]
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+import crashpoint
 from archive_service_cli import operations
 
 from archive_service.config import load_config
@@ -21,8 +29,10 @@ class Markers:
     def archive_event(self, event: ArchiveEvent) -> None:
         if isinstance(event, HistoryArchiveDownloaded):
             print("downloaded", event.archive_id, flush=True)
+            crashpoint.checkpoint("event downloaded")
         elif isinstance(event, HistoryArchiveImported):
             print("imported", event.archive_id, flush=True)
+            crashpoint.checkpoint("event imported")
 
 
 async def main(data_dir: Path, config: Path, backend: str, message: bytes, *sets: str) -> None:
@@ -58,6 +68,8 @@ async def start_only(
 
 
 if __name__ == "__main__":
+    crashpoint.install()
+    crashpoint.install_member()
     mode, data_dir, config, backend, message, *sets = sys.argv[1:]
     run = main if mode == "fetch" else start_only
     asyncio.run(run(Path(data_dir), Path(config), backend, Path(message).read_bytes(), *sets))
