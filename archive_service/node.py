@@ -83,6 +83,9 @@ class ArchiveNode:
         key = load_node_key(config.data_dir)
         store = Store(config.database)
         try:
+            for name, factory in factories.items():
+                for alias in factory.aliases:  # rows recorded before the backend was renamed
+                    store.rename_backend(alias, name)
             pm.register(StoreImporter(store))  # trylast: registered last, still outranked
             crypto = HashRatchet(store, installation_id=key.public_key.format().hex()[:16])
             emit = event_emitter(pm)

@@ -43,6 +43,9 @@ class Community:
 class ArchiveLinkState:
     link: str = ""
     clock: int = 0
+    # Member: the last link accepted for download, recorded with its clock before the download
+    # starts, so a node killed before the link is marked seen (`link`) resumes it at start.
+    accepted: str = ""
 
 
 # Each step runs in one transaction and bumps user_version by one. Append only; never edit a
@@ -124,16 +127,9 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (key_id, seq_no)
     );
     """,
-    # 2: Codex was renamed Logos Storage, and the backend's name with it (`codex` stays an
-    # alias in configs). The store is the one place that must speak of the old name: rows it
-    # recorded under `codex` are renamed, so they are found under `logos-storage`. No row can
-    # already carry the new name (it was only ever an alias, resolved before any write), so
-    # OR IGNORE never drops data; it only keeps the step total.
+    # 2: the link a member accepted, before it is downloaded and marked seen.
     """
-    UPDATE OR IGNORE communities_archive_links SET backend = 'logos-storage'
-        WHERE backend = 'codex';
-    UPDATE OR IGNORE community_message_archive_hashes SET backend = 'logos-storage'
-        WHERE backend = 'codex';
+    ALTER TABLE communities_archive_links ADD COLUMN accepted_link TEXT NOT NULL DEFAULT "";
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -658,11 +654,13 @@ class Store:
         """The last link seen (member) or published (owner) through `backend`, and its clock."""
         with self._read() as c:
             row = c.execute(
-                "SELECT link, clock FROM communities_archive_links "
+                "SELECT link, clock, accepted_link FROM communities_archive_links "
                 "WHERE community_id = ? AND backend = ?",
                 (community_hex(community_id), backend),
             ).fetchone()
-        return ArchiveLinkState() if row is None else ArchiveLinkState(row[0] or "", int(row[1]))
+        if row is None:
+            return ArchiveLinkState()
+        return ArchiveLinkState(row[0] or "", int(row[1]), row[2] or "")
 
     def set_archive_link(self, community_id: bytes, backend: str, link: str) -> None:
         """Per-backend upsert; communities_archive_info.last_archive_link follows the last write
@@ -677,23 +675,51 @@ class Store:
             )
             self._upsert_info(c, cid, "last_archive_link", link)
 
-    def set_archive_link_clock(self, community_id: bytes, backend: str, clock: int) -> None:
-        """Per-backend upsert of the link clock; communities_archive_info.archive_link_clock
-        keeps the highest clock over all backends."""
+    def accept_archive_link(
+        self, community_id: bytes, backend: str, link: str, clock: int | None
+    ) -> None:
+        """Member: record `link` as accepted for download through `backend` (and its clock, when
+        it came in a signed message) in one transaction, before the download starts."""
         cid = community_hex(community_id)
         with self._write() as c:
             c.execute(
-                "INSERT INTO communities_archive_links (community_id, backend, clock) "
+                "INSERT INTO communities_archive_links (community_id, backend, accepted_link) "
                 "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
-                "clock = excluded.clock",
-                (cid, backend, clock),
+                "accepted_link = excluded.accepted_link",
+                (cid, backend, link),
             )
-            c.execute(
-                "INSERT INTO communities_archive_info (community_id, archive_link_clock) "
-                "VALUES (?, ?) ON CONFLICT(community_id) DO UPDATE SET archive_link_clock = "
-                "MAX(archive_link_clock, excluded.archive_link_clock)",
-                (cid, clock),
-            )
+            if clock is not None:
+                self._set_link_clock(c, cid, backend, clock)
+
+    def rename_backend(self, old: str, new: str) -> int:
+        """Rows recorded under backend name `old` are found under `new` from now on (a backend
+        renamed, its old name kept as an alias); one transaction, idempotent. A row already
+        under `new` wins. Returns how many rows moved."""
+        with self._write() as c:
+            before = c.total_changes()
+            for table in ("communities_archive_links", "community_message_archive_hashes"):
+                c.execute(f"UPDATE OR IGNORE {table} SET backend = ? WHERE backend = ?", (new, old))
+            return c.total_changes() - before
+
+    def set_archive_link_clock(self, community_id: bytes, backend: str, clock: int) -> None:
+        """Per-backend upsert of the link clock; communities_archive_info.archive_link_clock
+        keeps the highest clock over all backends."""
+        with self._write() as c:
+            self._set_link_clock(c, community_hex(community_id), backend, clock)
+
+    def _set_link_clock(self, c: apsw.Connection, cid: str, backend: str, clock: int) -> None:
+        c.execute(
+            "INSERT INTO communities_archive_links (community_id, backend, clock) "
+            "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
+            "clock = excluded.clock",
+            (cid, backend, clock),
+        )
+        c.execute(
+            "INSERT INTO communities_archive_info (community_id, archive_link_clock) "
+            "VALUES (?, ?) ON CONFLICT(community_id) DO UPDATE SET archive_link_clock = "
+            "MAX(archive_link_clock, excluded.archive_link_clock)",
+            (cid, clock),
+        )
 
     # downloaded / imported archive IDs ------------------------------------------------------
     def save_archive_id(

@@ -142,11 +142,13 @@ def test_empty_sqlite_file_is_migrated(tmp_path: Path) -> None:
 
 
 def test_rows_recorded_under_codex_are_found_under_logos_storage(tmp_path: Path) -> None:
-    # A store written before the rename: schema step 1, links and archive IDs under `codex`.
+    # A store written before the rename: schema step 1, links and archive IDs under `codex`;
+    # a node renames a backend's aliases when it opens (node.py), naming no backend itself.
     path = tmp_path / "node.sqlite"
     Store(path).close()
     cid, other = community_hex(CID), community_hex(CID2)
     with contextlib.closing(raw(path)) as c, c:
+        c.execute("ALTER TABLE communities_archive_links DROP COLUMN accepted_link")
         c.execute("PRAGMA user_version=1")
         c.executemany(
             "INSERT INTO communities_archive_links (community_id, backend, link, clock) "
@@ -162,6 +164,8 @@ def test_rows_recorded_under_codex_are_found_under_logos_storage(tmp_path: Path)
         )
     with Store(path) as s:
         assert s.schema_version == SCHEMA_VERSION
+        assert s.rename_backend("codex", "logos-storage") == 3  # as a node opening does
+        assert s.rename_backend("codex", "logos-storage") == 0  # idempotent
         assert s.get_archive_link(CID, "logos-storage") == ArchiveLinkState("zDvZcodex", 7)
         assert s.get_archive_link(CID2, "logos-storage") == ArchiveLinkState("zDvZother", 3)
         assert s.get_archive_link(CID, "torrent") == ArchiveLinkState("magnet:?xt=1", 5)
@@ -790,3 +794,14 @@ def test_import_archive_survives_kill_9_at_any_moment(tmp_path: Path) -> None:
             elif at < ARCHIVE_MESSAGES // 2:
                 assert not done  # half an archive's rows to go: far from COMMIT
     assert outcomes.count(False) >= 1 and outcomes.count(True) >= 1
+
+
+def test_an_accepted_link_is_kept_with_its_clock_until_marked_seen(tmp_path: Path) -> None:
+    with Store(tmp_path / "node.sqlite") as s:
+        s.accept_archive_link(CID, "torrent", "magnet:?xt=2", 9)
+        assert s.get_archive_link(CID, "torrent") == ArchiveLinkState("", 9, "magnet:?xt=2")
+        s.set_archive_link(CID, "torrent", "magnet:?xt=2")
+        s.accept_archive_link(CID, "torrent", "magnet:?xt=3", None)  # a join link: no clock
+        assert s.get_archive_link(CID, "torrent") == ArchiveLinkState(
+            "magnet:?xt=2", 9, "magnet:?xt=3"
+        )

@@ -90,10 +90,12 @@ class ArchiveManager:
         """A run stopped part-way (a crash, a stop) never marked its link seen: run it again
         when the index this node holds for it lists archives not recorded yet. A run killed
         before its first archive left nothing to find; the link's next announcement
-        (owners re-announce when they come online) is accepted as new."""
+        (owners re-announce when they come online) is accepted as new. A link accepted but
+        never marked seen, with no archive recorded yet, is run again too."""
         recorded = self.store.downloaded_archives(community_id)
         for name, backend in self.backends.items():
-            stored = self.store.get_archive_link(community_id, name).link
+            state = self.store.get_archive_link(community_id, name)
+            stored = state.link
             held = []
             for link, newest in links_to_resume(stored, recorded, name):
                 try:
@@ -103,6 +105,8 @@ class ArchiveManager:
                     continue
                 held.append(HeldLink(link, newest, entries))
             link = interrupted_link(held, recorded)
+            if link is None and state.accepted and state.accepted != stored:
+                link = state.accepted  # accepted, killed before anything was recorded
             if link is not None:
                 log.info("resuming the interrupted download of %s via %s", link, name)
                 self.downloads.schedule(community_id, name, link, resumed=True)
@@ -179,7 +183,7 @@ class ArchiveManager:
         )
         decision = decide_archive_link(link_message, facts)
         if decision.accepted:
-            self.store.set_archive_link_clock(cid, decision.backend, decision.clock)
+            self.store.accept_archive_link(cid, decision.backend, link, decision.clock)
             if facts.in_flight:
                 self.downloads.adopt(cid, decision.backend)  # resumed at start: keep it running
             else:
@@ -195,6 +199,7 @@ class ArchiveManager:
         last-seen gates (as upstream), but still needs a backend for it."""
         decision = decide_join_link(community_id, link, self._backend_for_link(link))
         if decision.accepted:
+            self.store.accept_archive_link(community_id, decision.backend, link, None)
             self.downloads.schedule(community_id, decision.backend, link)
         return self._reported(decision)
 

@@ -37,3 +37,16 @@ def test_a_member_killed_mid_fetch_resumes_to_the_clean_run(
         outcome = member.point(steps[index - 1], restart)
     assert outcome.killed, outcome
     assert outcome.survived, f"point {outcome.point} ({outcome.step}): {outcome.differences}"
+
+
+def test_a_member_killed_before_its_first_archive_is_recorded_resumes_at_node_start(
+    tmp_path: Path,
+) -> None:
+    """The link is accepted (its clock stored) but nothing is recorded yet: a bare node start
+    must still run it, from the accepted link the store keeps (campaign points 9-15)."""
+    with harness.MemberScenario(tmp_path, "torrent", messages=MESSAGES, days=DAYS) as member:
+        member.clean()
+        first = member.steps.index("before store.save_archive_id") + 1
+        outcome = member.point(first, "start")
+    assert outcome.killed, outcome
+    assert outcome.survived, f"point {outcome.point} ({outcome.step}): {outcome.differences}"
