@@ -24,7 +24,7 @@ MODEL_CAVEAT = (
     "section 'The sharing and performance model'."
 )
 MODEL_LINK = "simulators/codex-node/README.md#the-sharing-and-performance-model"
-COLORS = {"torrent": "#1f77b4", "codex": "#d62728"}
+COLORS = {"torrent": "#1f77b4", "logos-storage": "#d62728", "codex": "#d62728"}
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
 
 

@@ -36,6 +36,9 @@ SUBNET = "10.213"
 NETNS_DIR = "/var/run/netns"
 CLONE_NEWNET = 0x40000000
 
+# The Codex plugin's backend: `logos-storage`, with `codex` its alias (configs, old links).
+STORAGE_BACKEND_NAMES = frozenset({"logos-storage", "codex"})
+
 
 class ShapingError(ConfigError):
     """The namespace engine was asked for but cannot run here, or a kernel command failed."""
@@ -88,9 +91,14 @@ def application_overrides(
         if down:
             settings["download_rate_limit"] = down
         return settings, {}
-    if backend == "codex":
+    if is_storage_backend(backend):
         return {}, {"codex.uplink_bytes_per_s": up, "codex.downlink_bytes_per_s": down}
     return {}, {}
+
+
+def is_storage_backend(backend: str) -> bool:
+    """The Codex / Logos Storage backend, under its name or its old one."""
+    return backend in STORAGE_BACKEND_NAMES
 
 
 def bind_overrides(backend: str, address: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -101,7 +109,7 @@ def bind_overrides(backend: str, address: str) -> tuple[dict[str, Any], dict[str
             "peer_hint_host": address,
             "loopback_only": False,
         }, {}
-    if backend == "codex":
+    if is_storage_backend(backend):
         return {}, {"codex.host": address}
     return {}, {}
 

@@ -48,6 +48,7 @@ from archive_service.events import (
 )
 from archive_service.host import InProcessBus
 from archive_service.node import ArchiveNode
+from archive_service.plugins import backend_factories, canonical_backend_name, plugin_manager
 from archive_service.store import Community
 from archive_service_cli.compare import (
     CompareError,
@@ -67,6 +68,7 @@ from archive_service_cli.shaping import (
     application_overrides,
     bind_overrides,
     enter_namespace,
+    is_storage_backend,
 )
 
 log = logging.getLogger(__name__)
@@ -185,7 +187,7 @@ async def _node(
     settings, shared = application_overrides(spec.backend, spec.uplink_bps, spec.downlink_bps)
     if spec.engine != "application":
         settings, shared = {}, {}
-    if spec.backend == "codex":
+    if is_storage_backend(spec.backend):
         # As with the archive timeout below: a member behind a shared, shaped owner may wait
         # longer than the production 30 s between two chunks or 60 s for a first answer; the
         # run measures how long it takes.
@@ -714,6 +716,8 @@ def run_scenario(
     from archive_service_cli.scenario_report import build_report, write_report
     from archive_service_cli.shaping import plan_engine
 
+    factories = backend_factories(plugin_manager())
+    backends = [canonical_backend_name(factories, b) for b in backends]  # `codex` is an alias
     plan = plan_engine(scenario.shaping)
     note(f"shaping engine: {plan.engine} ({plan.why})")
     work, logs = out / "work", out / "logs"
@@ -751,7 +755,7 @@ def scenario_from_settings(settings: CompareSettings) -> Scenario:
 
 def check_codex_profile(name: str, backends: Sequence[str]) -> None:
     """A bad `--codex-profile` fails before anything starts."""
-    if "codex" in backends:
+    if any(is_storage_backend(b) for b in backends):
         from archive_service_codex_node.profile import load_profile
 
         load_profile(name)

@@ -8,7 +8,7 @@ import pytest
 from archive_service_cli.scenario import HistoryShape, Scenario, Shaping
 from archive_service_cli.swarm import ScenarioOutcome, run_scenario
 
-BACKENDS = ("torrent", "codex")
+BACKENDS = ("torrent", "logos-storage")
 # 3 weekly archives, about 2.2 MB: with the owner at 8 Mbit/s the owner-uplink bound is ~2 s,
 # well above the noise of process start-up.
 SMALL_HISTORY = HistoryShape(messages=3000, days=21, topics=3, seed=7)

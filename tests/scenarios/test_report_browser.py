@@ -35,9 +35,9 @@ def test_the_report_renders_with_charts(shaped_outcome: ScenarioOutcome, tmp_pat
     # The CDF has one series per backend, each with every member's completion.
     cdf = re.search(r'<svg class="chart cdf".*?</svg>', dom, re.S)
     assert cdf is not None
-    assert re.findall(r'data-backend="(\w+)" data-points="(\d+)"', cdf.group(0)) == [
+    assert re.findall(r'data-backend="([\w-]+)" data-points="(\d+)"', cdf.group(0)) == [
         ("torrent", "3"),
-        ("codex", "3"),
+        ("logos-storage", "3"),
     ]
     # Per-node bytes: owner and three members, uploaded and stored, for each backend.
     bars = re.findall(r'class="bar" data-node="[^"]+" data-kind="(\w+)" data-bytes="(\d+)"', dom)
