@@ -3,78 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_process import LOOPBACK_TORRENT, Background, run
 
 pytestmark = pytest.mark.timeout(300)
-
-CLI = [sys.executable, "-m", "archive_service_cli"]
-LOOPBACK_TORRENT = """
-[backend.torrent]
-listen_interface = "127.0.0.1"
-announce = []
-enable_dht = false
-loopback_only = true
-magnet_peer_hints = true
-"""
-
-
-def run(
-    *args: str | Path, check: bool = True, timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-class Background:
-    """A long-running CLI command (codex-node, seed) read line by line until it is ready."""
-
-    def __init__(self, *args: str | Path, ready: str) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        deadline = time.monotonic() + 60
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"{args} ended early:\n{''.join(self.lines)}")
-            self.lines.append(line)
-            if ready in line:
-                return
-        raise AssertionError(f"{args} not ready in time:\n{''.join(self.lines)}")
-
-    def value(self, prefix: str) -> str:
-        for line in self.lines:
-            if prefix in line:
-                return line.split(prefix, 1)[1].split()[0]
-        raise AssertionError(f"no {prefix!r} in {self.lines}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
 
 
 @pytest.fixture
