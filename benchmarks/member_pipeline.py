@@ -110,8 +110,9 @@ def history_archives(history: History) -> list[BuiltArchive]:
 
 
 # SQLite floors -------------------------------------------------------------------------------
-def insert_apsw(path: Path, rows: Sequence[Row]) -> float:
-    conn = apsw.Connection(str(path))
+def _timed_insert(conn: Any, rows: Sequence[Row]) -> float:
+    """Seconds to insert `rows` in one transaction through `conn` (apsw's or sqlite3's: the
+    same calls), closed after."""
     try:
         for pragma in ("page_size=16384", "journal_mode=WAL", "synchronous=NORMAL"):
             conn.execute(f"PRAGMA {pragma}")
@@ -124,22 +125,14 @@ def insert_apsw(path: Path, rows: Sequence[Row]) -> float:
         return time.perf_counter() - started
     finally:
         conn.close()
+
+
+def insert_apsw(path: Path, rows: Sequence[Row]) -> float:
+    return _timed_insert(apsw.Connection(str(path)), rows)
 
 
 def insert_sqlite3(path: Path, rows: Sequence[Row]) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for pragma in ("page_size=16384", "journal_mode=WAL", "synchronous=NORMAL"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute(_WAKU_TABLE)
-        conn.execute(_WAKU_INDEX)
-        started = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT, rows)
-        conn.execute("COMMIT")
-        return time.perf_counter() - started
-    finally:
-        conn.close()
+    return _timed_insert(sqlite3.connect(path, isolation_level=None), rows)
 
 
 def sqlite_floors(root: Path, rows: list[Row], newest: list[Row]) -> dict[str, Any]:
