@@ -440,7 +440,7 @@ class Manifest:
         return item
 
 
-def encode_manifest(
+def build_manifest(
     tree_cid: Cid,
     dataset_size: int,
     block_size: int = DEFAULT_BLOCK_SIZE,
@@ -448,10 +448,10 @@ def encode_manifest(
     mimetype: str | None = None,
     coder: ManifestCoder = ManifestCoder.CODEX,
     uploaded_at: int | None = None,
-) -> bytes:
-    """The manifest coders of a plain (unprotected) dataset (proto/archive_service_codex/
-    codex_manifest.proto). `uploaded_at` (field 10) exists only in the Codex coder of some
-    pre-v0.2.0 builds."""
+) -> Manifest:
+    """The manifest of a plain (unprotected) dataset as `coder` encodes it (proto/
+    archive_service_codex/codex_manifest.proto). `uploaded_at` (field 10) exists only in the
+    Codex coder of some pre-v0.2.0 builds."""
     fn = filename.encode() if filename else None
     mt = mimetype.encode() if mimetype else None
     if coder is ManifestCoder.STORAGE:
@@ -468,35 +468,22 @@ def encode_manifest(
             filename=fn,
             mimetype=mt,
         )
-        return StorageManifestEnvelope(manifest=inner.SerializeToString()).SerializeToString()
-    header: ManifestHeader | InterimManifestHeader
-    if coder is ManifestCoder.INTERIM:
-        if uploaded_at is not None:
-            raise ValueError("the January-2026 coder has no uploadedAt field")
-        header = InterimManifestHeader(filename=fn, mimetype=mt)
+        encoded = StorageManifestEnvelope(manifest=inner.SerializeToString()).SerializeToString()
     else:
-        header = ManifestHeader(filename=fn, mimetype=mt, uploaded_at=uploaded_at)
-    header.tree_cid = tree_cid.binary
-    header.block_size = block_size
-    header.dataset_size = dataset_size
-    header.codec = BLOCK_CODEC
-    header.hcodec = SHA2_256
-    header.version = CID_V1_WIRE_VERSION
-    return CodexManifest(header=header.SerializeToString()).SerializeToString()
-
-
-def build_manifest(
-    tree_cid: Cid,
-    dataset_size: int,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    filename: str | None = None,
-    mimetype: str | None = None,
-    coder: ManifestCoder = ManifestCoder.CODEX,
-    uploaded_at: int | None = None,
-) -> Manifest:
-    encoded = encode_manifest(
-        tree_cid, dataset_size, block_size, filename, mimetype, coder, uploaded_at
-    )
+        header: ManifestHeader | InterimManifestHeader
+        if coder is ManifestCoder.INTERIM:
+            if uploaded_at is not None:
+                raise ValueError("the January-2026 coder has no uploadedAt field")
+            header = InterimManifestHeader(filename=fn, mimetype=mt)
+        else:
+            header = ManifestHeader(filename=fn, mimetype=mt, uploaded_at=uploaded_at)
+        header.tree_cid = tree_cid.binary
+        header.block_size = block_size
+        header.dataset_size = dataset_size
+        header.codec = BLOCK_CODEC
+        header.hcodec = SHA2_256
+        header.version = CID_V1_WIRE_VERSION
+        encoded = CodexManifest(header=header.SerializeToString()).SerializeToString()
     return Manifest(
         cid=manifest_cid_for(encoded),
         tree_cid=tree_cid,
