@@ -11,11 +11,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from aiohttp import web
 from archive_service_codex.client import API_PREFIXES, ApiGeneration
 
+from archive_service.asyncutil import StartStop
 from archive_service.clock import Clock, SystemClock
 from archive_service.errors import BackendUnavailableError
 from archive_service_codex_node.api import add_api_routes, presto_errors
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_QUOTA = 20 * 2**30
 
 
-class LocalCodexNode:
+class LocalCodexNode(StartStop):
     """A Codex-compatible REST node on 127.0.0.1 with an on-disk block store.
 
     `api` is the REST generation it answers as: Codex v0.2.x (`codex-v1`, the default) or
@@ -165,18 +165,6 @@ class LocalCodexNode:
         self._port = None
         self.spr = ""
         self._unlock()
-
-    async def __aenter__(self) -> LocalCodexNode:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _lock(self) -> None:
         fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
