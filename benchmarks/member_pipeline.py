@@ -186,16 +186,9 @@ async def raw_torrent(root: Path, archives: list[BuiltArchive]) -> dict[str, Any
 
 
 async def raw_codex(root: Path, archives: list[BuiltArchive]) -> dict[str, Any]:
-    from archive_service_codex_node.process import NodeProcess
-    from codex_transfer import COMMUNITY, make_backend
+    from codex_transfer import COMMUNITY, make_backend, start_node_pair
 
-    node_args = ["--block-retries", "50", "--retry-interval", "0.05"]
-    owner_node = NodeProcess(root / "raw-node-owner", args=node_args)
-    await owner_node.astart()
-    member_node = NodeProcess(
-        root / "raw-node-member", args=[*node_args, "--bootstrap-node", owner_node.spr]
-    )
-    await member_node.astart()
+    owner_node, member_node = await start_node_pair(root, "raw-")
     http = httpx.AsyncClient(timeout=600, trust_env=False)
     try:
         owner, store = make_backend(root, "raw-owner", owner_node.api_url)
