@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import weekly_history
-from archive_service_codex.backend import CodexBackend
 from archive_service_codex.client import CodexClient, CodexError
 from archive_service_codex.settings import CodexSettings, CodexTimeoutSettings, RetrySettings
 from faultproxy import (
@@ -30,18 +28,16 @@ from faultproxy import (
     FaultProxy,
     Route,
 )
+from sides import Side, Sides
 from weekly_history import COMMUNITY, T0, WEEK, publish
 
-from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import ArchiveServiceError
 from archive_service.events import (
-    ArchiveEvent,
     HistoryArchiveDownloaded,
     HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.interface import BackendContext, PublishResult, Timeouts
-from archive_service.store import Store
+from archive_service.interface import PublishResult, Timeouts
 from archive_service.types import StoredMessage
 
 pytestmark = pytest.mark.timeout(90)
@@ -60,14 +56,6 @@ def history() -> list[StoredMessage]:
     return [m for week in range(WEEKS) for m in weekly_history.week_messages(week, 20, 9000)]
 
 
-@dataclass
-class Side:
-    backend: CodexBackend
-    store: Store
-    crypto: HashRatchet
-    events: list[ArchiveEvent] = field(default_factory=list)
-
-
 @pytest.fixture
 async def proxy(codex_node_factory) -> AsyncIterator[FaultProxy]:
     node = await codex_node_factory("node")
@@ -80,31 +68,14 @@ async def proxy(codex_node_factory) -> AsyncIterator[FaultProxy]:
 
 @pytest.fixture
 async def make_side(tmp_path: Path, proxy: FaultProxy) -> AsyncIterator[Callable[..., object]]:
-    sides: list[Side] = []
+    sides = Sides(tmp_path)
 
     async def make(name: str) -> Side:
-        store = Store(tmp_path / name / "archive-service.sqlite")
-        crypto = HashRatchet(store)
-        events: list[ArchiveEvent] = []
-        context = BackendContext(
-            data_dir=tmp_path / name / "codex",
-            store=store,
-            crypto=crypto,
-            emit=events.append,
-            timeouts=CORE_TIMEOUTS,
-            max_download_concurrency=2,
-        )
         settings = CodexSettings(api_url=proxy.api_url, timeouts=CLIENT_TIMEOUTS, retry=FAST_RETRY)
-        backend = CodexBackend(context, settings)
-        await backend.start()
-        side = Side(backend, store, crypto, events)
-        sides.append(side)
-        return side
+        return await sides.add(name, settings, CORE_TIMEOUTS)
 
     yield make
-    for side in sides:
-        await side.backend.stop()
-        side.store.close()
+    await sides.close()
 
 
 async def publish_history(owner: Side) -> PublishResult:
