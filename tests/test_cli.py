@@ -64,20 +64,11 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
         "--topics",
         "3",
     )
+    # The owner's commands: both backends, Codex through node A.
+    owner_args: list[str | Path] = ["-d", owner, "-c", config, "--backends", "torrent,codex"]
+    owner_args += ["--set", f"backend.codex.api_url={url_a}"]
     created = run(
-        "create",
-        "-d",
-        owner,
-        "-c",
-        config,
-        "--backends",
-        "torrent,codex",
-        "--set",
-        'owner.distribution=["torrent"]',
-        "--set",
-        f"backend.codex.api_url={url_a}",
-        "--to",
-        "1705881600",
+        "create", *owner_args, "--set", 'owner.distribution=["torrent"]', "--to", "1705881600"
     )
     assert "magnet:?xt=urn:btih:" in created.stdout
     (torrent_msg,) = (owner / "outbox").glob("*-torrent.msg")
@@ -89,19 +80,7 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
     index_json = json.loads(run("inspect", index, "--json").stdout)
     assert index_json["kind"] == "torrent-index" and len(index_json["archives"]) == 3
 
-    migrated = run(
-        "migrate",
-        "-d",
-        owner,
-        "-c",
-        config,
-        "--backends",
-        "torrent,codex",
-        "--set",
-        f"backend.codex.api_url={url_a}",
-        "--json",
-        tmp_path / "map.json",
-    )
+    migrated = run("migrate", *owner_args, "--json", tmp_path / "map.json")
     mapping = json.loads((tmp_path / "map.json").read_text())
     assert len(mapping["mapping"]) == 3 and mapping["link"].startswith("z")
     assert "migrated 3" in migrated.stdout
@@ -112,19 +91,11 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
         "seed", "-d", owner, "-c", config, "--backends", "torrent", ready="links announced again"
     )
     background.append(seeder)
+    # The member's fetches: Codex through node B.
+    member_codex: list[str | Path] = ["-d", member, "--backends", "codex"]
+    member_codex += ["--set", f"backend.codex.api_url={url_b}"]
     fetched = run(
-        "fetch",
-        "-d",
-        member,
-        "--join",
-        "--community",
-        community,
-        "--message",
-        codex_msg,
-        "--backends",
-        "codex",
-        "--set",
-        f"backend.codex.api_url={url_b}",
+        "fetch", *member_codex, "--join", "--community", community, "--message", codex_msg
     )
     assert "imported 2,000 new messages" in fetched.stdout
     assert message_hashes(member / "archive-service.sqlite") == message_hashes(
@@ -132,18 +103,7 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
     )
 
     # The same link again is refused, saying why.
-    again = run(
-        "fetch",
-        "-d",
-        member,
-        "--message",
-        codex_msg,
-        "--backends",
-        "codex",
-        "--set",
-        f"backend.codex.api_url={url_b}",
-        check=False,
-    )
+    again = run("fetch", *member_codex, "--message", codex_msg, check=False)
     assert again.returncode == 2 and "same-link" in again.stderr
 
     # A second member takes the BitTorrent link from the seeding owner.
