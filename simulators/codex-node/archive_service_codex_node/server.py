@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
 from archive_service_codex.client import API_PREFIXES, ApiGeneration
@@ -31,6 +32,8 @@ from archive_service_codex_node.ratelimit import NodeLimits
 log = logging.getLogger(__name__)
 
 DEFAULT_QUOTA = 20 * 2**30
+
+T = TypeVar("T")
 
 
 class LocalCodexNode(StartStop):
@@ -185,15 +188,15 @@ class LocalCodexNode(StartStop):
 
     # --- properties -----------------------------------------------------------------------------
 
-    def _need(self, value: object, what: str) -> None:
+    @staticmethod
+    def _need(value: T | None, what: str) -> T:
         if value is None:
             raise BackendUnavailableError(f"the local Codex node is not started ({what})")
+        return value
 
     @property
     def port(self) -> int:
-        self._need(self._port, "port")
-        assert self._port is not None
-        return self._port
+        return self._need(self._port, "port")
 
     @property
     def api_url(self) -> str:
@@ -209,33 +212,23 @@ class LocalCodexNode(StartStop):
 
     @property
     def identity(self) -> NodeIdentity:
-        self._need(self._identity, "identity")
-        assert self._identity is not None
-        return self._identity
+        return self._need(self._identity, "identity")
 
     @property
     def store(self) -> BlockStore:
-        self._need(self._store, "store")
-        assert self._store is not None
-        return self._store
+        return self._need(self._store, "store")
 
     @property
     def network(self) -> PeerNetwork:
-        self._need(self._network, "network")
-        assert self._network is not None
-        return self._network
+        return self._need(self._network, "network")
 
     @property
     def downloads(self) -> BackgroundDownloads:
-        self._need(self._downloads, "downloads")
-        assert self._downloads is not None
-        return self._downloads
+        return self._need(self._downloads, "downloads")
 
     @property
     def engine(self) -> Engine:
-        self._need(self._engine, "engine")
-        assert self._engine is not None
-        return self._engine
+        return self._need(self._engine, "engine")
 
     async def connect(self, peer_id: str, addrs: Sequence[str]) -> None:
         """What `GET /connect/{peerId}?addrs=…` does (DialError if unreachable)."""
