@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import TypeVar
+from types import TracebackType
+from typing import Self, TypeVar
 
 from archive_service.errors import ArchiveTimeoutError, OperationCancelled
 
@@ -55,3 +56,25 @@ async def wait_cancellable(
         for fut in waiters:
             if fut.done() and not fut.cancelled():
                 fut.exception()
+
+
+class StartStop:
+    """Something with an async `start` and `stop`: `async with` starts it and stops it."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import coincurve
 import pluggy
 
+from archive_service.asyncutil import StartStop
 from archive_service.clock import Clock
 from archive_service.config import Config
 from archive_service.crypto.hashratchet import HashRatchet
@@ -41,7 +41,7 @@ def load_node_key(data_dir: Path) -> coincurve.PrivateKey:
     return key
 
 
-class ArchiveNode:
+class ArchiveNode(StartStop):
     def __init__(
         self,
         config: Config,
@@ -139,15 +139,3 @@ class ArchiveNode:
                 await backend.stop()
             self._started = False
         self.store.close()
-
-    async def __aenter__(self) -> ArchiveNode:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

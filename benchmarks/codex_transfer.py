@@ -77,16 +77,23 @@ def make_backend(
     return CodexBackend(context, CodexSettings(api_url=api_url)), store
 
 
+async def start_node_pair(root: Path, prefix: str = "") -> tuple[NodeProcess, NodeProcess]:
+    """An owner's and a member's node process under `root`, the member bootstrapped from the
+    owner, both searching briefly for a missing block."""
+    node_args = ["--block-retries", "50", "--retry-interval", "0.05"]
+    owner_node = NodeProcess(root / f"{prefix}node-owner", args=node_args)
+    await owner_node.astart()
+    member_node = NodeProcess(
+        root / f"{prefix}node-member", args=[*node_args, "--bootstrap-node", owner_node.spr]
+    )
+    await member_node.astart()
+    return owner_node, member_node
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     load_at_start = os.getloadavg()  # other work on the machine skews every ratio
     root = Path(tempfile.mkdtemp(prefix="codex-bench-"))
-    node_args = ["--block-retries", "50", "--retry-interval", "0.05"]
-    owner_node = NodeProcess(root / "node-owner", args=node_args)
-    await owner_node.astart()
-    member_node = NodeProcess(
-        root / "node-member", args=[*node_args, "--bootstrap-node", owner_node.spr]
-    )
-    await member_node.astart()
+    owner_node, member_node = await start_node_pair(root)
     http = httpx.AsyncClient(timeout=600, trust_env=False)
     try:
         messages, archives = common.synthetic_history(args.mib, args.archives)

@@ -110,8 +110,9 @@ def history_archives(history: History) -> list[BuiltArchive]:
 
 
 # SQLite floors -------------------------------------------------------------------------------
-def insert_apsw(path: Path, rows: Sequence[Row]) -> float:
-    conn = apsw.Connection(str(path))
+def _timed_insert(conn: Any, rows: Sequence[Row]) -> float:
+    """Seconds to insert `rows` in one transaction through `conn` (apsw's or sqlite3's: the
+    same calls), closed after."""
     try:
         for pragma in ("page_size=16384", "journal_mode=WAL", "synchronous=NORMAL"):
             conn.execute(f"PRAGMA {pragma}")
@@ -124,22 +125,14 @@ def insert_apsw(path: Path, rows: Sequence[Row]) -> float:
         return time.perf_counter() - started
     finally:
         conn.close()
+
+
+def insert_apsw(path: Path, rows: Sequence[Row]) -> float:
+    return _timed_insert(apsw.Connection(str(path)), rows)
 
 
 def insert_sqlite3(path: Path, rows: Sequence[Row]) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for pragma in ("page_size=16384", "journal_mode=WAL", "synchronous=NORMAL"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute(_WAKU_TABLE)
-        conn.execute(_WAKU_INDEX)
-        started = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT, rows)
-        conn.execute("COMMIT")
-        return time.perf_counter() - started
-    finally:
-        conn.close()
+    return _timed_insert(sqlite3.connect(path, isolation_level=None), rows)
 
 
 def sqlite_floors(root: Path, rows: list[Row], newest: list[Row]) -> dict[str, Any]:
@@ -193,16 +186,9 @@ async def raw_torrent(root: Path, archives: list[BuiltArchive]) -> dict[str, Any
 
 
 async def raw_codex(root: Path, archives: list[BuiltArchive]) -> dict[str, Any]:
-    from archive_service_codex_node.process import NodeProcess
-    from codex_transfer import COMMUNITY, make_backend
+    from codex_transfer import COMMUNITY, make_backend, start_node_pair
 
-    node_args = ["--block-retries", "50", "--retry-interval", "0.05"]
-    owner_node = NodeProcess(root / "raw-node-owner", args=node_args)
-    await owner_node.astart()
-    member_node = NodeProcess(
-        root / "raw-node-member", args=[*node_args, "--bootstrap-node", owner_node.spr]
-    )
-    await member_node.astart()
+    owner_node, member_node = await start_node_pair(root, "raw-")
     http = httpx.AsyncClient(timeout=600, trust_env=False)
     try:
         owner, store = make_backend(root, "raw-owner", owner_node.api_url)

@@ -3,78 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_process import LOOPBACK_TORRENT, Background, run
 
 pytestmark = pytest.mark.timeout(300)
-
-CLI = [sys.executable, "-m", "archive_service_cli"]
-LOOPBACK_TORRENT = """
-[backend.torrent]
-listen_interface = "127.0.0.1"
-announce = []
-enable_dht = false
-loopback_only = true
-magnet_peer_hints = true
-"""
-
-
-def run(
-    *args: str | Path, check: bool = True, timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-class Background:
-    """A long-running CLI command (codex-node, seed) read line by line until it is ready."""
-
-    def __init__(self, *args: str | Path, ready: str) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        deadline = time.monotonic() + 60
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"{args} ended early:\n{''.join(self.lines)}")
-            self.lines.append(line)
-            if ready in line:
-                return
-        raise AssertionError(f"{args} not ready in time:\n{''.join(self.lines)}")
-
-    def value(self, prefix: str) -> str:
-        for line in self.lines:
-            if prefix in line:
-                return line.split(prefix, 1)[1].split()[0]
-        raise AssertionError(f"no {prefix!r} in {self.lines}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
 
 
 @pytest.fixture
@@ -126,20 +64,11 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
         "--topics",
         "3",
     )
+    # The owner's commands: both backends, Codex through node A.
+    owner_args: list[str | Path] = ["-d", owner, "-c", config, "--backends", "torrent,codex"]
+    owner_args += ["--set", f"backend.codex.api_url={url_a}"]
     created = run(
-        "create",
-        "-d",
-        owner,
-        "-c",
-        config,
-        "--backends",
-        "torrent,codex",
-        "--set",
-        'owner.distribution=["torrent"]',
-        "--set",
-        f"backend.codex.api_url={url_a}",
-        "--to",
-        "1705881600",
+        "create", *owner_args, "--set", 'owner.distribution=["torrent"]', "--to", "1705881600"
     )
     assert "magnet:?xt=urn:btih:" in created.stdout
     (torrent_msg,) = (owner / "outbox").glob("*-torrent.msg")
@@ -151,19 +80,7 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
     index_json = json.loads(run("inspect", index, "--json").stdout)
     assert index_json["kind"] == "torrent-index" and len(index_json["archives"]) == 3
 
-    migrated = run(
-        "migrate",
-        "-d",
-        owner,
-        "-c",
-        config,
-        "--backends",
-        "torrent,codex",
-        "--set",
-        f"backend.codex.api_url={url_a}",
-        "--json",
-        tmp_path / "map.json",
-    )
+    migrated = run("migrate", *owner_args, "--json", tmp_path / "map.json")
     mapping = json.loads((tmp_path / "map.json").read_text())
     assert len(mapping["mapping"]) == 3 and mapping["link"].startswith("z")
     assert "migrated 3" in migrated.stdout
@@ -176,19 +93,11 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
         "seed", "-d", owner, "-c", config, "--backends", "torrent", ready="links announced again"
     )
     background.append(seeder)
+    # The member's fetches: Codex through node B.
+    member_codex: list[str | Path] = ["-d", member, "--backends", "codex"]
+    member_codex += ["--set", f"backend.codex.api_url={url_b}"]
     fetched = run(
-        "fetch",
-        "-d",
-        member,
-        "--join",
-        "--community",
-        community,
-        "--message",
-        codex_msg,
-        "--backends",
-        "codex",
-        "--set",
-        f"backend.codex.api_url={url_b}",
+        "fetch", *member_codex, "--join", "--community", community, "--message", codex_msg
     )
     assert "imported 2,000 new messages" in fetched.stdout
     assert message_hashes(member / "archive-service.sqlite") == message_hashes(
@@ -196,18 +105,7 @@ def test_owner_and_member_through_the_cli(tmp_path: Path, background: list[Backg
     )
 
     # The same link again is refused, saying why.
-    again = run(
-        "fetch",
-        "-d",
-        member,
-        "--message",
-        codex_msg,
-        "--backends",
-        "codex",
-        "--set",
-        f"backend.codex.api_url={url_b}",
-        check=False,
-    )
+    again = run("fetch", *member_codex, "--message", codex_msg, check=False)
     assert again.returncode == 2 and "same-link" in again.stderr
 
     # A second member takes the BitTorrent link from the seeding owner.

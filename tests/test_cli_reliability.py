@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_process import CLI, LOOPBACK_TORRENT, Background, hold_in_child, run
 
 from archive_service.crypto.signing import generate_community_key, sign_archive_link
 from archive_service.ids import community_hex
@@ -22,34 +23,8 @@ from archive_service.wire import app_pb, pb
 
 pytestmark = pytest.mark.timeout(300)
 
-CLI = [sys.executable, "-m", "archive_service_cli"]
 DAY = 24 * 3600
 TORRENT_ONLY = ["--backends", "torrent", "--set", 'owner.distribution=["torrent"]']
-LOOPBACK_TORRENT = """
-[backend.torrent]
-listen_interface = "127.0.0.1"
-announce = []
-enable_dht = false
-loopback_only = true
-magnet_peer_hints = true
-"""
-
-
-def run(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def ok(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    result = run(*args)
-    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -63,7 +38,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def generate(db: Path, messages: int, days: int) -> None:
     """A history that ends now, so `create` without --to archives all of it."""
     start = int(time.time()) - days * DAY
-    ok("generate", "--db", db, "--messages", messages, "--days", days, "--start-ts", start)
+    run("generate", "--db", db, "--messages", messages, "--days", days, "--start-ts", start)
 
 
 def message_hashes(db: Path) -> set[str]:
@@ -108,7 +83,7 @@ def test_a_full_disk_during_create_is_one_line_and_the_state_stays_correct(
     config = tmp_path / "loopback.toml"
     config.write_text(LOOPBACK_TORRENT)
 
-    full = run("create", "-d", small_disk, "-c", config, *TORRENT_ONLY)
+    full = run("create", "-d", small_disk, "-c", config, *TORRENT_ONLY, check=False)
     line = one_line_error(full)
     assert "no space left on device while writing" in line, line
     assert str(small_disk) in line and "--data-dir" in line
@@ -119,7 +94,7 @@ def test_a_full_disk_during_create_is_one_line_and_the_state_stays_correct(
 
     # With room again, the same command archives the whole history once.
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    created = ok("create", "-d", small_disk, "-c", config, *TORRENT_ONLY)
+    created = run("create", "-d", small_disk, "-c", config, *TORRENT_ONLY)
     assert "magnet:?xt=urn:btih:" in created.stdout
     windows = torrent_entries(small_disk)
     assert len(windows) == len(set(windows)) == 3  # three weekly windows, none twice
@@ -127,32 +102,17 @@ def test_a_full_disk_during_create_is_one_line_and_the_state_stays_correct(
 
 # --- one writer per data dir (item 8) -----------------------------------------------------
 
-HOLDER = """
-import sys
-from pathlib import Path
-from archive_service.datadir import DataDirLock
-DataDirLock(Path(sys.argv[1]), "archive-service create -d owner").acquire()
-print("held", flush=True)
-sys.stdin.read()
-"""
-
 
 def test_a_second_writer_is_refused_naming_the_first(tmp_path: Path) -> None:
     owner = tmp_path / "owner"
     generate(owner / "archive-service.sqlite", 200, 14)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(owner)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = hold_in_child(owner)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         for command in ("create", "migrate"):
-            line = one_line_error(run(command, "-d", owner, *TORRENT_ONLY))
+            line = one_line_error(run(command, "-d", owner, *TORRENT_ONLY, check=False))
             assert f"data dir {owner} is held by pid {holder.pid}" in line, line
             assert "(archive-service create -d owner)" in line
-        fetch = run("fetch", "-d", owner, "--message", "/nonexistent")
+        fetch = run("fetch", "-d", owner, "--message", "/nonexistent", check=False)
         assert "cannot read" in one_line_error(fetch)  # bad input is still named first
     finally:
         assert holder.stdin is not None
@@ -187,40 +147,6 @@ def test_two_creates_at_once_publish_each_window_once(tmp_path: Path) -> None:
     assert len(windows) == len(set(windows)) and len(windows) >= 4  # every window once
 
 
-class Daemon:
-    """`seed` in the background, read line by line."""
-
-    def __init__(self, *args: str | Path) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, "seed", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "COLUMNS": "400"},
-        )
-        self.lines: list[str] = []
-
-    def wait_for(self, text: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"seed ended early:\n{''.join(self.lines)}")
-            self.lines.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"no {text!r} from seed:\n{''.join(self.lines)}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(2)
-        try:
-            return self.proc.wait(timeout=30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-
-
 def test_create_while_seed_runs_is_seeded_by_the_daemon_and_fetched(tmp_path: Path) -> None:
     owner, member = tmp_path / "owner", tmp_path / "member"
     generate(owner / "archive-service.sqlite", 2000, 21)
@@ -230,21 +156,21 @@ def test_create_while_seed_runs_is_seeded_by_the_daemon_and_fetched(tmp_path: Pa
     # interval keeps the daemon itself from archiving: only the other process writes.
     interval = ["--set", f"owner.interval={30 * DAY}"]
     first_part = str(int(time.time()) - 7 * DAY)
-    ok("create", "-d", owner, "-c", config, *TORRENT_ONLY, *interval, "--to", first_part)
+    run("create", "-d", owner, "-c", config, *TORRENT_ONLY, *interval, "--to", first_part)
 
-    daemon = Daemon("-d", owner, "-c", config, "--backends", "torrent", *interval)
+    daemon = Background("seed", "-d", owner, "-c", config, "--backends", "torrent", *interval)
     try:
         daemon.wait_for("links announced again; Ctrl-C stops")
-        second = run("seed", "-d", owner, "-c", config, "--backends", "torrent")
+        second = run("seed", "-d", owner, "-c", config, "--backends", "torrent", check=False)
         assert "held by pid" in one_line_error(second)  # one daemon per data dir
 
-        ok("create", "-d", owner, "-c", config, *TORRENT_ONLY, *interval)
+        run("create", "-d", owner, "-c", config, *TORRENT_ONLY, *interval)
         daemon.wait_for("links announced again from this seeder")
         assert daemon.proc.poll() is None  # still running
 
         (message,) = (owner / "outbox").glob("*-torrent.msg")
-        shown = json.loads(ok("inspect", message, "--json").stdout)
-        fetched = ok(
+        shown = json.loads(run("inspect", message, "--json").stdout)
+        fetched = run(
             "fetch",
             "-d",
             member,
@@ -285,7 +211,7 @@ def test_a_tampered_link_message_is_not_joined(tmp_path: Path) -> None:
     member = tmp_path / "member"
 
     unconfirmed = one_line_error(
-        run("fetch", "-d", member, "-b", "torrent", "--join", "--message", tampered)
+        run("fetch", "-d", member, "-b", "torrent", "--join", "--message", tampered, check=False)
     )
     assert "signed by community 0x" in unconfirmed and "--community" in unconfirmed
     assert community_hex(community) not in unconfirmed  # it recovered to another key
@@ -301,6 +227,7 @@ def test_a_tampered_link_message_is_not_joined(tmp_path: Path) -> None:
         community_hex(community),
         "--message",
         tampered,
+        check=False,
     )
     assert f"not by the community key {community_hex(community)}" in one_line_error(wrong)
     with contextlib.closing(sqlite3.connect(member / "archive-service.sqlite")) as conn:
@@ -314,15 +241,11 @@ def test_the_daemon_runs_its_own_interval_and_a_writer_holding_the_dir_delays_it
     generate(owner / "archive-service.sqlite", 300, 14)
     config = tmp_path / "loopback.toml"
     config.write_text(LOOPBACK_TORRENT)
-    ok("create", "-d", owner, "-c", config, *TORRENT_ONLY)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(owner)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    run("create", "-d", owner, "-c", config, *TORRENT_ONLY)
+    holder = hold_in_child(owner)
+    daemon = Background(
+        "seed", "-d", owner, "-c", config, "--backends", "torrent", "--set", "owner.interval=2"
     )
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    daemon = Daemon("-d", owner, "-c", config, "--backends", "torrent", "--set", "owner.interval=2")
     try:
         daemon.wait_for(f"waiting for pid {holder.pid} (archive-service create -d owner)")
         assert holder.stdin is not None

@@ -5,37 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import hold_in_child
 
 from archive_service.datadir import DAEMON_LOCK, WRITER_LOCK, DataDirLock
 from archive_service.errors import DataDirBusyError
 
 pytestmark = pytest.mark.timeout(60)
-
-HOLDER = """
-import sys
-from pathlib import Path
-from archive_service.datadir import DataDirLock
-lock = DataDirLock(Path(sys.argv[1]), "archive-service create -d owner")
-lock.acquire()
-print("held", flush=True)
-sys.stdin.read()  # until the test closes stdin
-"""
-
-
-def hold_in_child(data_dir: Path) -> subprocess.Popen[str]:
-    child = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(data_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None and child.stdout.readline() == "held\n"
-    return child
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> None:

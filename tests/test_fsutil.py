@@ -4,13 +4,11 @@ is left beside it."""
 from __future__ import annotations
 
 import os
-import signal
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from killed_writer import killed_writer
 
 from archive_service import fsutil
 from archive_service.fsutil import AtomicFile, atomic_write, remove_stale_tmp
@@ -99,25 +97,8 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
 
 
-def _killed_writer(target: Path) -> Path:
-    """A real process that dies by SIGKILL inside AtomicFile, leaving its temporary file."""
-    code = (
-        "import os, signal, sys\n"
-        "from archive_service.fsutil import AtomicFile\n"
-        "out = AtomicFile(sys.argv[1])\n"
-        "out.write(b'half')\n"
-        "print(out.tmp, flush=True)\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=60
-    )
-    assert run.returncode == -signal.SIGKILL
-    return Path(run.stdout.strip())
-
-
 def test_remove_stale_tmp_removes_what_a_killed_process_left(tmp_path: Path) -> None:
-    left = [_killed_writer(tmp_path / "index"), _killed_writer(tmp_path / "a" / "b" / "key")]
+    left = [killed_writer(tmp_path / "index"), killed_writer(tmp_path / "a" / "b" / "key")]
     assert all(p.exists() for p in left)
     (tmp_path / "index").write_bytes(b"kept")
     (tmp_path / ".hidden.tmp").write_bytes(b"not ours")  # not an AtomicFile name: kept

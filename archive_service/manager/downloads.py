@@ -24,7 +24,7 @@ from archive_service.events import (
 )
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, DownloadTaskInfo
-from archive_service.manager.imports import Importer, no_key_backoff
+from archive_service.manager.imports import Importer, KeyWaits, no_key_backoff
 from archive_service.manager.links import preference_order, supersedes
 from archive_service.store import Store
 
@@ -39,15 +39,14 @@ class _Running:
 
 
 @dataclass
-class _DownloadState:
+class _DownloadState(KeyWaits):
+    """`not_before`: the "no key yet" back-off per backend; a new link or key clears it."""
+
     pending: dict[str, str] = field(default_factory=dict)  # backend -> link to download
     resumed: dict[str, str] = field(default_factory=dict)  # backend -> link resumed at start
     running: _Running | None = None
     worker: asyncio.Task[None] | None = None
-    # "No key yet" back-off per backend (clock deadlines); a new link or key clears it.
-    not_before: dict[str, float] = field(default_factory=dict)
     no_key_attempts: dict[str, int] = field(default_factory=dict)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -160,10 +159,8 @@ class Downloads:
 
     def notify_group_key(self, community_id: bytes) -> None:
         state = self._states.get(community_id)
-        if state is None:
-            return
-        state.not_before.clear()
-        state.wakeup.set()
+        if state is not None:
+            state.group_key_arrived()
 
     # work -----------------------------------------------------------------------------------
     async def _worker(self, community_id: bytes, state: _DownloadState) -> None:

@@ -73,12 +73,22 @@ class RateLimiter:
 
 
 @dataclass
-class _ImportState:
-    task: asyncio.Task[None] | None = None
-    # Clock deadlines per archive; a new group key clears them and wakes the loop.
+class KeyWaits:
+    """What a loop waiting for a group key keeps: clock deadlines per item (an archive, a
+    backend) and the event that wakes it. A new group key clears the deadlines and wakes it."""
+
     not_before: dict[str, float] = field(default_factory=dict)
-    gave_up: set[str] = field(default_factory=set)  # surfaced; not retried this run
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def group_key_arrived(self) -> None:
+        self.not_before.clear()
+        self.wakeup.set()
+
+
+@dataclass
+class _ImportState(KeyWaits):
+    task: asyncio.Task[None] | None = None
+    gave_up: set[str] = field(default_factory=set)  # surfaced; not retried this run
 
 
 class Importer:
@@ -158,10 +168,8 @@ class Importer:
 
     def notify_group_key(self, community_id: bytes) -> None:
         state = self._states.get(community_id)
-        if state is None:
-            return
-        state.not_before.clear()
-        state.wakeup.set()
+        if state is not None:
+            state.group_key_arrived()
 
     async def _import_loop(self, community_id: bytes, state: _ImportState) -> None:
         cfg = self.config.import_

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from archive_service_codex.client import CodexClient, CodexUnavailable, DataItem
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex.verify import CodexIntegrityError
 from archive_service_codex_node import LocalCodexNode
+from sides import Side, Sides
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
 from archive_service.crypto.hashratchet import HashRatchet
@@ -68,22 +68,9 @@ async def patient_node(codex_node_factory) -> LocalCodexNode:
     return await codex_node_factory("node-p", block_retries=3000)
 
 
-@dataclass
-class Side:
-    """One archive-service node: its store, crypto, events and Codex backend."""
-
-    backend: CodexBackend
-    store: Store
-    crypto: HashRatchet
-    events: list[ArchiveEvent] = field(default_factory=list)
-
-    def of(self, kind: type[ArchiveEvent]) -> list[ArchiveEvent]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
 @pytest.fixture
 async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
-    sides: list[Side] = []
+    sides = Sides(tmp_path)
 
     async def make(
         name: str,
@@ -94,34 +81,17 @@ async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         on_event: Callable[[ArchiveEvent], None] | None = None,
         **settings: object,
     ) -> Side:
-        store = Store(tmp_path / name / "archive-service.sqlite")
-        crypto = HashRatchet(store)
-        events: list[ArchiveEvent] = []
-
-        def emit(event: ArchiveEvent) -> None:
-            events.append(event)
-            if on_event is not None:
-                on_event(event)
-
-        context = BackendContext(
-            data_dir=tmp_path / name / "codex",
-            store=store,
-            crypto=crypto,
-            emit=emit,
-            timeouts=timeouts or Timeouts(index=15, archive=15, download=60),
-            max_download_concurrency=concurrency,
-        )
         api_url = node if isinstance(node, str) else node.api_url
-        backend = CodexBackend(context, CodexSettings(api_url=api_url, **settings))
-        await backend.start()
-        side = Side(backend, store, crypto, events)
-        sides.append(side)
-        return side
+        return await sides.add(
+            name,
+            CodexSettings(api_url=api_url, **settings),
+            timeouts or Timeouts(index=15, archive=15, download=60),
+            concurrency,
+            on_event,
+        )
 
     yield make
-    for side in sides:
-        await side.backend.stop()
-        side.store.close()
+    await sides.close()
 
 
 def week_messages(week: int, count: int = 60, size: int = 9000) -> list[StoredMessage]:
@@ -608,24 +578,23 @@ async def test_per_archive_and_overall_timeouts_are_separate(
     # The member's node keeps searching for minutes, as a real node does.
     patient = await codex_node_factory("patient-b", block_retries=3000, bootstrap=[node_a.spr])
 
-    member = await make_side(
-        "member", patient, timeouts=Timeouts(index=10, archive=0.5, download=30), concurrency=1
-    )
     # Which budget ended each archive is in its failure reason (the node would search on).
-    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
-    assert sorted(info.failed_archive_ids) == sorted(e.archive_id for e in entries)
-    failures = member.of(HistoryArchiveDownloadFailed)
-    assert len(failures) == len(entries)
-    assert all("after 0.5 s (per-archive timeout)" in e.reason for e in failures)
-
-    other = await make_side(
-        "other", patient, timeouts=Timeouts(index=10, archive=30, download=1.0), concurrency=1
-    )
-    info = await other.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
-    assert sorted(info.failed_archive_ids) == sorted(e.archive_id for e in entries)
-    failures = other.of(HistoryArchiveDownloadFailed)
-    assert len(failures) == len(entries)
-    assert all("the whole download exceeded 1 s" in e.reason for e in failures)
+    for name, timeouts, reason in (
+        (
+            "member",
+            Timeouts(index=10, archive=0.5, download=30),
+            "after 0.5 s (per-archive timeout)",
+        ),
+        ("other", Timeouts(index=10, archive=30, download=1.0), "the whole download exceeded 1 s"),
+    ):
+        member = await make_side(name, patient, timeouts=timeouts, concurrency=1)
+        info = await member.backend.download_history_archives(
+            COMMUNITY, result.link, asyncio.Event()
+        )
+        assert sorted(info.failed_archive_ids) == sorted(e.archive_id for e in entries)
+        failures = member.of(HistoryArchiveDownloadFailed)
+        assert len(failures) == len(entries)
+        assert all(reason in e.reason for e in failures), (name, failures)
 
 
 async def test_an_oversized_index_is_refused(

@@ -16,10 +16,10 @@ from archive_service_codex.cid import (
     MerkleBuilder,
     b58decode,
     b58encode,
+    build_manifest,
     cid_from_bytes,
     compute_manifest,
     decode_manifest,
-    encode_manifest,
     merkle_root,
     parse_cid,
 )
@@ -253,7 +253,8 @@ def test_decode_manifest_checks_cid_and_structure() -> None:
 
 def test_encode_never_writes_empty_metadata() -> None:
     tree = compute_manifest(SOME).tree_cid
-    assert encode_manifest(tree, 18, filename="", mimetype="") == encode_manifest(tree, 18)
+    empty = build_manifest(tree, 18, filename="", mimetype="")
+    assert empty.encoded == build_manifest(tree, 18).encoded
 
 
 def test_blocks_of_mutable_input_are_copies() -> None:

@@ -5,9 +5,6 @@ temporary files a killed process left are removed at start-up. Real local node, 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import weekly_history
 from archive_service_codex.backend import CodexBackend
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex_node import LocalCodexNode
+from killed_writer import killed_writer
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
 from archive_service.crypto.hashratchet import HashRatchet
@@ -85,30 +83,13 @@ async def test_archives_of_an_interrupted_publication_are_removed_at_the_next_op
     await reopened.abort()
 
 
-def _killed_writer(target: Path) -> Path:
-    """A real process that dies by SIGKILL inside AtomicFile, leaving its temporary file."""
-    code = (
-        "import os, signal, sys\n"
-        "from archive_service.fsutil import AtomicFile\n"
-        "out = AtomicFile(sys.argv[1])\n"
-        "out.write(b'half')\n"
-        "print(out.tmp, flush=True)\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=60
-    )
-    assert run.returncode == -signal.SIGKILL
-    return Path(run.stdout.strip())
-
-
 async def test_start_removes_temporary_files_a_killed_process_left(
     tmp_path: Path, codex_node_factory
 ) -> None:
     node: LocalCodexNode = await codex_node_factory("node")
     root = tmp_path / "owner"
     archives = root / "codex" / ("0x" + COMMUNITY.hex()) / "archives"
-    left = _killed_writer(archives / ("0x" + "ab" * 32))
+    left = killed_writer(archives / ("0x" + "ab" * 32))
     assert left.exists()
     owner = Owner(root, node.api_url)
     await owner.backend.start()

@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import weekly_history
-from archive_service_codex.backend import CodexBackend
 from archive_service_codex.client import CodexClient, CodexError
 from archive_service_codex.settings import CodexSettings, CodexTimeoutSettings, RetrySettings
 from faultproxy import (
@@ -30,18 +28,16 @@ from faultproxy import (
     FaultProxy,
     Route,
 )
+from sides import Side, Sides
 from weekly_history import COMMUNITY, T0, WEEK, publish
 
-from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.errors import ArchiveServiceError
 from archive_service.events import (
-    ArchiveEvent,
     HistoryArchiveDownloaded,
     HistoryArchiveDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.interface import BackendContext, PublishResult, Timeouts
-from archive_service.store import Store
+from archive_service.interface import PublishResult, Timeouts
 from archive_service.types import StoredMessage
 
 pytestmark = pytest.mark.timeout(90)
@@ -60,14 +56,6 @@ def history() -> list[StoredMessage]:
     return [m for week in range(WEEKS) for m in weekly_history.week_messages(week, 20, 9000)]
 
 
-@dataclass
-class Side:
-    backend: CodexBackend
-    store: Store
-    crypto: HashRatchet
-    events: list[ArchiveEvent] = field(default_factory=list)
-
-
 @pytest.fixture
 async def proxy(codex_node_factory) -> AsyncIterator[FaultProxy]:
     node = await codex_node_factory("node")
@@ -80,35 +68,27 @@ async def proxy(codex_node_factory) -> AsyncIterator[FaultProxy]:
 
 @pytest.fixture
 async def make_side(tmp_path: Path, proxy: FaultProxy) -> AsyncIterator[Callable[..., object]]:
-    sides: list[Side] = []
+    sides = Sides(tmp_path)
 
     async def make(name: str) -> Side:
-        store = Store(tmp_path / name / "archive-service.sqlite")
-        crypto = HashRatchet(store)
-        events: list[ArchiveEvent] = []
-        context = BackendContext(
-            data_dir=tmp_path / name / "codex",
-            store=store,
-            crypto=crypto,
-            emit=events.append,
-            timeouts=CORE_TIMEOUTS,
-            max_download_concurrency=2,
-        )
         settings = CodexSettings(api_url=proxy.api_url, timeouts=CLIENT_TIMEOUTS, retry=FAST_RETRY)
-        backend = CodexBackend(context, settings)
-        await backend.start()
-        side = Side(backend, store, crypto, events)
-        sides.append(side)
-        return side
+        return await sides.add(name, settings, CORE_TIMEOUTS)
 
     yield make
-    for side in sides:
-        await side.backend.stop()
-        side.store.close()
+    await sides.close()
 
 
 async def publish_history(owner: Side) -> PublishResult:
     return await publish(owner, history(), T0, T0 + WEEKS * WEEK)
+
+
+async def published_pair(make_side) -> tuple[Side, Side, str]:
+    """An owner that published the history, a member beside it, and the link."""
+    owner = await make_side("owner")
+    member = await make_side("member")
+    result = await publish_history(owner)
+    assert result.link is not None
+    return owner, member, result.link
 
 
 def one_line(error: BaseException) -> str:
@@ -214,15 +194,12 @@ async def test_a_member_reports_the_failed_archive_and_fetches_it_next_run(
     name: str, proxy: FaultProxy, make_side
 ) -> None:
     route, fault = MEMBER_FAULTS[name]
-    owner = await make_side("owner")
-    member = await make_side("member")
-    result = await publish_history(owner)
-    assert result.link is not None
+    owner, member, link = await published_pair(make_side)
     entries = await owner.backend.read_index(COMMUNITY)
     victim = entries[1]
     rule = proxy.inject(route, fault, cid=victim.locator["cid"])
 
-    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    info = await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
 
     assert rule.fired.is_set()
     assert info.failed_archive_ids == [victim.archive_id]
@@ -232,10 +209,10 @@ async def test_a_member_reports_the_failed_archive_and_fetches_it_next_run(
     # Nothing unverified is kept: no file for the victim, no temporary file left behind.
     files = member.backend.files
     assert kept_files(member) == {files.archive_path(COMMUNITY, a) for a in got} | {
-        files.index_path(COMMUNITY, result.link)
+        files.index_path(COMMUNITY, link)
     }
     # The importer gets exactly the messages of the archives that arrived.
-    imported = await import_downloaded(member, result.link, sorted(got))
+    imported = await import_downloaded(member, link, sorted(got))
     windows = [(e.metadata.from_ts, e.metadata.to_ts) for e in entries if e.archive_id in got]
     expected = [m for m in history() if any(a <= m.timestamp < b for a, b in windows)]
     assert by_hash(imported) == by_hash(expected)
@@ -243,11 +220,11 @@ async def test_a_member_reports_the_failed_archive_and_fetches_it_next_run(
     # The node is healthy again: the next run fetches the failed archive only.
     proxy.clear()
     member.events.clear()
-    again = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    again = await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
     assert again.failed_archive_ids == [] and again.total_downloaded == WEEKS
     done = [e.archive_id for e in member.events if isinstance(e, HistoryArchiveDownloaded)]
     assert done == [victim.archive_id]
-    imported += await import_downloaded(member, result.link, [victim.archive_id])
+    imported += await import_downloaded(member, link, [victim.archive_id])
     assert by_hash(imported) == by_hash(history())
     assert member.store.count_waku_messages() == len(history())  # nothing twice
 
@@ -267,14 +244,11 @@ async def test_a_failed_index_download_keeps_nothing_and_retries(
     name: str, proxy: FaultProxy, make_side
 ) -> None:
     route, fault = INDEX_FAULTS[name]
-    owner = await make_side("owner")
-    member = await make_side("member")
-    result = await publish_history(owner)
-    assert result.link is not None
-    rule = proxy.inject(route, fault, cid=result.link)
+    _owner, member, link = await published_pair(make_side)
+    rule = proxy.inject(route, fault, cid=link)
 
     with pytest.raises(ArchiveServiceError) as failed:
-        await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+        await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
 
     assert rule.fired.is_set()
     one_line(failed.value)
@@ -282,17 +256,14 @@ async def test_a_failed_index_download_keeps_nothing_and_retries(
     assert not any(isinstance(e, IndexDownloadCompleted) for e in member.events)
     assert kept_files(member) == set()
     proxy.clear()
-    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    info = await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
     assert (info.total_downloaded, info.failed_archive_ids) == (WEEKS, [])
 
 
 async def test_a_manifest_claiming_a_huge_dataset_is_refused_before_any_byte(
     proxy: FaultProxy, make_side
 ) -> None:
-    owner = await make_side("owner")
-    member = await make_side("member")
-    result = await publish_history(owner)
-    assert result.link is not None
+    owner, member, link = await published_pair(make_side)
     victim = (await owner.backend.read_index(COMMUNITY))[0]
     async with CodexClient(proxy.node_api_url) as node:  # type: ignore[attr-defined]
         item = await node.manifest(victim.locator["cid"])
@@ -308,7 +279,7 @@ async def test_a_manifest_claiming_a_huge_dataset_is_refused_before_any_byte(
         },
     }
     proxy.inject(MANIFEST, Fault.corrupt(body=json.dumps(lie).encode()), cid=victim.locator["cid"])
-    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    info = await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
     assert info.failed_archive_ids == [victim.archive_id]
     assert proxy.count(DOWNLOAD_NETWORK) == WEEKS  # the index and the two others; not the lie
     (failure,) = [e for e in member.events if isinstance(e, HistoryArchiveDownloadFailed)]
@@ -318,11 +289,8 @@ async def test_a_manifest_claiming_a_huge_dataset_is_refused_before_any_byte(
 async def test_deeply_nested_json_from_the_node_is_a_protocol_error(
     proxy: FaultProxy, make_side
 ) -> None:
-    owner = await make_side("owner")
-    member = await make_side("member")
-    result = await publish_history(owner)
-    assert result.link is not None
+    owner, member, link = await published_pair(make_side)
     victim = (await owner.backend.read_index(COMMUNITY))[0]
     proxy.inject(MANIFEST, Fault.corrupt(body=b"[" * 100_000), cid=victim.locator["cid"])
-    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+    info = await member.backend.download_history_archives(COMMUNITY, link, asyncio.Event())
     assert info.failed_archive_ids == [victim.archive_id]

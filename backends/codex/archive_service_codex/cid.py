@@ -440,7 +440,7 @@ class Manifest:
         return item
 
 
-def encode_manifest(
+def build_manifest(
     tree_cid: Cid,
     dataset_size: int,
     block_size: int = DEFAULT_BLOCK_SIZE,
@@ -448,10 +448,10 @@ def encode_manifest(
     mimetype: str | None = None,
     coder: ManifestCoder = ManifestCoder.CODEX,
     uploaded_at: int | None = None,
-) -> bytes:
-    """The manifest coders of a plain (unprotected) dataset (proto/archive_service_codex/
-    codex_manifest.proto). `uploaded_at` (field 10) exists only in the Codex coder of some
-    pre-v0.2.0 builds."""
+) -> Manifest:
+    """The manifest of a plain (unprotected) dataset as `coder` encodes it (proto/
+    archive_service_codex/codex_manifest.proto). `uploaded_at` (field 10) exists only in the
+    Codex coder of some pre-v0.2.0 builds."""
     fn = filename.encode() if filename else None
     mt = mimetype.encode() if mimetype else None
     if coder is ManifestCoder.STORAGE:
@@ -468,35 +468,22 @@ def encode_manifest(
             filename=fn,
             mimetype=mt,
         )
-        return StorageManifestEnvelope(manifest=inner.SerializeToString()).SerializeToString()
-    header: ManifestHeader | InterimManifestHeader
-    if coder is ManifestCoder.INTERIM:
-        if uploaded_at is not None:
-            raise ValueError("the January-2026 coder has no uploadedAt field")
-        header = InterimManifestHeader(filename=fn, mimetype=mt)
+        encoded = StorageManifestEnvelope(manifest=inner.SerializeToString()).SerializeToString()
     else:
-        header = ManifestHeader(filename=fn, mimetype=mt, uploaded_at=uploaded_at)
-    header.tree_cid = tree_cid.binary
-    header.block_size = block_size
-    header.dataset_size = dataset_size
-    header.codec = BLOCK_CODEC
-    header.hcodec = SHA2_256
-    header.version = CID_V1_WIRE_VERSION
-    return CodexManifest(header=header.SerializeToString()).SerializeToString()
-
-
-def build_manifest(
-    tree_cid: Cid,
-    dataset_size: int,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    filename: str | None = None,
-    mimetype: str | None = None,
-    coder: ManifestCoder = ManifestCoder.CODEX,
-    uploaded_at: int | None = None,
-) -> Manifest:
-    encoded = encode_manifest(
-        tree_cid, dataset_size, block_size, filename, mimetype, coder, uploaded_at
-    )
+        header: ManifestHeader | InterimManifestHeader
+        if coder is ManifestCoder.INTERIM:
+            if uploaded_at is not None:
+                raise ValueError("the January-2026 coder has no uploadedAt field")
+            header = InterimManifestHeader(filename=fn, mimetype=mt)
+        else:
+            header = ManifestHeader(filename=fn, mimetype=mt, uploaded_at=uploaded_at)
+        header.tree_cid = tree_cid.binary
+        header.block_size = block_size
+        header.dataset_size = dataset_size
+        header.codec = BLOCK_CODEC
+        header.hcodec = SHA2_256
+        header.version = CID_V1_WIRE_VERSION
+        encoded = CodexManifest(header=header.SerializeToString()).SerializeToString()
     return Manifest(
         cid=manifest_cid_for(encoded),
         tree_cid=tree_cid,
@@ -554,6 +541,39 @@ def _text(header: ManifestHeader | StorageManifest, name: str) -> str | None:
     return getattr(header, name).decode("utf-8") or None
 
 
+def _checked_manifest(
+    message: ManifestHeader | StorageManifest,
+    numbers: tuple[tuple[str, str, int], ...],
+    tree_number: int,
+    cid: Cid,
+    data: bytes,
+    **coder_fields: Any,
+) -> Manifest:
+    """The checks and fields both coders share (their field numbers differ). Raises ValueError
+    or InvalidCidError for a missing or malformed field."""
+    if not message.HasField("tree_cid"):
+        raise ValueError(f"no tree CID (field {tree_number})")
+    tree_cid = cid_from_bytes(message.tree_cid)
+    for name, wire_name, number in numbers:
+        if not message.HasField(name):
+            raise ValueError(f"missing or malformed {wire_name} (field {number})")
+    if message.block_size <= 0:
+        raise ValueError("blockSize must be positive")
+    return Manifest(
+        cid=cid,
+        tree_cid=tree_cid,
+        dataset_size=message.dataset_size,
+        block_size=message.block_size,
+        filename=_text(message, "filename"),
+        mimetype=_text(message, "mimetype"),
+        encoded=data,
+        codec=message.codec,
+        hcodec=message.hcodec,
+        version=message.version,
+        **coder_fields,
+    )
+
+
 def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
     """Decode manifest bytes; with `cid`, also check they hash to it. Raises
     InvalidManifestError for anything that is not a Codex manifest."""
@@ -567,31 +587,17 @@ def decode_manifest(data: bytes, cid: Cid | None = None) -> Manifest:
         if outer.header[:1] == b"\x08":  # field 1 is a varint: the latest coder's manifestVersion
             return _decode_storage_manifest(outer.header, computed, bytes(data))
         header = strictpb.parse(ManifestHeader, outer.header)
-        if not header.HasField("tree_cid"):
-            raise ValueError("no tree CID (field 1)")
-        tree_cid = cid_from_bytes(header.tree_cid)
-        for name, wire_name, number in _HEADER_NUMBERS:
-            if not header.HasField(name):
-                raise ValueError(f"missing or malformed {wire_name} (field {number})")
-        if header.block_size <= 0:
-            raise ValueError("blockSize must be positive")
-        filename, mimetype = _text(header, "filename"), _text(header, "mimetype")
+        return _checked_manifest(
+            header,
+            _HEADER_NUMBERS,
+            1,
+            computed,
+            bytes(data),
+            protected=header.HasField("erasure"),
+            uploaded_at=header.uploaded_at if header.HasField("uploaded_at") else None,
+        )
     except (ValueError, InvalidCidError) as exc:
         raise InvalidManifestError(f"not a Codex manifest: {exc}") from None
-    return Manifest(
-        cid=computed,
-        tree_cid=tree_cid,
-        dataset_size=header.dataset_size,
-        block_size=header.block_size,
-        filename=filename,
-        mimetype=mimetype,
-        encoded=bytes(data),
-        codec=header.codec,
-        hcodec=header.hcodec,
-        version=header.version,
-        protected=header.HasField("erasure"),
-        uploaded_at=header.uploaded_at if header.HasField("uploaded_at") else None,
-    )
 
 
 def _decode_storage_manifest(inner: bytes, cid: Cid, data: bytes) -> Manifest:
@@ -600,30 +606,9 @@ def _decode_storage_manifest(inner: bytes, cid: Cid, data: bytes) -> Manifest:
         m = strictpb.parse(StorageManifest, inner)
         if m.manifest_version != 0:
             raise ValueError(f"Unsupported manifest version: {m.manifest_version}")
-        if not m.HasField("tree_cid"):
-            raise ValueError("no tree CID (field 2)")
-        tree_cid = cid_from_bytes(m.tree_cid)
-        for name, wire_name, number in _STORAGE_NUMBERS:
-            if not m.HasField(name):
-                raise ValueError(f"missing or malformed {wire_name} (field {number})")
-        if m.block_size <= 0:
-            raise ValueError("blockSize must be positive")
-        filename, mimetype = _text(m, "filename"), _text(m, "mimetype")
+        return _checked_manifest(m, _STORAGE_NUMBERS, 2, cid, data, coder=ManifestCoder.STORAGE)
     except (ValueError, InvalidCidError) as exc:
         raise InvalidManifestError(f"not a Logos Storage manifest: {exc}") from None
-    return Manifest(
-        cid=cid,
-        tree_cid=tree_cid,
-        dataset_size=m.dataset_size,
-        block_size=m.block_size,
-        filename=filename,
-        mimetype=mimetype,
-        encoded=data,
-        codec=m.codec,
-        hcodec=m.hcodec,
-        version=m.version,
-        coder=ManifestCoder.STORAGE,
-    )
 
 
 # --- streaming upload --------------------------------------------------------------------------

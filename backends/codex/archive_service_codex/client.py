@@ -471,10 +471,17 @@ class CodexClient:
         prefix = API_PREFIXES[await self.generation()]
         failures = 0
         while True:
+            content: bytes | AsyncIterator[bytes] | None = body() if callable(body) else body
+            request = self._http.build_request(
+                method,
+                prefix + path,
+                content=content,
+                headers=headers,
+                params=params,
+                timeout=self._httpx_timeout(wait),
+            )
             try:
-                return await self._attempt(
-                    op, method, prefix + path, wait, retry, body, headers, params, ok, optional
-                )
+                return await self._attempt(op, request, wait, retry, ok, optional)
             except _Transient as transient:
                 failures += 1
                 if failures >= self.retry.attempts:
@@ -484,25 +491,13 @@ class CodexClient:
     async def _attempt(
         self,
         op: str,
-        method: str,
-        path: str,
+        request: httpx.Request,
         wait: float,
         retry: Retry,
-        body: _Body,
-        headers: dict[str, str] | None,
-        params: list[tuple[str, str]] | None,
         ok: Sequence[int],
-        optional: bool = False,
+        optional: bool,
     ) -> httpx.Response:
-        content: bytes | AsyncIterator[bytes] | None = body() if callable(body) else body
-        request = self._http.build_request(
-            method,
-            path,
-            content=content,
-            headers=headers,
-            params=params,
-            timeout=self._httpx_timeout(wait),
-        )
+        """One try of `request`; _Transient when another one may succeed."""
         try:
             async with asyncio.timeout(wait + self.timeouts.connect):
                 # httpx closes the response it was opening when this is cancelled.
@@ -540,6 +535,13 @@ class CodexClient:
         if response.status_code in TRANSIENT_STATUSES and retry == "all":
             raise _Transient(error)
         raise error
+
+    async def _read_small(self, response: httpx.Response, op: str) -> bytes:
+        """The whole body of a control or upload answer (capped), the response closed after."""
+        try:
+            return await self._read_capped(response, MAX_CONTROL_BODY, op)
+        finally:
+            await response.aclose()
 
     async def _read_capped(
         self, response: httpx.Response, cap: int, op: str, *, truncate: bool = False
@@ -590,10 +592,7 @@ class CodexClient:
                     ok=ok,
                     optional=optional,
                 )
-                try:
-                    data = await self._read_capped(response, MAX_CONTROL_BODY, op)
-                finally:
-                    await response.aclose()
+                data = await self._read_small(response, op)
         except TimeoutError as exc:
             raise CodexTimeout(
                 f"Codex node {self.api_url}: {op} did not finish within its deadline"
@@ -705,10 +704,7 @@ class CodexClient:
                     headers=headers,
                     params=params or None,
                 )
-                try:
-                    text = await self._read_capped(response, MAX_CONTROL_BODY, op)
-                finally:
-                    await response.aclose()
+                text = await self._read_small(response, op)
         except TimeoutError as exc:
             raise CodexTimeout(
                 f"upload to {self.api_url} did not finish within {self.timeouts.upload:g} s"

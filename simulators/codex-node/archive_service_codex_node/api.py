@@ -327,20 +327,21 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
                 engine.fetch_in_background(manifest)
         return json_response(item)
 
-    def download_param(request: web.Request) -> int | web.Response:
-        raw = request.match_info["downloadId"]
-        if not raw.isascii() or not raw.isdigit() or int(raw) >= 1 << 64:
-            return error(400, "Invalid download ID")
-        return int(raw)
-
-    async def download_progress(request: web.Request) -> web.StreamResponse:
+    def download_params(request: web.Request) -> tuple[int, Cid] | web.Response:
+        """The download ID and the dataset CID of a download route (the CID checked first)."""
         cid = cid_param(request)
         if isinstance(cid, web.Response):
             return cid
-        download_id = download_param(request)
-        if isinstance(download_id, web.Response):
-            return download_id
-        download = downloads.find(download_id, cid)
+        raw = request.match_info["downloadId"]
+        if not raw.isascii() or not raw.isdigit() or int(raw) >= 1 << 64:
+            return error(400, "Invalid download ID")
+        return int(raw), cid
+
+    async def download_progress(request: web.Request) -> web.StreamResponse:
+        params = download_params(request)
+        if isinstance(params, web.Response):
+            return params
+        download = downloads.find(*params)
         if download is None:
             return json_response({"active": False})
         return json_response(
@@ -353,34 +354,33 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
         )
 
     async def cancel_download(request: web.Request) -> web.StreamResponse:
-        cid = cid_param(request)
-        if isinstance(cid, web.Response):
-            return cid
-        download_id = download_param(request)
-        if isinstance(download_id, web.Response):
-            return download_id
-        download = downloads.find(download_id, cid)
+        params = download_params(request)
+        if isinstance(params, web.Response):
+            return params
+        download = downloads.find(*params)
         if download is None:
             return error(404, "Background download not found")
         downloads.cancel(download)
         return web.Response(status=204)
 
-    async def get_advertise(request: web.Request) -> web.StreamResponse:
+    def manifest_cid_param(request: web.Request) -> Cid | web.Response:
         cid = cid_param(request)
+        if isinstance(cid, web.Response) or cid.is_manifest:
+            return cid
+        return error(400, "CID is not a manifest")
+
+    async def get_advertise(request: web.Request) -> web.StreamResponse:
+        cid = manifest_cid_param(request)
         if isinstance(cid, web.Response):
             return cid
-        if not cid.is_manifest:
-            return error(400, "CID is not a manifest")
         if store.get_manifest(cid) is None:
             return error(404, "Dataset not found")
         return json_response({"cid": cid.text, "advertise": advertised.get(cid, True)})
 
     async def set_advertise(request: web.Request) -> web.StreamResponse:
-        cid = cid_param(request)
+        cid = manifest_cid_param(request)
         if isinstance(cid, web.Response):
             return cid
-        if not cid.is_manifest:
-            return error(400, "CID is not a manifest")
         try:
             value = parse_bool(request.query.get("advertise", ""))
         except ValueError as exc:

@@ -11,11 +11,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
+from typing import TypeVar
 
 from aiohttp import web
 from archive_service_codex.client import API_PREFIXES, ApiGeneration
 
+from archive_service.asyncutil import StartStop
 from archive_service.clock import Clock, SystemClock
 from archive_service.errors import BackendUnavailableError
 from archive_service_codex_node.api import add_api_routes, presto_errors
@@ -32,8 +33,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUOTA = 20 * 2**30
 
+T = TypeVar("T")
 
-class LocalCodexNode:
+
+class LocalCodexNode(StartStop):
     """A Codex-compatible REST node on 127.0.0.1 with an on-disk block store.
 
     `api` is the REST generation it answers as: Codex v0.2.x (`codex-v1`, the default) or
@@ -174,18 +177,6 @@ class LocalCodexNode:
         self.spr = ""
         self._unlock()
 
-    async def __aenter__(self) -> LocalCodexNode:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     def _lock(self) -> None:
         fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -205,15 +196,15 @@ class LocalCodexNode:
 
     # --- properties -----------------------------------------------------------------------------
 
-    def _need(self, value: object, what: str) -> None:
+    @staticmethod
+    def _need(value: T | None, what: str) -> T:
         if value is None:
             raise BackendUnavailableError(f"the local Codex node is not started ({what})")
+        return value
 
     @property
     def port(self) -> int:
-        self._need(self._port, "port")
-        assert self._port is not None
-        return self._port
+        return self._need(self._port, "port")
 
     @property
     def api_url(self) -> str:
@@ -229,33 +220,23 @@ class LocalCodexNode:
 
     @property
     def identity(self) -> NodeIdentity:
-        self._need(self._identity, "identity")
-        assert self._identity is not None
-        return self._identity
+        return self._need(self._identity, "identity")
 
     @property
     def store(self) -> BlockStore:
-        self._need(self._store, "store")
-        assert self._store is not None
-        return self._store
+        return self._need(self._store, "store")
 
     @property
     def network(self) -> PeerNetwork:
-        self._need(self._network, "network")
-        assert self._network is not None
-        return self._network
+        return self._need(self._network, "network")
 
     @property
     def downloads(self) -> BackgroundDownloads:
-        self._need(self._downloads, "downloads")
-        assert self._downloads is not None
-        return self._downloads
+        return self._need(self._downloads, "downloads")
 
     @property
     def engine(self) -> Engine:
-        self._need(self._engine, "engine")
-        assert self._engine is not None
-        return self._engine
+        return self._need(self._engine, "engine")
 
     async def connect(self, peer_id: str, addrs: Sequence[str]) -> None:
         """What `GET /connect/{peerId}?addrs=…` does (DialError if unreachable)."""
