@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Protocol, Self, TypeVar
 
 from archive_service.errors import ArchiveTimeoutError, OperationCancelled
 
@@ -78,3 +78,19 @@ class StartStop:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+class _FileDescriptor(Protocol):
+    def fileno(self) -> int: ...
+
+
+async def wait_readable(source: _FileDescriptor) -> None:
+    """Wait in the event loop (no thread touches it) until `source` (a pipe, a socket) has data
+    to read."""
+    loop = asyncio.get_running_loop()
+    ready = asyncio.Event()
+    loop.add_reader(source.fileno(), ready.set)
+    try:
+        await ready.wait()
+    finally:
+        loop.remove_reader(source.fileno())

@@ -72,3 +72,19 @@ async def test_work_failing_while_cancelled_is_not_left_unretrieved() -> None:
 
 async def test_iterate_in_thread_yields_every_item_in_order() -> None:
     assert [x async for x in iterate_in_thread(iter(range(5)))] == [0, 1, 2, 3, 4]
+
+
+async def test_wait_readable_returns_once_the_socket_has_data() -> None:
+    import socket
+
+    from archive_service.asyncutil import wait_readable
+
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        waiting = asyncio.ensure_future(wait_readable(reader))
+        await asyncio.sleep(0)  # one loop turn: still waiting, nothing was written
+        assert not waiting.done()
+        writer.send(b"x")
+        await asyncio.wait_for(waiting, 5)
+        assert reader.recv(1) == b"x"
+        assert not asyncio.get_running_loop().remove_reader(reader.fileno())  # cleaned up

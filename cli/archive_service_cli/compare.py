@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
+from archive_service.asyncutil import wait_readable
 from archive_service.crypto.hashratchet import GroupKey, HashRatchet
 from archive_service.errors import ArchiveServiceError, ConfigError, StoreError
 from archive_service.events import (
@@ -381,20 +382,9 @@ async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
             )
         )
         # Keep seeding until the parent says the member is done.
-        await _readable(channel.conn)
+        await wait_readable(channel.conn)
         channel.conn.recv()
         channel.send(OwnerDone(meter.stop()))
-
-
-async def _readable(conn: Connection) -> None:
-    """Wait in the event loop (no thread touches the pipe) until `conn` has data."""
-    loop = asyncio.get_running_loop()
-    ready = asyncio.Event()
-    loop.add_reader(conn.fileno(), ready.set)
-    try:
-        await ready.wait()
-    finally:
-        loop.remove_reader(conn.fileno())
 
 
 async def _member(channel: _Channel, spec: _MemberSpec) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 from rich.console import Console
 
+from archive_service.asyncutil import wait_readable
 from archive_service.crypto.hashratchet import GroupKey
 from archive_service.errors import ArchiveServiceError
 from archive_service.events import (
@@ -248,16 +249,6 @@ async def _traffic(node: ArchiveNode, backend: str, community_id: bytes) -> tupl
     return sum(stats["served"].values()), sum(stats["received"].values())
 
 
-async def _readable(conn: Connection) -> None:
-    loop = asyncio.get_running_loop()
-    ready = asyncio.Event()
-    loop.add_reader(conn.fileno(), ready.set)
-    try:
-        await ready.wait()
-    finally:
-        loop.remove_reader(conn.fileno())
-
-
 async def _owner(pipe: _Pipe, spec: NodeSpec) -> None:
     assert spec.history is not None
     history = spec.history
@@ -299,7 +290,7 @@ async def _owner(pipe: _Pipe, spec: NodeSpec) -> None:
 
 
 async def _receive(conn: Connection) -> object:
-    await _readable(conn)
+    await wait_readable(conn)
     return conn.recv()
 
 
