@@ -13,6 +13,8 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +22,10 @@ from archive_service.errors import DataDirBusyError
 
 WRITER_LOCK = "archive-service.lock"  # held while a process writes the store or a backend
 DAEMON_LOCK = "archive-service-seed.lock"  # held by the one seed daemon of a data dir
+# A holder writes its pid just after it takes the lock and clears it just before it lets go; a
+# process refused inside either window re-tries for up to this long before it names no one.
+HOLDER_WAIT = 2.0
+HOLDER_POLL = 0.01
 
 
 class DataDirLock:
@@ -56,13 +62,23 @@ class DataDirLock:
         self._fd = fd
         return True
 
-    def acquire(self) -> None:
-        """Take the lock or raise DataDirBusyError naming the holder."""
-        if not self.try_acquire():
-            raise DataDirBusyError(
-                f"data dir {self.data_dir} is held by {self.holder()}; wait for it to finish "
-                "or use another --data-dir"
-            )
+    def acquire(
+        self, *, holder_wait: float = HOLDER_WAIT, pause: Callable[[float], None] = time.sleep
+    ) -> None:
+        """Take the lock or raise DataDirBusyError naming the holder.
+
+        Refused while the holder has the lock but has not yet written its pid (or has already
+        cleared it on the way out), this tries again until the pid is readable or the lock is
+        free, for up to `holder_wait` seconds; `pause` is the wait between tries."""
+        deadline = time.monotonic() + holder_wait
+        while not self.try_acquire():
+            holder = self._named_holder()
+            if holder is not None or time.monotonic() >= deadline:
+                raise DataDirBusyError(
+                    f"data dir {self.data_dir} is held by {holder or 'another process'}; wait "
+                    "for it to finish or use another --data-dir"
+                )
+            pause(HOLDER_POLL)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -75,12 +91,16 @@ class DataDirLock:
 
     def holder(self) -> str:
         """'pid N (command)' of the process holding the lock, as it wrote it."""
+        return self._named_holder() or "another process"
+
+    def _named_holder(self) -> str | None:
+        """'pid N (command)' as the holder wrote it; None while nothing valid is written."""
         try:
             pid, _, command = self.path.read_text(errors="replace").partition("\n")
         except OSError:
-            pid, command = "", ""
+            return None
         if not pid.strip().isdigit():
-            return "another process"
+            return None
         command = command.strip()
         return f"pid {pid.strip()}" + (f" ({command})" if command else "")
 
