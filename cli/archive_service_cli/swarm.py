@@ -75,6 +75,7 @@ from archive_service_cli.shaping import (
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 _DIAL_RETRY_S = 0.1
+_REDIAL_S = 1.0
 
 
 # messages -----------------------------------------------------------------------------------
@@ -363,20 +364,21 @@ async def _listen(conn: Connection, peers: list[tuple[str, int]]) -> None:
 async def _dial_loop(
     node: ArchiveNode, backend: str, community_id: bytes, peers: list[tuple[str, int]]
 ) -> None:
-    """BitTorrent members dial the peers they are told of once their torrent exists."""
+    """BitTorrent members dial the peers they are told of once their torrent exists, and dial
+    them all again every _REDIAL_S, as a tracker's re-announce hands out the swarm: a peer
+    dialled before its own torrent existed refused the connection, and libtorrent would only
+    retry after a back-off that grows with each failure. Dialling a connected peer is a no-op."""
     if backend != "torrent":
         return
     impl = node.backends[backend]
-    dialed = 0
     while True:
-        if dialed < len(peers):
-            try:
-                for host, port in peers[dialed:]:
-                    impl.connect_peer(community_id, host, port)  # type: ignore[attr-defined]
-                dialed = len(peers)
-            except ArchiveServiceError:
-                pass  # no torrent yet: the link is still being handled
-        await asyncio.sleep(_DIAL_RETRY_S)
+        try:
+            for host, port in list(peers):
+                impl.connect_peer(community_id, host, port)  # type: ignore[attr-defined]
+        except ArchiveServiceError:
+            await asyncio.sleep(_DIAL_RETRY_S)  # no torrent yet: the link is being handled
+            continue
+        await asyncio.sleep(_REDIAL_S)
 
 
 async def _finish(

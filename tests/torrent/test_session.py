@@ -34,7 +34,8 @@ async def test_loopback_settings_reach_the_constructor() -> None:
         assert got["enable_dht"] is False and got["dht_bootstrap_nodes"] == ""
         assert not any(got[k] for k in ("enable_lsd", "enable_upnp", "enable_natpmp"))
         assert got["close_redundant_connections"] is False
-        assert got["send_socket_buffer_size"] == got["recv_socket_buffer_size"] == 4 << 20
+        assert got["recv_socket_buffer_size"] == 4 << 20  # uTP's speed (libtorrent.md)
+        assert got["send_socket_buffer_size"] == 0  # a seeder commits no more than it must
         assert got["listen_interfaces"].startswith("127.0.0.1:")
         assert not session._ses.is_dht_running()
         assert session.listen_port > 0

@@ -183,8 +183,8 @@ def session_settings(s: TorrentSettings, port: int, *, fallback: bool) -> dict[s
         # redial for 60 s when archive pieces are wanted later (libtorrent.md §4).
         "close_redundant_connections": False,
         "min_reconnect_time": 1,
-        "send_socket_buffer_size": s.socket_buffer_size,
-        "recv_socket_buffer_size": s.socket_buffer_size,
+        "send_socket_buffer_size": s.send_socket_buffer_size,
+        "recv_socket_buffer_size": s.recv_socket_buffer_size,
         "upload_rate_limit": s.upload_rate_limit,
         "download_rate_limit": s.download_rate_limit,
         "alert_mask": int(ALERT_MASK),

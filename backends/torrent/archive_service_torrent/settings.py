@@ -71,8 +71,18 @@ class TorrentSettings(BaseModel):
         "aria2 and transmission",
     )
     incoming_utp: bool = Field(True, description="accept uTP connections")
-    socket_buffer_size: int = Field(
-        4 * MIB, ge=0, description="send/receive socket buffers (uTP needs ~4 MiB for speed)"
+    recv_socket_buffer_size: int = Field(
+        4 * MIB,
+        ge=0,
+        description="receive socket buffer, 0 = the OS default (uTP needs ~4 MiB for speed)",
+    )
+    # Not 4 MiB like the receive side: a fixed send buffer that large lets a seeder hand the
+    # kernel megabytes of blocks ahead of a slow uplink, committed before any member could have
+    # fetched them from another member. Measured: an owner at 10 Mbit/s with 20 members uploaded
+    # 4.8x the history with 4 MiB, 1.1x with the OS default; one uTP pair on loopback is as
+    # fast either way (README "Community scale").
+    send_socket_buffer_size: int = Field(
+        0, ge=0, description="send socket buffer, 0 = the OS default (autotuned)"
     )
     upload_rate_limit: int = Field(0, ge=0, description="bytes/s, 0 = unlimited")
     download_rate_limit: int = Field(0, ge=0, description="bytes/s, 0 = unlimited")
