@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import multiprocessing
 import shutil
 import sys
@@ -198,6 +199,12 @@ async def _node(
             "network": spec.timeout,
             "download": max(spec.timeout, 900.0),
         }
+        # Its node keeps asking for a block the way a real node does (block-retries 3000,
+        # about a second apart), for the whole run: behind an owner that 20 members share,
+        # one request can outlast the simulator's test-friendly 3 rounds 0.2 s apart.
+        shared.update(
+            {"codex.block_retries": max(3, math.ceil(spec.timeout)), "codex.retry_interval": 1.0}
+        )
     if spec.address != LOOPBACK:
         bind_settings, bind_shared = bind_overrides(spec.backend, spec.address)
         settings.update(bind_settings)
