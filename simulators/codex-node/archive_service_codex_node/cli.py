@@ -125,6 +125,9 @@ def run_node_cli(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not 0 <= args.api_port <= 65535:
+        print(f"error: --api-port {args.api_port} is not a port (0-65535)", file=sys.stderr)
+        return 2
     if args.network_miss_wait < 0:
         print("error: --network-miss-wait must be ≥ 0", file=sys.stderr)
         return 2

@@ -28,6 +28,10 @@ def test_command_line_flags() -> None:
 def test_bad_flags_are_one_line_errors(tmp_path, capsys) -> None:
     assert run_node_cli(["-d", str(tmp_path / "n"), "--network-miss-wait", "-1"]) == 2
     assert "--network-miss-wait must be ≥ 0" in capsys.readouterr().err
+    for port in ("70000", "-1"):
+        assert run_node_cli(["-d", str(tmp_path / "n"), "--api-port", port]) == 2
+        err = capsys.readouterr().err
+        assert f"--api-port {port} is not a port (0-65535)" in err and err.count("\n") == 1
     with pytest.raises(SystemExit):
         build_parser().parse_args(["-d", "x", "--api", "storage-v2"])
 
