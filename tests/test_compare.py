@@ -137,15 +137,15 @@ def test_compare_html_is_self_contained_with_charts(quick_compare: tuple[Path, s
 def test_compare_missing_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
     result = run_cli("compare", "--db", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path))
     assert result.returncode == 1
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert " ".join(lines).startswith("error: database ")
-    assert "does not exist" in result.stdout
+    assert "does not exist" in result.stderr and "error" not in result.stdout
 
 
 def test_compare_unknown_backend_exits_1(tmp_path: Path) -> None:
     result = run_cli("compare", "--backends", "torrent,floppy", "--out", str(tmp_path))
     assert result.returncode == 1
-    assert "no loopback provider for backend(s) floppy" in result.stdout
+    assert "no loopback provider for backend(s) floppy" in result.stderr
 
 
 def test_compare_takes_the_old_backend_name_and_reports_the_new_one() -> None:

@@ -841,6 +841,11 @@ def _write_atomic(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
 
 
+def print_failure(label: str, exc: BaseException | str) -> None:
+    """The one line a failed `compare` run leaves, on stderr (stdout carries the results)."""
+    Console(stderr=True).print(f"[bold red]{label}:[/] {exc}", soft_wrap=True, highlight=False)
+
+
 def run_cli(settings: CompareSettings, console: Console) -> int:
     """The `compare` command: progress bars, the table, the report paths; one line and a
     non-zero exit code on failure (1: the run failed, 3: members' messages differ)."""
@@ -854,13 +859,13 @@ def run_cli(settings: CompareSettings, console: Console) -> int:
                 settings, on_event=progress.on_event, note=progress.progress.console.print
             )
     except MessageSetMismatchError as exc:
-        console.print(f"[bold red]verification failed:[/] {exc}")
+        print_failure("verification failed", exc)
         return 3
     except ArchiveServiceError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_failure("error", exc)
         return 1
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        print_failure("interrupted", "the run was stopped")
         return 130
     console.print(table(outcome.report))
     console.print(f"[dim]{TABLE_NOTE}[/]")

@@ -61,6 +61,7 @@ from archive_service_cli.compare import (
     member_storage,
     message_digest,
     owner_storage,
+    print_failure,
 )
 from archive_service_cli.lab import EventLog, EventRecorder, NodeRecipe, assemble_node
 from archive_service_cli.scenario import Scenario
@@ -779,10 +780,10 @@ def run_scenario_cli(settings: CompareSettings, console: Console) -> int:
             note=lambda text: console.print(f"[dim]{text}[/]"),
         )
     except ArchiveServiceError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_failure("error", exc)
         return 1
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        print_failure("interrupted", "the run was stopped")
         return 130
     table = Table(title=f"scenario {scenario.name}")
     for column in ("backend", "complete", "full import median", "p90", "max", "all complete",

@@ -96,4 +96,5 @@ def test_compare_refuses_a_bad_scenario_in_one_line(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert done.returncode == 1, done.stdout + done.stderr
-        assert needle in done.stdout and "Traceback" not in done.stdout + done.stderr
+        assert needle in done.stderr and "Traceback" not in done.stdout + done.stderr
+        assert "error" not in done.stdout  # stdout carries results only
