@@ -136,6 +136,10 @@ class ArchiveManager:
         """The last archive's end date, else the oldest stored message, else 0."""
         return self.owner.partition_start(community)
 
+    def next_run_in(self, community: Community) -> float | None:
+        """Seconds until the next archive run is due (≤ 0: now); None: nothing to archive."""
+        return self.owner.next_run_in(community)
+
     async def init_history_archive_tasks(self, communities: Iterable[Community]) -> None:
         """status-go InitHistoryArchiveTasks (§7.2) for the communities this node controls."""
         await self.owner.init(communities)

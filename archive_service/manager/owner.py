@@ -74,6 +74,14 @@ class OwnerTasks:
             return last
         return self.store.oldest_message_timestamp(community_topics(community))
 
+    def next_run_in(self, community: Community) -> float | None:
+        """Seconds until an interval has passed since the last archive's end (≤ 0: a run is
+        due now); None while there is nothing to partition (no archive, no message)."""
+        last = self.partition_start(community)
+        if last == 0:
+            return None
+        return last + self.config.owner.interval - self.clock.now()
+
     def recover_end_date(self, community: Community) -> int:
         """The store's end date, moved up to what every distribution backend has committed
         when a crash came between their commits and the store's write. The least advanced
@@ -115,19 +123,18 @@ class OwnerTasks:
     # interval tasks -------------------------------------------------------------------------
     async def init(self, communities: Iterable[Community]) -> None:
         """Seed what exists, catch up an overdue interval at once, then run every interval."""
-        interval = self.config.owner.interval
         for community in communities:
             if not (community.is_control_node and community.archives_enabled):
                 continue
             await self._seed_existing(community)
-            last = self.partition_start(community)
-            now = self.clock.now()
-            if last == 0:
+            wait = self.next_run_in(community)
+            if wait is None:
                 self._start_task(community, first_delay=None)
-            elif now - last < interval:
-                self._start_task(community, first_delay=interval - (now - last))
+            elif wait > 0:
+                self._start_task(community, first_delay=wait)
             else:
-                await self.create_and_seed(community, self.store.iter_waku_messages, last, int(now))
+                last, now = self.partition_start(community), int(self.clock.now())
+                await self.create_and_seed(community, self.store.iter_waku_messages, last, now)
                 self._start_task(community, first_delay=None)
 
     async def _seed_existing(self, community: Community) -> None:

@@ -314,11 +314,10 @@ class SeedDaemon:
         return changed
 
     def _due(self, community: Community) -> bool:
-        now = self.node.manager.clock.now()
-        if now < self._retry_at.get(community.id, 0.0):
+        if self.node.manager.clock.now() < self._retry_at.get(community.id, 0.0):
             return False
-        last = self.node.manager.partition_start(community)
-        return last != 0 and now - last >= self.node.config.owner.interval
+        wait = self.node.manager.next_run_in(community)
+        return wait is not None and wait <= 0
 
     async def _create_if_due(self, community: Community) -> None:
         """An archive run for [last end, now) when an interval has passed since the last end

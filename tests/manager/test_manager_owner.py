@@ -195,6 +195,7 @@ def test_the_facade_keeps_its_public_api() -> None:
         "history_tasks_count",
         "init_history_archive_tasks",
         "migrate",
+        "next_run_in",
         "notify_group_key",
         "open_import_gate_now",
         "partition_start",
@@ -207,3 +208,19 @@ def test_the_facade_keeps_its_public_api() -> None:
         "stop_history_archive_tasks_interval",
         "wait_idle",
     }
+
+
+async def test_the_next_run_is_due_an_interval_after_the_last_archive_end(
+    tmp_path: Path,
+) -> None:
+    """The rule both the interval task and the seed daemon follow (one implementation)."""
+    community = owner_community()
+    async with scripted_node(tmp_path, start=T0 + 3 * DAY) as node:
+        node.store.save_community(community)
+        assert node.manager.next_run_in(community) is None  # nothing to partition yet
+        node.store.save_waku_messages(messages(community, 5, T0, step=3600))
+        assert node.manager.next_run_in(community) == WEEK - 3 * DAY  # from the oldest message
+        node.store.set_last_archive_end_date(community.id, T0 + 2 * DAY)
+        assert node.manager.next_run_in(community) == WEEK - DAY
+        node.clock.advance(WEEK - DAY)
+        assert node.manager.next_run_in(community) == 0  # due now
