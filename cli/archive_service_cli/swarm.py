@@ -40,14 +40,13 @@ from archive_service.asyncutil import wait_readable
 from archive_service.crypto.hashratchet import GroupKey
 from archive_service.errors import ArchiveServiceError
 from archive_service.events import (
-    ArchiveBuilt,
     HistoryArchiveDownloaded,
     HistoryArchiveDownloadFailed,
     HistoryArchiveImported,
     HistoryArchiveImportFailed,
     HistoryArchivesDownloadFailed,
 )
-from archive_service.host import InProcessBus
+from archive_service.host import InProcessBus, PublishedLink
 from archive_service.node import ArchiveNode
 from archive_service.plugins import backend_factories, canonical_backend_name, plugin_manager
 from archive_service.store import Community
@@ -268,14 +267,14 @@ async def _owner(pipe: _Pipe, spec: NodeSpec) -> None:
             community, start, history.end_ts
         )
         result = results.get(spec.backend)
-        if result is None or not result.link or not links.sent:
-            raise CompareError(f"the {spec.backend} owner published no link")
+        announced = await _announcement(node, spec.backend, community, links)
+        archives, archive_bytes = await _held_archives(node, spec.backend, community, announced)
         pipe.send(
             Ready(
                 shared={k: v for k, v in shared.items() if k == "codex.owner_spr"},
-                link_message=links.sent[-1].message,
-                archives=len(result.archive_ids),
-                archive_bytes=sum(e.size for e in events.events_of(spec.name, ArchiveBuilt)),
+                link_message=announced.message,
+                archives=archives,
+                archive_bytes=archive_bytes,
                 digest=message_digest(hashes),
                 contact=await _contact(node, spec.backend, spec.address),
             )
@@ -287,6 +286,44 @@ async def _owner(pipe: _Pipe, spec: NodeSpec) -> None:
             node.backends[spec.backend], community.id, result, node.config.data_dir
         )
         pipe.send(Final(up, down, stored))
+
+
+async def _announcement(
+    node: ArchiveNode, backend_name: str, community: Community, links: InProcessBus
+) -> PublishedLink:
+    """The announcement of the link the backend holds now. It is this run's creation, or a
+    history that the backend had already committed when the node started (its data dir held
+    it): nothing new is created then, the start announced that link when it never was (#11),
+    and it is announced again here when it was."""
+    backend = node.backends[backend_name]
+    link = backend.current_link(community.id)
+    if not link:
+        raise CompareError(
+            f"the {backend_name} owner holds no link to publish; is the history empty? "
+            "(try more --messages)"
+        )
+
+    def of_link() -> list[PublishedLink]:
+        sent = [p for p in links.sent if p.backend == backend_name]
+        return [p for p in sent if backend.same_content(p.link, link)]
+
+    if not of_link():
+        await node.manager.republish_links(community)
+    return of_link()[-1]
+
+
+async def _held_archives(
+    node: ArchiveNode, backend_name: str, community: Community, announced: PublishedLink
+) -> tuple[int, int]:
+    """(archives, bytes as published) of the announced link: what the members will fetch,
+    however much of it this run created."""
+    backend = node.backends[backend_name]
+    entries = await backend.read_index(community.id, announced.link)
+    total = 0
+    for entry in entries:
+        data = await backend.read_archive_bytes(community.id, announced.link, entry.archive_id)
+        total += len(data)
+    return len(entries), total
 
 
 async def _receive(conn: Connection) -> object:
@@ -712,6 +749,9 @@ def run_scenario(
     plan = plan_engine(scenario.shaping)
     note(f"shaping engine: {plan.engine} ({plan.why})")
     work, logs = out / "work", out / "logs"
+    # Every run starts from nothing: a run interrupted in this `out` left its history and its
+    # nodes' data here, and an owner or member that starts with them measures nothing.
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     shape = scenario.history
