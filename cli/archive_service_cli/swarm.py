@@ -463,6 +463,9 @@ class NodeProcess:
         self.finished: Finished | None = None
         self.final: Final | None = None
         self.left_at: float | None = None
+        self.told_to_leave = False
+        # When its process ended after it left on its own (churn), seen while the run went on.
+        self.ended_at: float | None = None
         self.holds: list[Holds] = []
         self.closed = False
 
@@ -470,6 +473,15 @@ class NodeProcess:
         if not self.closed:
             with contextlib.suppress(OSError):
                 self.conn.send(message)
+
+    def tell_to_leave(self) -> None:
+        self.told_to_leave = True
+        self.send(Leave())
+
+    @property
+    def leaving_on_its_own(self) -> bool:
+        """It said it leaves (Final) without being told to, and its process still runs."""
+        return self.final is not None and not self.told_to_leave and self.ended_at is None
 
     def close(self) -> None:
         self.proc.join(timeout=20)
@@ -548,7 +560,7 @@ def run_swarm(
             everyone = [run.owner, *run.members]
             for node in everyone:
                 if node.final is None and node.proc.is_alive():
-                    node.send(Leave())
+                    node.tell_to_leave()
             for node in everyone:
                 if node.final is None:
                     with contextlib.suppress(CompareError):
@@ -598,7 +610,7 @@ def _absorb(node: NodeProcess, message: object) -> None:
 
 
 def _leave(node: NodeProcess) -> None:
-    node.send(Leave())
+    node.tell_to_leave()
     _collect(node, time.perf_counter() + 60, until=Final)
 
 
@@ -613,8 +625,12 @@ def _loop(
     late_started = False
     while True:
         members = run.members
-        if all(m.finished is not None for m in members) and (
-            late_started or not scenario.late_joiners
+        # With churn, the run also waits for the members that left to end their processes.
+        leaving = {m.proc.sentinel: m for m in members if m.leaving_on_its_own}
+        if (
+            all(m.finished is not None for m in members)
+            and (late_started or not scenario.late_joiners)
+            and not leaving
         ):
             return
         if time.perf_counter() > deadline:
@@ -623,7 +639,10 @@ def _loop(
                     m.finished = Finished(False, "the run's deadline passed", None, None, "")
             return
         live = {m.conn: m for m in members if not m.closed and m.final is None}
-        for conn in wait(list(live), timeout=0.5):
+        for conn in wait([*live, *leaving], timeout=0.5):
+            if conn in leaving:
+                leaving[conn].ended_at = time.perf_counter()
+                continue
             member = live[conn]
             try:
                 message = conn.recv()
@@ -654,7 +673,7 @@ def _loop(
             owner_here = False
         if scenario.late_joiners and not late_started and not owner_here:
             late_started = True
-            present = [m for m in members if m.final is None and m.contact is not None]
+            present = [m for m in members if _present(m, scenario)]
             if run.backend == "torrent":
                 dial, shared = tuple(m.contact for m in present), {}
             else:
@@ -664,6 +683,13 @@ def _loop(
                 run.late.add(name)
                 start_member(name, dial, shared)
             note(f"{run.backend}: {scenario.late_joiners} late joiner(s) start")
+
+
+def _present(member: NodeProcess, scenario: Scenario) -> bool:
+    """Still there for a late joiner to fetch from: not gone, and not leaving because it
+    finished in a scenario with churn."""
+    leaving = scenario.churn and member.finished is not None
+    return member.final is None and member.contact is not None and not leaving
 
 
 def _reason(finished: Finished | None, digest: str) -> str:
@@ -697,6 +723,8 @@ def _record(run: SwarmRun, history: History, net: NamespaceNet | None) -> dict[s
                 "uploaded": final.uploaded if final else None,
                 "downloaded": final.downloaded if final else None,
                 "stored": final.stored if final else None,
+                # Left on its own once it finished (churn): when its process ended.
+                "left_s": m.ended_at - run.t0 if m.ended_at else None,
                 "address": m.spec.address,
             }
         )  # fmt: skip

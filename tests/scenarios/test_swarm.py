@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from archive_service_cli.swarm import ScenarioOutcome, run_scenario
 
-from scenarios.conftest import BACKENDS, small_scenario
+from scenarios.conftest import BACKENDS, small_scenario, tiny_scenario
 
 
 def runs_by_backend(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -31,6 +31,7 @@ def test_three_shaped_members_complete(shaped_outcome: ScenarioOutcome, backend:
     for member in run["members"]:
         assert member["first_import_s"] <= member["full_import_s"]
         assert member["stored"] >= run["archive_bytes"]
+        assert member["left_s"] is None  # without churn, members serve until the run ends
     assert summary["wire_bytes"] >= summary["owner_uploaded"]
     assert shaped_outcome.report["codex_profile"] == "measured-2026-11"
     assert "sharing-and-performance-model" in shaped_outcome.report["model_link"]
@@ -51,3 +52,20 @@ def test_a_late_joiner_completes_from_the_members(tmp_path: Path, backend: str) 
     # What the late joiner got, the staying members served.
     served = sum(m["uploaded"] for m in run["members"] if not m["late"])
     assert served >= 0.9 * run["archive_bytes"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_with_churn_members_leave_once_finished_and_the_others_still_complete(
+    tmp_path: Path, backend: str
+) -> None:
+    scenario = tiny_scenario(name="churn", members=3, churn=True)
+    outcome = run_scenario(scenario, backends=[backend], out=tmp_path, timeout=60)
+    run = outcome.report["runs"][0]
+    assert run["summary"]["completed"] == 3, run["summary"]["never_completed"]
+    for member in run["members"]:
+        # Its process ended while the run went on, after it had everything.
+        assert member["left_s"] is not None, f"{member['name']} did not leave"
+        assert member["left_s"] >= member["joined_s"] + member["full_import_s"]
+        assert member["stored"] >= run["archive_bytes"]
+    assert "; left at " in outcome.html_path.read_text()

@@ -9,20 +9,12 @@ from typing import Any
 
 import pytest
 from archive_service_cli.compare import CompareSettings, History, prepare_history
-from archive_service_cli.scenario import HistoryShape, Scenario, Shaping
+from archive_service_cli.scenario import Scenario
 from archive_service_cli.shaping import plan_engine
 from archive_service_cli.swarm import run_scenario, run_swarm
 
 from archive_service.store import Store
-from scenarios.conftest import BACKENDS, small_scenario
-
-# Two weekly archives, unshaped: the runs are about process start-up.
-TINY_HISTORY = HistoryShape(messages=600, days=14, topics=2, seed=3)
-
-
-def tiny_scenario() -> Scenario:
-    unshaped = Shaping(engine="application")
-    return small_scenario(name="leftovers", members=1, history=TINY_HISTORY, shaping=unshaped)
+from scenarios.conftest import BACKENDS, TINY_HISTORY, tiny_scenario
 
 
 def tiny_history(work: Path) -> History:
@@ -52,7 +44,7 @@ def member_fetched_everything(run: dict[str, Any]) -> None:
 def test_what_an_interrupted_run_left_neither_hides_nor_stales_the_history(
     tmp_path: Path, backend: str
 ) -> None:
-    scenario = tiny_scenario()
+    scenario = tiny_scenario(name="leftovers", members=1)
     history = tiny_history(tmp_path / "work")
     first = swarm(scenario, backend, history, tmp_path)
     member_fetched_everything(first)
