@@ -4,10 +4,11 @@ local Codex nodes) with the application-level shaping engine."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from archive_service_cli.swarm import ScenarioOutcome, run_scenario
+from archive_service_cli.swarm import Final, Finished, ScenarioOutcome, _present, run_scenario
 
 from scenarios.conftest import BACKENDS, small_scenario, tiny_scenario
 
@@ -69,3 +70,17 @@ def test_with_churn_members_leave_once_finished_and_the_others_still_complete(
         assert member["left_s"] >= member["joined_s"] + member["full_import_s"]
         assert member["stored"] >= run["archive_bytes"]
     assert "; left at " in outcome.html_path.read_text()
+
+
+def test_late_joiners_are_told_only_of_members_that_stay() -> None:
+    def member(finished: bool, gone: bool = False) -> Any:
+        outcome = Finished(True, "", 0.1, 0.2, "d") if finished else None
+        final = Final(1, 1, 1) if gone else None
+        return SimpleNamespace(finished=outcome, final=final, contact=("10.0.0.2", 6881))
+
+    still_fetching, finished, gone = member(False), member(True), member(True, gone=True)
+    with_churn, without = tiny_scenario(churn=True), tiny_scenario()
+    assert _present(still_fetching, with_churn) and _present(still_fetching, without)
+    assert _present(finished, without)
+    assert not _present(finished, with_churn)  # it is leaving
+    assert not _present(gone, without)
