@@ -305,6 +305,13 @@ Not applied: {html.escape("; ".join(not_applied) or "nothing")}.</p>
 """
 
 
+def _left(member: dict[str, Any]) -> str:
+    """When a member left on its own once it finished (churn); reports before churn was
+    recorded lack the key."""
+    left = member.get("left_s")
+    return "" if left is None else f"; left at {fmt_seconds(left)}"
+
+
 def _member_table(run: dict[str, Any]) -> str:
     rows = "".join(
         "<tr>"
@@ -318,7 +325,7 @@ def _member_table(run: dict[str, Any]) -> str:
                 fmt_bytes(m["uploaded"]),
                 fmt_bytes(m["downloaded"]),
                 fmt_bytes(m["stored"]),
-                m["reason"] or "ok",
+                (m["reason"] or "ok") + _left(m),
             )
         )
         + "</tr>"

@@ -41,14 +41,13 @@ from archive_service.asyncutil import wait_readable
 from archive_service.crypto.hashratchet import GroupKey
 from archive_service.errors import ArchiveServiceError
 from archive_service.events import (
-    ArchiveBuilt,
     HistoryArchiveDownloaded,
     HistoryArchiveDownloadFailed,
     HistoryArchiveImported,
     HistoryArchiveImportFailed,
     HistoryArchivesDownloadFailed,
 )
-from archive_service.host import InProcessBus
+from archive_service.host import InProcessBus, PublishedLink
 from archive_service.node import ArchiveNode
 from archive_service.plugins import backend_factories, canonical_backend_name, plugin_manager
 from archive_service.store import Community
@@ -277,14 +276,14 @@ async def _owner(pipe: _Pipe, spec: NodeSpec) -> None:
             community, start, history.end_ts
         )
         result = results.get(spec.backend)
-        if result is None or not result.link or not links.sent:
-            raise CompareError(f"the {spec.backend} owner published no link")
+        announced = await _announcement(node, spec.backend, community, links)
+        archives, archive_bytes = await _held_archives(node, spec.backend, community, announced)
         pipe.send(
             Ready(
                 shared={k: v for k, v in shared.items() if k == "codex.owner_spr"},
-                link_message=links.sent[-1].message,
-                archives=len(result.archive_ids),
-                archive_bytes=sum(e.size for e in events.events_of(spec.name, ArchiveBuilt)),
+                link_message=announced.message,
+                archives=archives,
+                archive_bytes=archive_bytes,
                 digest=message_digest(hashes),
                 contact=await _contact(node, spec.backend, spec.address),
             )
@@ -296,6 +295,44 @@ async def _owner(pipe: _Pipe, spec: NodeSpec) -> None:
             node.backends[spec.backend], community.id, result, node.config.data_dir
         )
         pipe.send(Final(up, down, stored))
+
+
+async def _announcement(
+    node: ArchiveNode, backend_name: str, community: Community, links: InProcessBus
+) -> PublishedLink:
+    """The announcement of the link the backend holds now. It is this run's creation, or a
+    history that the backend had already committed when the node started (its data dir held
+    it): nothing new is created then, the start announced that link when it never was (#11),
+    and it is announced again here when it was."""
+    backend = node.backends[backend_name]
+    link = backend.current_link(community.id)
+    if not link:
+        raise CompareError(
+            f"the {backend_name} owner holds no link to publish; is the history empty? "
+            "(try more --messages)"
+        )
+
+    def of_link() -> list[PublishedLink]:
+        sent = [p for p in links.sent if p.backend == backend_name]
+        return [p for p in sent if backend.same_content(p.link, link)]
+
+    if not of_link():
+        await node.manager.republish_links(community)
+    return of_link()[-1]
+
+
+async def _held_archives(
+    node: ArchiveNode, backend_name: str, community: Community, announced: PublishedLink
+) -> tuple[int, int]:
+    """(archives, bytes as published) of the announced link: what the members will fetch,
+    however much of it this run created."""
+    backend = node.backends[backend_name]
+    entries = await backend.read_index(community.id, announced.link)
+    total = 0
+    for entry in entries:
+        data = await backend.read_archive_bytes(community.id, announced.link, entry.archive_id)
+        total += len(data)
+    return len(entries), total
 
 
 async def _receive(conn: Connection) -> object:
@@ -436,6 +473,9 @@ class NodeProcess:
         self.finished: Finished | None = None
         self.final: Final | None = None
         self.left_at: float | None = None
+        self.told_to_leave = False
+        # When its process ended after it left on its own (churn), seen while the run went on.
+        self.ended_at: float | None = None
         self.holds: list[Holds] = []
         self.closed = False
 
@@ -443,6 +483,15 @@ class NodeProcess:
         if not self.closed:
             with contextlib.suppress(OSError):
                 self.conn.send(message)
+
+    def tell_to_leave(self) -> None:
+        self.told_to_leave = True
+        self.send(Leave())
+
+    @property
+    def leaving_on_its_own(self) -> bool:
+        """It said it leaves (Final) without being told to, and its process still runs."""
+        return self.final is not None and not self.told_to_leave and self.ended_at is None
 
     def close(self) -> None:
         self.proc.join(timeout=20)
@@ -521,7 +570,7 @@ def run_swarm(
             everyone = [run.owner, *run.members]
             for node in everyone:
                 if node.final is None and node.proc.is_alive():
-                    node.send(Leave())
+                    node.tell_to_leave()
             for node in everyone:
                 if node.final is None:
                     with contextlib.suppress(CompareError):
@@ -571,7 +620,7 @@ def _absorb(node: NodeProcess, message: object) -> None:
 
 
 def _leave(node: NodeProcess) -> None:
-    node.send(Leave())
+    node.tell_to_leave()
     _collect(node, time.perf_counter() + 60, until=Final)
 
 
@@ -586,8 +635,12 @@ def _loop(
     late_started = False
     while True:
         members = run.members
-        if all(m.finished is not None for m in members) and (
-            late_started or not scenario.late_joiners
+        # With churn, the run also waits for the members that left to end their processes.
+        leaving = {m.proc.sentinel: m for m in members if m.leaving_on_its_own}
+        if (
+            all(m.finished is not None for m in members)
+            and (late_started or not scenario.late_joiners)
+            and not leaving
         ):
             return
         if time.perf_counter() > deadline:
@@ -596,7 +649,10 @@ def _loop(
                     m.finished = Finished(False, "the run's deadline passed", None, None, "")
             return
         live = {m.conn: m for m in members if not m.closed and m.final is None}
-        for conn in wait(list(live), timeout=0.5):
+        for conn in wait([*live, *leaving], timeout=0.5):
+            if conn in leaving:
+                leaving[conn].ended_at = time.perf_counter()
+                continue
             member = live[conn]
             try:
                 message = conn.recv()
@@ -627,7 +683,7 @@ def _loop(
             owner_here = False
         if scenario.late_joiners and not late_started and not owner_here:
             late_started = True
-            present = [m for m in members if m.final is None and m.contact is not None]
+            present = [m for m in members if _present(m, scenario)]
             if run.backend == "torrent":
                 dial, shared = tuple(m.contact for m in present), {}
             else:
@@ -637,6 +693,13 @@ def _loop(
                 run.late.add(name)
                 start_member(name, dial, shared)
             note(f"{run.backend}: {scenario.late_joiners} late joiner(s) start")
+
+
+def _present(member: NodeProcess, scenario: Scenario) -> bool:
+    """Still there for a late joiner to fetch from: not gone, and not leaving because it
+    finished in a scenario with churn."""
+    leaving = scenario.churn and member.finished is not None
+    return member.final is None and member.contact is not None and not leaving
 
 
 def _reason(finished: Finished | None, digest: str) -> str:
@@ -670,6 +733,8 @@ def _record(run: SwarmRun, history: History, net: NamespaceNet | None) -> dict[s
                 "uploaded": final.uploaded if final else None,
                 "downloaded": final.downloaded if final else None,
                 "stored": final.stored if final else None,
+                # Left on its own once it finished (churn): when its process ended.
+                "left_s": m.ended_at - run.t0 if m.ended_at else None,
                 "address": m.spec.address,
             }
         )  # fmt: skip
@@ -722,6 +787,9 @@ def run_scenario(
     plan = plan_engine(scenario.shaping)
     note(f"shaping engine: {plan.engine} ({plan.why})")
     work, logs = out / "work", out / "logs"
+    # Every run starts from nothing: a run interrupted in this `out` left its history and its
+    # nodes' data here, and an owner or member that starts with them measures nothing.
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     shape = scenario.history

@@ -14,6 +14,15 @@ BACKENDS = ("torrent", "logos-storage")
 SMALL_HISTORY = HistoryShape(messages=3000, days=21, topics=3, seed=7)
 
 
+# Two weekly archives (about 0.3 MB), unshaped: runs of it take about process start-up.
+TINY_HISTORY = HistoryShape(messages=600, days=14, topics=2, seed=3)
+
+
+def tiny_scenario(**changes: object) -> Scenario:
+    unshaped = {"history": TINY_HISTORY, "shaping": Shaping(engine="application")}
+    return small_scenario(**{**unshaped, **changes})
+
+
 def small_scenario(**changes: object) -> Scenario:
     base = {
         "name": "three-shaped",

@@ -4,12 +4,13 @@ local Codex nodes) with the application-level shaping engine."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from archive_service_cli.swarm import ScenarioOutcome, run_scenario
+from archive_service_cli.swarm import Final, Finished, ScenarioOutcome, _present, run_scenario
 
-from scenarios.conftest import BACKENDS, small_scenario
+from scenarios.conftest import BACKENDS, small_scenario, tiny_scenario
 
 
 def runs_by_backend(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -31,6 +32,7 @@ def test_three_shaped_members_complete(shaped_outcome: ScenarioOutcome, backend:
     for member in run["members"]:
         assert member["first_import_s"] <= member["full_import_s"]
         assert member["stored"] >= run["archive_bytes"]
+        assert member["left_s"] is None  # without churn, members serve until the run ends
     assert summary["wire_bytes"] >= summary["owner_uploaded"]
     assert shaped_outcome.report["codex_profile"] == "measured-2026-11"
     assert "sharing-and-performance-model" in shaped_outcome.report["model_link"]
@@ -51,3 +53,34 @@ def test_a_late_joiner_completes_from_the_members(tmp_path: Path, backend: str) 
     # What the late joiner got, the staying members served.
     served = sum(m["uploaded"] for m in run["members"] if not m["late"])
     assert served >= 0.9 * run["archive_bytes"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_with_churn_members_leave_once_finished_and_the_others_still_complete(
+    tmp_path: Path, backend: str
+) -> None:
+    scenario = tiny_scenario(name="churn", members=3, churn=True)
+    outcome = run_scenario(scenario, backends=[backend], out=tmp_path, timeout=60)
+    run = outcome.report["runs"][0]
+    assert run["summary"]["completed"] == 3, run["summary"]["never_completed"]
+    for member in run["members"]:
+        # Its process ended while the run went on, after it had everything.
+        assert member["left_s"] is not None, f"{member['name']} did not leave"
+        assert member["left_s"] >= member["joined_s"] + member["full_import_s"]
+        assert member["stored"] >= run["archive_bytes"]
+    assert "; left at " in outcome.html_path.read_text()
+
+
+def test_late_joiners_are_told_only_of_members_that_stay() -> None:
+    def member(finished: bool, gone: bool = False) -> Any:
+        outcome = Finished(True, "", 0.1, 0.2, "d") if finished else None
+        final = Final(1, 1, 1) if gone else None
+        return SimpleNamespace(finished=outcome, final=final, contact=("10.0.0.2", 6881))
+
+    still_fetching, finished, gone = member(False), member(True), member(True, gone=True)
+    with_churn, without = tiny_scenario(churn=True), tiny_scenario()
+    assert _present(still_fetching, with_churn) and _present(still_fetching, without)
+    assert _present(finished, without)
+    assert not _present(finished, with_churn)  # it is leaving
+    assert not _present(gone, without)
