@@ -19,6 +19,7 @@ from archive_service_cli.compare import (
     MemberResult,
     OwnerDone,
     OwnerReady,
+    fresh_run_dirs,
     run_record,
     verify,
 )
@@ -140,6 +141,19 @@ def test_compare_missing_database_is_one_line_and_exit_1(tmp_path: Path) -> None
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert " ".join(lines).startswith("error: database ")
     assert "does not exist" in result.stderr and "error" not in result.stdout
+
+
+def test_a_run_starts_from_nothing_but_keeps_earlier_logs(tmp_path: Path) -> None:
+    """An interrupted run leaves its history and node data in out/work: the next run in the
+    same --out must not start its owner on them (it would find everything archived)."""
+    leftover = tmp_path / "work" / "torrent-1" / "owner" / "archive-service.sqlite"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"an interrupted run's store")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "torrent-1-owner.log").write_text("earlier")
+    work, logs = fresh_run_dirs(tmp_path)
+    assert work.is_dir() and list(work.iterdir()) == []
+    assert (logs / "torrent-1-owner.log").read_text() == "earlier"
 
 
 def test_compare_unknown_backend_exits_1(tmp_path: Path) -> None:

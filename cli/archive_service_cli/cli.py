@@ -139,10 +139,16 @@ def generate(
 
 @app.command()
 def compare(
-    messages: Annotated[int, typer.Option(help="messages in the generated history")] = 20_000,
-    days: Annotated[float, typer.Option(help="days the history spans (weekly archives)")] = 28.0,
-    topics: Annotated[int, typer.Option(help="content topics, universal channel included")] = 5,
-    seed: Annotated[int, typer.Option(help="seed of the generated history")] = 1,
+    messages: Annotated[
+        int | None, typer.Option(help="messages in the generated history [default: 20000]")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="days the history spans, weekly archives [default: 28]")
+    ] = None,
+    topics: Annotated[
+        int | None, typer.Option(help="content topics, universal channel included [default: 5]")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the history [default: 1]")] = None,
     encrypted: Annotated[bool, typer.Option(help="encrypt archives with a group key")] = False,
     backends: Annotated[str, typer.Option(help="comma-separated, in run order")] = "torrent,codex",
     db: Annotated[Path | None, typer.Option(help="take the history from this store")] = None,
@@ -192,11 +198,12 @@ def compare(
     """
     from archive_service_cli.compare import CompareSettings, run_cli
 
+    # Only the history options given: they also override a scenario preset's history.
+    given = {"messages": messages, "days": days, "topics": topics, "seed": seed}
+    history = {key: value for key, value in given.items() if value is not None}
     settings = CompareSettings(
-        messages=messages,
-        days=days,
-        topics=topics,
-        seed=seed,
+        **history,
+        history_options=history,
         encrypted=encrypted,
         backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
         repeat=repeat,

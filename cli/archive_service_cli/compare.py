@@ -99,6 +99,9 @@ class CompareSettings:
     timeout: float = 600.0  # seconds per side of one run
     codex_profile: str = "measured-2026-11"  # the local Codex node's performance profile
     scenario_options: dict[str, Any] = field(default_factory=dict)  # see scenario.py
+    # The history options the user gave (messages, days, topics, seed): they override a
+    # scenario preset's history too, where the fields above would be the defaults.
+    history_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_scenario(self) -> bool:
@@ -769,12 +772,7 @@ def run_compare(
     preflight(settings)
     say = note or (lambda _text: None)
     out = settings.out
-    work, logs = out / "work", out / "logs"
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-        logs.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write to --out {out}: {exc}") from None
+    work, logs = fresh_run_dirs(out)
     history = prepare_history(settings, work, say)
     say(
         f"history: {history.messages:,} messages of community "
@@ -839,6 +837,20 @@ def run_compare(
 
 def _write_atomic(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
+
+
+def fresh_run_dirs(out: Path) -> tuple[Path, Path]:
+    """`out/work` emptied and `out/logs`, for a run that starts from nothing: a run interrupted
+    in this `out` left its history and its nodes' data in `work`, and an owner or member that
+    starts with them measures nothing (an owner finds its history archived already)."""
+    work, logs = out / "work", out / "logs"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to --out {out}: {exc}") from None
+    return work, logs
 
 
 def print_failure(label: str, exc: BaseException | str) -> None:

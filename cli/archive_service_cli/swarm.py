@@ -57,6 +57,7 @@ from archive_service_cli.compare import (
     History,
     _redirect_output,
     copy_database,
+    fresh_run_dirs,
     member_storage,
     message_digest,
     owner_storage,
@@ -786,12 +787,7 @@ def run_scenario(
     backends = [canonical_backend_name(factories, b) for b in backends]  # `codex` is an alias
     plan = plan_engine(scenario.shaping)
     note(f"shaping engine: {plan.engine} ({plan.why})")
-    work, logs = out / "work", out / "logs"
-    # Every run starts from nothing: a run interrupted in this `out` left its history and its
-    # nodes' data here, and an owner or member that starts with them measures nothing.
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
-    logs.mkdir(parents=True, exist_ok=True)
+    work, logs = fresh_run_dirs(out)
     shape = scenario.history
     settings = CompareSettings(
         messages=shape.messages, days=shape.days, topics=shape.topics, seed=shape.seed
@@ -816,6 +812,7 @@ def scenario_from_settings(settings: CompareSettings) -> Scenario:
     source = options.pop("scenario", None)
     if source is not None:
         base = load_scenario(source)
+        base = replace(base, history=replace(base.history, **settings.history_options))
     else:
         history = HistoryShape(settings.messages, settings.days, settings.topics, settings.seed)
         base = Scenario(history=history)

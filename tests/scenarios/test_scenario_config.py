@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from archive_service_cli.compare import CompareSettings
 from archive_service_cli.scenario import (
     ScenarioError,
     load_scenario,
@@ -12,6 +13,7 @@ from archive_service_cli.scenario import (
     presets,
     with_overrides,
 )
+from archive_service_cli.swarm import scenario_from_settings
 
 
 def test_the_presets_of_the_issue() -> None:
@@ -98,3 +100,14 @@ def test_compare_refuses_a_bad_scenario_in_one_line(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stdout + done.stderr
         assert needle in done.stderr and "Traceback" not in done.stdout + done.stderr
         assert "error" not in done.stdout  # stdout carries results only
+
+
+def test_history_options_given_on_the_command_line_override_a_preset() -> None:
+    preset = {"scenario": "large-community"}
+    plain = scenario_from_settings(CompareSettings(scenario_options=preset))
+    assert plain.history.messages == load_scenario("large-community").history.messages
+    given = {"messages": 5000, "seed": 9}
+    settings = CompareSettings(**given, history_options=given, scenario_options=preset)
+    chosen = scenario_from_settings(settings)
+    assert (chosen.history.messages, chosen.history.seed, chosen.members) == (5000, 9, 20)
+    assert chosen.history.days == plain.history.days  # not given: the preset's
