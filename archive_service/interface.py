@@ -37,7 +37,10 @@ ArchiveReady = Callable[[str], None]
 class PublishResult:
     backend: str
     archive_ids: list[str]  # IDs added by this publication, in creation order
-    link: str | None  # the link to announce (None when nothing was published)
+    # The backend's link after the publication: a new one when archives were added, else the
+    # one it already had (announced again only if it was never announced); None when it has
+    # never published for the community.
+    link: str | None
     index_size: int = 0  # archives in the whole index after the publication
     bytes_stored: int = 0  # bytes the backend now stores for the community (owner side)
 

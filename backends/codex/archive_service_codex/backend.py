@@ -253,7 +253,7 @@ class CodexPublication(Publication):
                 return PublishResult(
                     backend=backend.name,
                     archive_ids=[],
-                    link=None,
+                    link=current.link if current is not None else None,
                     index_size=len(entries),
                     bytes_stored=await backend._bytes_stored(community_id, current),
                 )
