@@ -32,21 +32,13 @@ from typing import Any
 from archive_service_torrent.index import decode_torrent_index
 from archive_service_torrent.magnet import parse_magnet
 from archive_service_torrent.metainfo import parse_metainfo
+from cli_process import CLI, LOOPBACK_TORRENT
 
 from archive_service.crypto.signing import verify_archive_link
 from archive_service.index import metadata_from_pb
 from archive_service.wire import pb
 
 CRASHPOINT = Path(__file__).resolve().parent / "crashpoint.py"
-CLI = [sys.executable, "-m", "archive_service_cli"]
-LOOPBACK_TORRENT = """
-[backend.torrent]
-listen_interface = "127.0.0.1"
-announce = []
-enable_dht = false
-loopback_only = true
-magnet_peer_hints = true
-"""
 END = 1_707_868_800  # --to of every run: 2024-02-14, six weeks after the generated start
 NOTHING_TO_ARCHIVE = "nothing to archive"
 
