@@ -20,6 +20,7 @@ from archive_service_codex.client import CodexClient, CodexUnavailable, DataItem
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex.verify import CodexIntegrityError
 from archive_service_codex_node import LocalCodexNode
+from local_http import serve
 from sides import Side, Sides
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
@@ -687,12 +688,8 @@ async def lying_proxy(codex_node_factory) -> AsyncIterator[tuple[str, dict[str, 
 
     app = web.Application(client_max_size=64 << 20)
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/api/codex/v1", lies
+    runner, url = await serve(app)
+    yield url + "/api/codex/v1", lies
     await runner.cleanup()
     await http.aclose()
 
