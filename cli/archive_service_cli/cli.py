@@ -191,12 +191,10 @@ def compare(
       archive-service compare --scenario large-community --messages 5000
     """
     from archive_service_cli.compare import CompareSettings, run_cli
+    from archive_service_cli.scenario import HistoryShape
 
     settings = CompareSettings(
-        messages=messages,
-        days=days,
-        topics=topics,
-        seed=seed,
+        history=HistoryShape(messages=messages, days=days, topics=topics, seed=seed),
         encrypted=encrypted,
         backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
         repeat=repeat,

@@ -66,6 +66,7 @@ from archive_service_cli.lab import (
 )
 from archive_service_cli.report import summarize
 from archive_service_cli.resources import ResourceMeter, ResourceUsage
+from archive_service_cli.scenario import HistoryShape
 from archive_service_cli.synthetic import generate_history
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,7 @@ class MessageSetMismatchError(CompareError):
 
 @dataclass(frozen=True)
 class CompareSettings:
-    messages: int = 20_000
-    days: float = 28.0
-    topics: int = 5
-    seed: int = 1
+    history: HistoryShape = field(default_factory=HistoryShape)  # when there is no --db
     encrypted: bool = False
     backends: tuple[str, ...] = DEFAULT_BACKENDS
     repeat: int = 1
@@ -544,17 +542,18 @@ def prepare_history(settings: CompareSettings, workdir: Path, console_note: Even
         console_note(f"copying history from {settings.db}")
         copy_database(settings.db, path)
     else:
+        shape = settings.history
         console_note(
-            f"generating {settings.messages:,} messages over {settings.days:g} days "
-            f"in {settings.topics} topics (seed {settings.seed})"
+            f"generating {shape.messages:,} messages over {shape.days:g} days "
+            f"in {shape.topics} topics (seed {shape.seed})"
         )
         with Store(path) as store:
             generate_history(
                 store,
-                messages=settings.messages,
-                days=settings.days,
-                topics=settings.topics,
-                seed=settings.seed,
+                messages=shape.messages,
+                days=shape.days,
+                topics=shape.topics,
+                seed=shape.seed,
             )
     with Store(path) as store:
         owned = [c for c in store.list_communities() if c.is_control_node]
@@ -576,7 +575,8 @@ def prepare_history(settings: CompareSettings, workdir: Path, console_note: Even
             raise StoreError(
                 f"the community in {settings.db} has no messages to archive"
                 if settings.db
-                else f"--messages {settings.messages} generated nothing to archive; pass more"
+                else f"--messages {settings.history.messages} generated nothing to archive; "
+                "pass more"
             )
         return History(
             db=path,
@@ -802,10 +802,10 @@ def run_compare(
         "version": REPORT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {
-            "messages": settings.messages,
-            "days": settings.days,
-            "topics": settings.topics,
-            "seed": settings.seed,
+            "messages": settings.history.messages,
+            "days": settings.history.days,
+            "topics": settings.history.topics,
+            "seed": settings.history.seed,
             "encrypted": history.community.encrypted,
             "backends": list(settings.backends),
             "repeat": settings.repeat,

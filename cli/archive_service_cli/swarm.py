@@ -714,11 +714,7 @@ def run_scenario(
     work, logs = out / "work", out / "logs"
     work.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    shape = scenario.history
-    settings = CompareSettings(
-        messages=shape.messages, days=shape.days, topics=shape.topics, seed=shape.seed
-    )
-    history = prepare_history(settings, work, note)
+    history = prepare_history(CompareSettings(history=scenario.history), work, note)
     runs = [
         run_swarm(scenario, backend, history, work, logs, plan, timeout, note)
         for backend in backends
@@ -732,15 +728,14 @@ def run_scenario(
 def scenario_from_settings(settings: CompareSettings) -> Scenario:
     """The scenario `compare` options describe: a preset or file (`--scenario`), else the
     default one with compare's history, then every option given on the command line."""
-    from archive_service_cli.scenario import HistoryShape, load_scenario, with_overrides
+    from archive_service_cli.scenario import load_scenario, with_overrides
 
     options = dict(settings.scenario_options)
     source = options.pop("scenario", None)
     if source is not None:
         base = load_scenario(source)
     else:
-        history = HistoryShape(settings.messages, settings.days, settings.topics, settings.seed)
-        base = Scenario(history=history)
+        base = Scenario(history=settings.history)
     return with_overrides(base, codex_profile=settings.codex_profile, **options)
 
 
