@@ -30,12 +30,12 @@ def read_preset(
     name_or_path: str | Path,
     *,
     kind: str,
-    choices: str,
+    offer: str,
     error: Callable[[str], Exception],
 ) -> PresetText:
     """The bundled preset named `name_or_path` (a str), else the file at that path. Raises
-    `error(line)` when neither exists ("no <kind> …: give <choices> (the names)…") or the file
-    cannot be read."""
+    `error(line)` when neither exists ("no <kind> …: give <offer>", `{names}` in `offer` the
+    bundled names) or the file cannot be read."""
     text = str(name_or_path)
     names = preset_names(package, folder)
     if isinstance(name_or_path, str) and text in names:
@@ -43,7 +43,7 @@ def read_preset(
         return PresetText(resource.read_text(encoding="utf-8"), text, text)
     path = Path(name_or_path)
     if not path.is_file():
-        raise error(f"no {kind} {text!r}: give {choices.format(names=', '.join(names))}")
+        raise error(f"no {kind} {text!r}: give {offer.format(names=', '.join(names))}")
     try:
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -14,7 +14,7 @@ PACKAGE, FOLDER = "archive_service_codex_node", "profiles"
 
 def read(name_or_path: str | Path) -> tuple[str, str]:
     found = read_preset(
-        PACKAGE, FOLDER, name_or_path, kind="profile", choices="one of {names}", error=KeyError
+        PACKAGE, FOLDER, name_or_path, kind="profile", offer="one of {names}", error=KeyError
     )
     return found.source, found.default_name
 
@@ -35,7 +35,7 @@ def test_a_missing_or_unreadable_file_is_the_callers_error(tmp_path: Path) -> No
         InvalidInputError, match=r"no thing 'nope': give a \(measured-2026-11, unthrottled\)$"
     ):
         read_preset(
-            PACKAGE, FOLDER, "nope", kind="thing", choices="a ({names})", error=InvalidInputError
+            PACKAGE, FOLDER, "nope", kind="thing", offer="a ({names})", error=InvalidInputError
         )
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe")

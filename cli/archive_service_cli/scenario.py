@@ -198,6 +198,9 @@ def parse_scenario(text: str, source: str, default_name: str) -> Scenario:
         raise ScenarioError(f"scenario {source}: {exc}") from None
 
 
+CHOICES = "a preset ({names}) or a TOML file"  # what an unknown scenario's error offers
+
+
 def presets() -> list[str]:
     """Names of the bundled scenarios."""
     return preset_names(__package__, "scenarios")
@@ -206,12 +209,7 @@ def presets() -> list[str]:
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """A bundled preset by name, else a TOML file by path."""
     found = read_preset(
-        __package__,
-        "scenarios",
-        name_or_path,
-        kind="scenario",
-        choices="a preset ({names}) or a TOML file",
-        error=ScenarioError,
+        __package__, "scenarios", name_or_path, kind="scenario", offer=CHOICES, error=ScenarioError
     )
     return parse_scenario(found.text, found.source, found.default_name)
 

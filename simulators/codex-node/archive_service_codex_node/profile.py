@@ -74,6 +74,10 @@ def _toml_string(text: str) -> str:
     return f'"{escaped}"'
 
 
+# What an unknown profile's error offers.
+CHOICES = "a bundled profile ({names}) or the path of a profile TOML file"
+
+
 def bundled_profiles() -> list[str]:
     """Names of the profiles shipped with the simulator."""
     return preset_names(__package__, "profiles")
@@ -115,12 +119,7 @@ def load_profile(name_or_path: str | Path) -> PerformanceProfile:
     """A bundled profile by name (`measured-2026-11`, `unthrottled`), else a TOML file by path.
     Raises ProfileError naming the bundled profiles when neither exists."""
     found = read_preset(
-        __package__,
-        "profiles",
-        name_or_path,
-        kind="profile",
-        choices="a bundled profile ({names}) or the path of a profile TOML file",
-        error=ProfileError,
+        __package__, "profiles", name_or_path, kind="profile", offer=CHOICES, error=ProfileError
     )
     return parse_profile(found.text, found.source, found.default_name)
 
