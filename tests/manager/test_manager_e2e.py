@@ -8,13 +8,14 @@ from pathlib import Path
 
 import libtorrent as lt
 import pytest
-from archive_service_cli.lab import Lab
+from archive_service_cli.lab import FAST_IMPORT, Lab
 from manager_helpers import (
     START,
     WEEK,
     backend_of_downloads,
     next_event,
     owner_community,
+    watch_downloads,
     windows_downloaded,
 )
 
@@ -29,7 +30,6 @@ from archive_service.events import (
     HistoryArchivesDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.interface import ArchiveReady, DownloadTaskInfo
 from archive_service.manager import LinkReason
 from archive_service.store import Community
 
@@ -137,20 +137,10 @@ async def test_newer_link_supersedes_the_running_download(
         # The owner no longer serves link1 (it moved to link2), so a download of link1 keeps
         # waiting for its index: it is provably running when link2 arrives.
         started = asyncio.Event()
-        download = member.backends[backend].download_history_archives
-
-        async def announcing_download(
-            community_id: bytes,
-            link: str,
-            cancel: asyncio.Event,
-            archive_ready: ArchiveReady | None = None,
-        ) -> DownloadTaskInfo:
-            if link == link1:
-                started.set()
-            return await download(community_id, link, cancel, archive_ready)
-
-        monkeypatch.setattr(
-            member.backends[backend], "download_history_archives", announcing_download
+        watch_downloads(
+            monkeypatch,
+            member.backends[backend],
+            started=lambda link: started.set() if link == link1 else None,
         )
         assert (await member.manager.handle_archive_link_message(msg1)).accepted
         await asyncio.wait_for(started.wait(), 30)
@@ -343,14 +333,7 @@ async def test_overdue_owner_creates_at_once_and_empty_store_only_starts_the_int
 
 async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Path) -> None:
     # The import gate stays closed until the archive on disk has been damaged.
-    gated = ImportSettings(
-        initial_delay=3600,
-        fast=True,
-        fast_rate=10_000,
-        tick=0.001,
-        error_backoff=0.05,
-        max_attempts=3,
-    )
+    gated = FAST_IMPORT.model_copy(update={"initial_delay": 3600, "max_attempts": 3})
     async with Lab(tmp_path, backends=["torrent"], members=1, import_settings=gated) as lab:
         assert lab.owner is not None
         member = lab.members[0]
@@ -398,19 +381,7 @@ async def test_archives_import_before_the_download_run_returns(
         community = owner_community(lab, messages=2400, days=42)
         lab.join(member, community)
         release = asyncio.Event()
-        download = member.backends[backend].download_history_archives
-
-        async def held_download(
-            community_id: bytes,
-            link: str,
-            cancel: asyncio.Event,
-            archive_ready: ArchiveReady | None = None,
-        ) -> DownloadTaskInfo:
-            info = await download(community_id, link, cancel, archive_ready)
-            await release.wait()
-            return info
-
-        monkeypatch.setattr(member.backends[backend], "download_history_archives", held_download)
+        watch_downloads(monkeypatch, member.backends[backend], hold=release)
         await lab.owner.manager.create_and_seed_history_archive(
             community, lab.owner.manager.partition_start(community), START + 6 * WEEK
         )
