@@ -26,6 +26,7 @@ from archive_service.events import ArchiveLinkIgnored
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, PublishResult
 from archive_service.manager import links
+from archive_service.manager.context import ManagerContext, ManagerPart
 from archive_service.manager.downloads import Downloads
 from archive_service.manager.imports import Importer
 from archive_service.manager.migration import MigrationReport, republish
@@ -36,7 +37,7 @@ from archive_service.store import ArchiveLinkState, Community, Store
 log = logging.getLogger(__name__)
 
 
-class ArchiveManager:
+class ArchiveManager(ManagerPart):
     def __init__(
         self,
         *,
@@ -47,19 +48,19 @@ class ArchiveManager:
         config: Config,
         clock: Clock | None = None,
     ) -> None:
-        self.store = store
-        self.crypto = crypto
-        self.backends = dict(backends)
-        self.pm = pm
-        self.config = config
-        self.clock = clock or SystemClock()
-        self.emit = event_emitter(pm)
-        shared = {"store": store, "backends": self.backends, "config": config, "clock": self.clock}
-        self.owner = OwnerTasks(crypto=crypto, pm=pm, emit=self.emit, **shared)
-        self.importer = Importer(
-            pm=pm, emit=self.emit, downloads_busy=lambda cid: self.downloads.busy(cid), **shared
+        context = ManagerContext(
+            store=store,
+            crypto=crypto,
+            backends=dict(backends),
+            pm=pm,
+            config=config,
+            clock=clock or SystemClock(),
+            emit=event_emitter(pm),
         )
-        self.downloads = Downloads(emit=self.emit, importer=self.importer, **shared)
+        super().__init__(context)
+        self.owner = OwnerTasks(context)
+        self.importer = Importer(context, downloads_busy=lambda cid: self.downloads.busy(cid))
+        self.downloads = Downloads(context, importer=self.importer)
 
     # lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -47,6 +47,15 @@ def owner_community(
     return community
 
 
+def joined_member(lab: Lab, **history: Any) -> tuple[ArchiveNode, Community]:
+    """The lab's first member, joined to a new owner community (`history`: owner_community's
+    options)."""
+    member = lab.members[0]
+    community = owner_community(lab, **history)
+    lab.join(member, community)
+    return member, community
+
+
 def windows_downloaded(member: ArchiveNode, community: Community) -> Counter[tuple[int, int]]:
     return Counter((d.from_ts, d.to_ts) for d in member.store.downloaded_archives(community.id))
 
