@@ -23,8 +23,6 @@ import os
 import platform
 import shutil
 import sqlite3
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,6 +54,7 @@ from archive_service.host import InProcessBus
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, PublishResult
 from archive_service.store import Community, Store
+from archive_service_cli.childproc import Channel, Failed, redirect_output, run_child
 from archive_service_cli.lab import (
     EventLog,
     EventRecorder,
@@ -157,11 +156,6 @@ class _Event:
 
 
 @dataclass(frozen=True)
-class _Failed:
-    error: str
-
-
-@dataclass(frozen=True)
 class _Stop:
     pass
 
@@ -202,20 +196,7 @@ class MemberResult:
 
 
 # side processes ----------------------------------------------------------------------------
-class _Channel:
-    """A side's end of the pipe. Events may be emitted from worker threads, and two threads
-    writing one Connection at once would interleave their pickles."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._lock = threading.Lock()
-
-    def send(self, message: object) -> None:
-        with self._lock, contextlib.suppress(OSError):  # parent gone: the run is lost anyway
-            self.conn.send(message)
-
-
-def _side_recorder(channel: _Channel, role: str) -> tuple[EventLog, EventRecorder]:
+def _side_recorder(channel: Channel, role: str) -> tuple[EventLog, EventRecorder]:
     """Records every event of the side's node and forwards it to the parent for progress."""
     events = EventLog()
     events.listeners.append(lambda record: channel.send(_Event(record.event)))
@@ -289,42 +270,20 @@ async def member_storage(backend: ArchiveBackend, data_dir: Path) -> int:
     return tree_bytes(data_dir / backend.name)
 
 
-def _redirect_output(log_path: Path) -> None:
-    """A side process writes nothing to the terminal the parent draws its table on."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s",
-        force=True,
-    )
-
-
 def _side_main(conn: Connection, spec: _OwnerSpec | _MemberSpec) -> None:
     """Entry point of a side process (must be importable for the spawn start method)."""
-    _redirect_output(spec.log_path)
-    channel = _Channel(conn)
-    try:
+    redirect_output(spec.log_path)
+
+    async def main(channel: Channel) -> None:
         if isinstance(spec, _OwnerSpec):
-            asyncio.run(_owner(channel, spec))
+            await _owner(channel, spec)
         else:
-            asyncio.run(_member(channel, spec))
-    except BaseException as exc:
-        log.exception("side process failed")
-        message = str(exc) if isinstance(exc, ArchiveServiceError) else repr(exc)
-        channel.send(_Failed(f"{type(exc).__name__}: {message}"))
-        sys.exit(1)
-    finally:
-        conn.close()
+            await _member(channel, spec)
+
+    run_child(conn, main, "side")
 
 
-async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
+async def _owner(channel: Channel, spec: _OwnerSpec) -> None:
     history = spec.history
     events, recorder = _side_recorder(channel, "owner")
     links = InProcessBus(auto_deliver=False)  # the parent carries the link to the member
@@ -385,7 +344,7 @@ async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
         channel.send(OwnerDone(meter.stop()))
 
 
-async def _member(channel: _Channel, spec: _MemberSpec) -> None:
+async def _member(channel: Channel, spec: _MemberSpec) -> None:
     events, recorder = _side_recorder(channel, "member")
     async with contextlib.AsyncExitStack() as stack:
         node = await assemble_node(
@@ -496,7 +455,7 @@ class _Side:
                 if isinstance(message, _Event):
                     on_event(self.label, message.event)
                     continue
-                if isinstance(message, _Failed):
+                if isinstance(message, Failed):
                     raise CompareError(
                         f"{self.backend} {self.role} failed: {message.error} (log: {self.log_path})"
                     )

@@ -24,7 +24,6 @@ import json
 import logging
 import multiprocessing
 import shutil
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -51,11 +50,11 @@ from archive_service.host import InProcessBus
 from archive_service.node import ArchiveNode
 from archive_service.plugins import backend_factories, canonical_backend_name, plugin_manager
 from archive_service.store import Community
+from archive_service_cli.childproc import Channel, Failed, redirect_output, run_child
 from archive_service_cli.compare import (
     CompareError,
     CompareSettings,
     History,
-    _redirect_output,
     copy_database,
     member_storage,
     message_digest,
@@ -140,11 +139,6 @@ class Final:  # any node, when it leaves
 
 
 @dataclass(frozen=True)
-class Failed:
-    error: str
-
-
-@dataclass(frozen=True)
 class Dial:  # parent -> torrent member: more peers
     peers: tuple[tuple[str, int], ...]
 
@@ -155,30 +149,19 @@ class Leave:  # parent -> node
 
 
 # child side ---------------------------------------------------------------------------------
-class _Pipe:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def send(self, message: object) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send(message)
+_Pipe = Channel  # a node's end of the pipe to the parent
 
 
 def node_main(conn: Connection, spec: NodeSpec) -> None:
     """Entry point of a node process (importable for spawn)."""
     if spec.netns:
         enter_namespace(spec.netns)  # first, while the process has one thread
-    _redirect_output(spec.log_path)
-    pipe = _Pipe(conn)
-    try:
-        asyncio.run(_owner(pipe, spec) if spec.role == "owner" else _member(pipe, spec))
-    except BaseException as exc:
-        log.exception("node process failed")
-        message = str(exc) if isinstance(exc, ArchiveServiceError) else repr(exc)
-        pipe.send(Failed(f"{type(exc).__name__}: {message}"))
-        sys.exit(1)
-    finally:
-        conn.close()
+    redirect_output(spec.log_path)
+    run_child(
+        conn,
+        lambda pipe: _owner(pipe, spec) if spec.role == "owner" else _member(pipe, spec),
+        "node",
+    )
 
 
 async def _node(
