@@ -800,6 +800,19 @@ def _write_atomic(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
 
 
+def reported_failure(console: Console, exc: ArchiveServiceError | KeyboardInterrupt) -> int:
+    """Print why a `compare` run stopped, in one line; its exit code (1: the run failed,
+    3: members' messages differ, 130: interrupted)."""
+    if isinstance(exc, KeyboardInterrupt):
+        console.print("[yellow]interrupted[/]")
+        return 130
+    if isinstance(exc, MessageSetMismatchError):
+        console.print(f"[bold red]verification failed:[/] {exc}")
+        return 3
+    console.print(f"[bold red]error:[/] {exc}")
+    return 1
+
+
 def run_cli(settings: CompareSettings, console: Console) -> int:
     """The `compare` command: progress bars, the table, the report paths; one line and a
     non-zero exit code on failure (1: the run failed, 3: members' messages differ)."""
@@ -812,15 +825,8 @@ def run_cli(settings: CompareSettings, console: Console) -> int:
             outcome = run_compare(
                 settings, on_event=progress.on_event, note=progress.progress.console.print
             )
-    except MessageSetMismatchError as exc:
-        console.print(f"[bold red]verification failed:[/] {exc}")
-        return 3
-    except ArchiveServiceError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        return 130
+    except (ArchiveServiceError, KeyboardInterrupt) as exc:
+        return reported_failure(console, exc)
     console.print(table(outcome.report))
     console.print(f"[dim]{TABLE_NOTE}[/]")
     console.print(f"[green]{verification_line(outcome.report)}[/]")

@@ -59,6 +59,7 @@ from archive_service_cli.compare import (
     member_storage,
     message_digest,
     owner_storage,
+    reported_failure,
 )
 from archive_service_cli.lab import EventLog, EventRecorder, NodeRecipe, assemble_node
 from archive_service_cli.scenario import Scenario
@@ -747,12 +748,8 @@ def run_scenario_cli(settings: CompareSettings, console: Console) -> int:
             timeout=settings.timeout,
             note=lambda text: console.print(f"[dim]{text}[/]"),
         )
-    except ArchiveServiceError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        return 130
+    except (ArchiveServiceError, KeyboardInterrupt) as exc:
+        return reported_failure(console, exc)
     table = Table(title=f"scenario {scenario.name}")
     for column in ("backend", "complete", "full import median", "p90", "max", "all complete",
                    "uplink bound", "owner uploaded", "on the wire"):  # fmt: skip
