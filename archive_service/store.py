@@ -638,6 +638,17 @@ class Store:
             (cid, value),
         )
 
+    def _upsert_link(
+        self, c: apsw.Connection, cid: str, backend: str, column: str, value: object
+    ) -> None:
+        # Only the targeted column of the (community, backend) row changes.
+        c.execute(
+            f"INSERT INTO communities_archive_links (community_id, backend, {column}) "
+            f"VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
+            f"{column} = excluded.{column}",
+            (cid, backend, value),
+        )
+
     def get_last_archive_end_date(self, community_id: bytes) -> int:
         """Unix seconds the last create run covered up to; 0 when none."""
         value = self._info_column(community_id, "last_message_archive_end_date")
@@ -665,12 +676,7 @@ class Store:
         so a status-go-shaped reader still sees the latest link."""
         cid = community_hex(community_id)
         with self._write() as c:
-            c.execute(
-                "INSERT INTO communities_archive_links (community_id, backend, link) "
-                "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
-                "link = excluded.link",
-                (cid, backend, link),
-            )
+            self._upsert_link(c, cid, backend, "link", link)
             self._upsert_info(c, cid, "last_archive_link", link)
 
     def accept_archive_link(
@@ -680,12 +686,7 @@ class Store:
         it came in a signed message) in one transaction, before the download starts."""
         cid = community_hex(community_id)
         with self._write() as c:
-            c.execute(
-                "INSERT INTO communities_archive_links (community_id, backend, accepted_link) "
-                "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
-                "accepted_link = excluded.accepted_link",
-                (cid, backend, link),
-            )
+            self._upsert_link(c, cid, backend, "accepted_link", link)
             if clock is not None:
                 self._set_link_clock(c, cid, backend, clock)
 
@@ -706,12 +707,7 @@ class Store:
             self._set_link_clock(c, community_hex(community_id), backend, clock)
 
     def _set_link_clock(self, c: apsw.Connection, cid: str, backend: str, clock: int) -> None:
-        c.execute(
-            "INSERT INTO communities_archive_links (community_id, backend, clock) "
-            "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
-            "clock = excluded.clock",
-            (cid, backend, clock),
-        )
+        self._upsert_link(c, cid, backend, "clock", clock)
         c.execute(
             "INSERT INTO communities_archive_info (community_id, archive_link_clock) "
             "VALUES (?, ?) ON CONFLICT(community_id) DO UPDATE SET archive_link_clock = "
