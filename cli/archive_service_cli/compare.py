@@ -65,7 +65,7 @@ from archive_service_cli.lab import (
 )
 from archive_service_cli.report import summarize
 from archive_service_cli.resources import ResourceMeter, ResourceUsage
-from archive_service_cli.scenario import HistoryShape
+from archive_service_cli.scenario import DEFAULT_CODEX_PROFILE, HistoryShape
 from archive_service_cli.synthetic import generate_history
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class CompareSettings:
     db: Path | None = None
     out: Path = Path("compare-report")
     timeout: float = 600.0  # seconds per side of one run
-    codex_profile: str = "measured-2026-11"  # the local Codex node's performance profile
+    codex_profile: str = DEFAULT_CODEX_PROFILE  # the local Codex node's performance profile
     scenario_options: dict[str, Any] = field(default_factory=dict)  # see scenario.py
 
     @property
@@ -128,26 +128,26 @@ class History:
 
 
 # messages between the parent and the side processes ----------------------------------------
-@dataclass(frozen=True)
-class _OwnerSpec:
+@dataclass(frozen=True, kw_only=True)
+class _SideSpec:
     backend: str
     workdir: Path
-    history: History
     log_path: Path
-    codex_profile: str = "measured-2026-11"
+    codex_profile: str = DEFAULT_CODEX_PROFILE
 
 
-@dataclass(frozen=True)
-class _MemberSpec:
-    backend: str
-    workdir: Path
+@dataclass(frozen=True, kw_only=True)
+class _OwnerSpec(_SideSpec):
+    history: History
+
+
+@dataclass(frozen=True, kw_only=True)
+class _MemberSpec(_SideSpec):
     community: Community
     group_keys: tuple[GroupKey, ...]
     shared: dict[str, Any]
     link_message: bytes
-    log_path: Path
     timeout: float
-    codex_profile: str = "measured-2026-11"
 
 
 @dataclass(frozen=True)
@@ -566,13 +566,17 @@ def run_once(
     logs: Path,
     timeout: float,
     on_event: EventSink,
-    codex_profile: str = "measured-2026-11",
+    codex_profile: str = DEFAULT_CODEX_PROFILE,
 ) -> dict[str, Any]:
     """One owner + one member over `backend`; returns the run record (see `report`)."""
     tag = f"{backend}-{repeat + 1}"
     run_dir = workdir / tag
     owner_spec = _OwnerSpec(
-        backend, run_dir, history, logs / f"{tag}-owner.log", codex_profile=codex_profile
+        backend=backend,
+        workdir=run_dir,
+        history=history,
+        log_path=logs / f"{tag}-owner.log",
+        codex_profile=codex_profile,
     )
     owner = _Side("owner", f"{backend} #{repeat + 1} owner", owner_spec)
     member: _Side | None = None
