@@ -42,7 +42,7 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.index import archive_id, encode_index, metadata_to_pb
-from archive_service.interface import BackendContext, Timeouts
+from archive_service.interface import BackendContext, PublishResult, Timeouts
 from archive_service.plugins import backend_factories, plugin_manager
 from archive_service.store import Store
 from archive_service.types import ArchiveMetadata, BuiltArchive, StoredMessage
@@ -98,6 +98,11 @@ async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
 def week_messages(week: int, count: int = 60, size: int = 9000) -> list[StoredMessage]:
     """Payloads big enough for multi-block archives."""
     return weekly_history.week_messages(week, count, size)
+
+
+async def publish_two_weeks(owner: Side) -> PublishResult:
+    """The owner publishes weeks 0 and 1 (two archives)."""
+    return await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
 
 
 # owner → member ------------------------------------------------------------------------------
@@ -156,7 +161,7 @@ async def test_a_second_run_downloads_nothing(
 ) -> None:
     owner = await make_side("owner", node_a)
     member = await make_side("member", node_b)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    result = await publish_two_weeks(owner)
     first = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
     assert first.total_downloaded == 2
     member.events.clear()
@@ -183,7 +188,7 @@ async def test_second_week_extends_the_index_and_removes_the_old_one(
 ) -> None:
     owner = await make_side("owner", node_a)
     member = await make_side("member", node_b)
-    first = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    first = await publish_two_weeks(owner)
     ids_before = {e.archive_id: e for e in await owner.backend.read_index(COMMUNITY)}
     await member.backend.download_history_archives(COMMUNITY, first.link, asyncio.Event())
 
@@ -217,7 +222,7 @@ async def test_a_node_that_lost_the_old_index_still_gets_a_full_index(
     make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
 ) -> None:
     owner = await make_side("owner", node_a)
-    first = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    first = await publish_two_weeks(owner)
     async with CodexClient(node_a.api_url) as a:
         await a.delete(first.link)  # the node lost it (upstream would start a fresh index)
     second = await publish(owner, week_messages(2), T0 + 2 * WEEK, T0 + 3 * WEEK)
@@ -231,7 +236,7 @@ async def test_seed_restores_what_the_node_lost_from_local_copies(
     make_side, node_a: LocalCodexNode
 ) -> None:
     owner = await make_side("owner", node_a)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    result = await publish_two_weeks(owner)
     entries = await owner.backend.read_index(COMMUNITY)
     async with CodexClient(node_a.api_url) as a:
         await a.delete(result.link)
@@ -571,7 +576,7 @@ async def test_per_archive_and_overall_timeouts_are_separate(
     make_side, node_a: LocalCodexNode, codex_node_factory
 ) -> None:
     owner = await make_side("owner", node_a)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    result = await publish_two_weeks(owner)
     entries = await owner.backend.read_index(COMMUNITY)
     async with CodexClient(node_a.api_url) as a:
         for entry in entries:
@@ -612,7 +617,7 @@ async def test_windows_held_through_another_backend_are_skipped(
     make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
 ) -> None:
     owner = await make_side("owner", node_a)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    result = await publish_two_weeks(owner)
     member = await make_side("member", node_b)
     # Week 0 was already downloaded as a BitTorrent archive (another ID, same window).
     member.store.save_archive_id(
