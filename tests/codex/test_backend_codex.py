@@ -95,6 +95,14 @@ async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     await sides.close()
 
 
+@pytest.fixture
+async def owner_member(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> tuple[Side, Side]:
+    """An owner on node A and a member on node B, with the default settings."""
+    return await make_side("owner", node_a), await make_side("member", node_b)
+
+
 def week_messages(week: int, count: int = 60, size: int = 9000) -> list[StoredMessage]:
     """Payloads big enough for multi-block archives."""
     return weekly_history.week_messages(week, count, size)
@@ -156,11 +164,8 @@ async def test_owner_publishes_on_a_member_downloads_through_b(
     assert member_entries == owner_entries
 
 
-async def test_a_second_run_downloads_nothing(
-    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
-) -> None:
-    owner = await make_side("owner", node_a)
-    member = await make_side("member", node_b)
+async def test_a_second_run_downloads_nothing(owner_member: tuple[Side, Side]) -> None:
+    owner, member = owner_member
     result = await publish_two_weeks(owner)
     first = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
     assert first.total_downloaded == 2
@@ -171,10 +176,9 @@ async def test_a_second_run_downloads_nothing(
 
 
 async def test_encrypted_index_without_the_key_is_a_typed_error(
-    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+    owner_member: tuple[Side, Side],
 ) -> None:
-    owner = await make_side("owner", node_a)
-    member = await make_side("member", node_b)
+    owner, member = owner_member
     owner.crypto.generate_group_key(COMMUNITY)
     result = await publish(owner, week_messages(0), T0, T0 + WEEK, encrypt=True)
     with pytest.raises(NoGroupKeyError):
@@ -184,10 +188,9 @@ async def test_encrypted_index_without_the_key_is_a_typed_error(
 
 # incremental publication -----------------------------------------------------------------------
 async def test_second_week_extends_the_index_and_removes_the_old_one(
-    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+    owner_member: tuple[Side, Side], node_a: LocalCodexNode
 ) -> None:
-    owner = await make_side("owner", node_a)
-    member = await make_side("member", node_b)
+    owner, member = owner_member
     first = await publish_two_weeks(owner)
     ids_before = {e.archive_id: e for e in await owner.backend.read_index(COMMUNITY)}
     await member.backend.download_history_archives(COMMUNITY, first.link, asyncio.Event())
