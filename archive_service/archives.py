@@ -13,8 +13,6 @@ import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from google.protobuf.message import DecodeError
-
 from archive_service.crypto.hashratchet import NO_INSTALLATION, HashRatchet, is_hash_ratchet_message
 from archive_service.errors import (
     ArchiveRangeError,
@@ -27,6 +25,7 @@ from archive_service.index import metadata_to_pb
 from archive_service.types import ArchiveMetadata, BuiltArchive, StoredMessage
 from archive_service.varint import encode as encode_varint
 from archive_service.wire import pb
+from archive_service.wire.parsing import parse, parse_or_none
 
 MAX_ARCHIVE_SIZE = (
     30_000_000  # bytes of payload + sig per archive (status-go maxArchiveSizeInBytes)
@@ -280,18 +279,15 @@ def decode_archive(
 ) -> pb.WakuMessageArchive:
     """Plaintext first (as status-go), then the hash-ratchet envelope. A failed decryption is
     an error (DecryptionError / NoGroupKeyError), never an empty archive."""
-    archive = pb.WakuMessageArchive()
-    try:
-        archive.ParseFromString(data)
-        plaintext = True
-    except DecodeError:
-        plaintext = False
+    parsed = parse_or_none(pb.WakuMessageArchive, data)
     # §11.16: a ProtocolMessage may parse as an archive (its field 2 read as metadata, field
     # 101 skipped as unknown). Such a parse never has messages, and a real archive never has
     # an HR envelope, so an empty parse that is also an envelope is treated as encrypted.
     installation = crypto.installation_id if crypto is not None else NO_INSTALLATION
-    if plaintext and (len(archive.messages) > 0 or not is_hash_ratchet_message(data, installation)):
-        return _checked(archive, len(data), encrypted=False)
+    if parsed is not None and (
+        len(parsed.messages) > 0 or not is_hash_ratchet_message(data, installation)
+    ):
+        return _checked(parsed, len(data), encrypted=False)
 
     if not is_hash_ratchet_message(data, installation):
         raise MalformedArchiveError(
@@ -304,14 +300,14 @@ def decode_archive(
             "given to decrypt it"
         )
     plain = crypto.decrypt(community_id, data)
-    archive = pb.WakuMessageArchive()
-    try:
-        archive.ParseFromString(plain)
-    except DecodeError as exc:
-        raise MalformedArchiveError(
-            f"decrypted {len(plain)} bytes are not a WakuMessageArchive ({exc}); the owner "
+    archive = parse(
+        pb.WakuMessageArchive,
+        plain,
+        lambda reason: MalformedArchiveError(
+            f"decrypted {len(plain)} bytes are not a WakuMessageArchive ({reason}); the owner "
             "published a corrupt archive"
-        ) from None
+        ),
+    )
     return _checked(archive, len(plain), encrypted=True)
 
 

@@ -122,7 +122,8 @@ def atomic_write(
         out.write(data)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -141,7 +142,7 @@ def remove_stale_tmp(root: Path | str) -> list[Path]:
     for folder, _, names in os.walk(root):
         for name in names:
             match = _TMP_NAME.match(name)
-            if match is None or _alive(int(match.group(1))):
+            if match is None or pid_alive(int(match.group(1))):
                 continue
             path = Path(folder) / name
             with contextlib.suppress(FileNotFoundError):

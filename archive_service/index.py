@@ -11,22 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from archive_service.crypto.hashratchet import NO_INSTALLATION, HashRatchet, is_hash_ratchet_message
 from archive_service.errors import DecryptionError, MalformedIndexError
 from archive_service.ids import keccak256
 from archive_service.types import ArchiveMetadata, IndexEntry
 from archive_service.wire import pb
+from archive_service.wire.parsing import Parsable, parse
 
 
-class ArchiveIndex(Protocol):
+class ArchiveIndex(Parsable, Protocol):
     """A status-go archive index message: archive ID -> entry (with `metadata`)."""
 
     @property
     def archives(self) -> Mapping[str, Any]: ...
-
-    def ParseFromString(self, data: bytes) -> int: ...  # protobuf spells it so
 
 
 AnyIndex = TypeVar("AnyIndex", bound=ArchiveIndex)
@@ -69,15 +68,14 @@ def encode_index(index: Message, community_id: bytes, crypto: HashRatchet | None
 
 
 def _parse(cls: type[AnyIndex], data: bytes, what: str) -> AnyIndex:
-    index = cls()
-    try:
-        index.ParseFromString(data)
-    except DecodeError as exc:
-        raise MalformedIndexError(
-            f"{what} of {len(data)} bytes is not a valid protobuf ({exc}); the file is corrupt "
-            "or not an archive index"
-        ) from None
-    return index
+    return parse(
+        cls,
+        data,
+        lambda reason: MalformedIndexError(
+            f"{what} of {len(data)} bytes is not a valid protobuf ({reason}); the file is "
+            "corrupt or not an archive index"
+        ),
+    )
 
 
 def decode_index(

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import apsw
 
@@ -274,13 +275,11 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        with self._read() as c:
-            return int(c.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._row("PRAGMA user_version")[0])
 
     @property
     def journal_mode(self) -> str:
-        with self._read() as c:
-            return str(c.execute("PRAGMA journal_mode").fetchone()[0])
+        return str(self._row("PRAGMA journal_mode")[0])
 
     @contextmanager
     def bulk_writes(self) -> Iterator[None]:
@@ -427,6 +426,11 @@ class Store:
             except apsw.Error as exc:
                 raise StoreError(f"read from database {self.path} failed: {exc}") from None
 
+    def _row(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row a read returns, or None."""
+        with self._read() as c:
+            return c.execute(sql, params).fetchone()
+
     # waku_messages ------------------------------------------------------------------------
     def save_waku_messages(self, messages: Iterable[StoredMessage]) -> int:
         """Insert, deduplicated by message hash; returns how many were new."""
@@ -516,12 +520,11 @@ class Store:
         if not topics:
             return 0
         hexes = _topic_list(topics)
-        with self._read() as c:
-            row = c.execute(
-                f"SELECT {func}(timestamp) FROM waku_messages "
-                f"WHERE topic IN ({_placeholders(len(hexes))})",
-                hexes,
-            ).fetchone()
+        row = self._row(
+            f"SELECT {func}(timestamp) FROM waku_messages "
+            f"WHERE topic IN ({_placeholders(len(hexes))})",
+            hexes,
+        )
         return int(row[0] or 0)
 
     def oldest_message_timestamp(self, topics: Sequence[bytes]) -> int:
@@ -533,16 +536,13 @@ class Store:
         return self._min_max("MAX", topics)
 
     def count_waku_messages(self, topics: Sequence[bytes] | None = None) -> int:
-        with self._read() as c:
-            if topics is None:
-                row = c.execute("SELECT COUNT(*) FROM waku_messages").fetchone()
-            else:
-                hexes = _topic_list(topics)
-                row = c.execute(
-                    "SELECT COUNT(*) FROM waku_messages "
-                    f"WHERE topic IN ({_placeholders(len(hexes))})",
-                    hexes,
-                ).fetchone()
+        if topics is None:
+            return int(self._row("SELECT COUNT(*) FROM waku_messages")[0])
+        hexes = _topic_list(topics)
+        row = self._row(
+            f"SELECT COUNT(*) FROM waku_messages WHERE topic IN ({_placeholders(len(hexes))})",
+            hexes,
+        )
         return int(row[0])
 
     def message_hashes(self, topics: Sequence[bytes] | None = None) -> set[bytes]:
@@ -624,11 +624,10 @@ class Store:
 
     # archive info (per community; links and clocks per backend kind) -------------------------
     def _info_column(self, community_id: bytes, column: str) -> int | str | None:
-        with self._read() as c:
-            row = c.execute(
-                f"SELECT {column} FROM communities_archive_info WHERE community_id = ?",
-                (community_hex(community_id),),
-            ).fetchone()
+        row = self._row(
+            f"SELECT {column} FROM communities_archive_info WHERE community_id = ?",
+            (community_hex(community_id),),
+        )
         return None if row is None else row[0]
 
     def _upsert_info(self, c: apsw.Connection, cid: str, column: str, value: object) -> None:
@@ -637,6 +636,17 @@ class Store:
             f"INSERT INTO communities_archive_info (community_id, {column}) VALUES (?, ?) "
             f"ON CONFLICT(community_id) DO UPDATE SET {column} = excluded.{column}",
             (cid, value),
+        )
+
+    def _upsert_link(
+        self, c: apsw.Connection, cid: str, backend: str, column: str, value: object
+    ) -> None:
+        # Only the targeted column of the (community, backend) row changes.
+        c.execute(
+            f"INSERT INTO communities_archive_links (community_id, backend, {column}) "
+            f"VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
+            f"{column} = excluded.{column}",
+            (cid, backend, value),
         )
 
     def get_last_archive_end_date(self, community_id: bytes) -> int:
@@ -652,12 +662,11 @@ class Store:
 
     def get_archive_link(self, community_id: bytes, backend: str) -> ArchiveLinkState:
         """The last link seen (member) or published (owner) through `backend`, and its clock."""
-        with self._read() as c:
-            row = c.execute(
-                "SELECT link, clock, accepted_link FROM communities_archive_links "
-                "WHERE community_id = ? AND backend = ?",
-                (community_hex(community_id), backend),
-            ).fetchone()
+        row = self._row(
+            "SELECT link, clock, accepted_link FROM communities_archive_links "
+            "WHERE community_id = ? AND backend = ?",
+            (community_hex(community_id), backend),
+        )
         if row is None:
             return ArchiveLinkState()
         return ArchiveLinkState(row[0] or "", int(row[1]), row[2] or "")
@@ -667,12 +676,7 @@ class Store:
         so a status-go-shaped reader still sees the latest link."""
         cid = community_hex(community_id)
         with self._write() as c:
-            c.execute(
-                "INSERT INTO communities_archive_links (community_id, backend, link) "
-                "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
-                "link = excluded.link",
-                (cid, backend, link),
-            )
+            self._upsert_link(c, cid, backend, "link", link)
             self._upsert_info(c, cid, "last_archive_link", link)
 
     def accept_archive_link(
@@ -682,12 +686,7 @@ class Store:
         it came in a signed message) in one transaction, before the download starts."""
         cid = community_hex(community_id)
         with self._write() as c:
-            c.execute(
-                "INSERT INTO communities_archive_links (community_id, backend, accepted_link) "
-                "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
-                "accepted_link = excluded.accepted_link",
-                (cid, backend, link),
-            )
+            self._upsert_link(c, cid, backend, "accepted_link", link)
             if clock is not None:
                 self._set_link_clock(c, cid, backend, clock)
 
@@ -708,12 +707,7 @@ class Store:
             self._set_link_clock(c, community_hex(community_id), backend, clock)
 
     def _set_link_clock(self, c: apsw.Connection, cid: str, backend: str, clock: int) -> None:
-        c.execute(
-            "INSERT INTO communities_archive_links (community_id, backend, clock) "
-            "VALUES (?,?,?) ON CONFLICT(community_id, backend) DO UPDATE SET "
-            "clock = excluded.clock",
-            (cid, backend, clock),
-        )
+        self._upsert_link(c, cid, backend, "clock", clock)
         c.execute(
             "INSERT INTO communities_archive_info (community_id, archive_link_clock) "
             "VALUES (?, ?) ON CONFLICT(community_id) DO UPDATE SET archive_link_clock = "
@@ -742,12 +736,10 @@ class Store:
             )
 
     def has_archive_id(self, community_id: bytes, archive_id: str) -> bool:
-        with self._read() as c:
-            row = c.execute(
-                "SELECT 1 FROM community_message_archive_hashes "
-                "WHERE community_id = ? AND hash = ?",
-                (community_hex(community_id), archive_id),
-            ).fetchone()
+        row = self._row(
+            "SELECT 1 FROM community_message_archive_hashes WHERE community_id = ? AND hash = ?",
+            (community_hex(community_id), archive_id),
+        )
         return row is not None
 
     def _archives(self, community_id: bytes, extra: str) -> list[DownloadedArchive]:
@@ -829,11 +821,10 @@ class Store:
 
     def group_key_by_id(self, key_id: bytes) -> tuple[bytes, int, bytes] | None:
         """(group_id, timestamp_ms, key)"""
-        with self._read() as c:
-            row = c.execute(
-                "SELECT group_id, key_timestamp, key FROM hash_ratchet_encryption WHERE key_id = ?",
-                (key_id,),
-            ).fetchone()
+        row = self._row(
+            "SELECT group_id, key_timestamp, key FROM hash_ratchet_encryption WHERE key_id = ?",
+            (key_id,),
+        )
         return None if row is None else (bytes(row[0]), int(row[1]), bytes(row[2]))
 
     def save_ratchet_step(self, key_id: bytes, seq_no: int, hash_: bytes) -> None:

@@ -28,10 +28,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+# The harness (tests/crash) and the CLI helpers it uses (tests).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "crash"))
 import harness  # the crash suite's harness, shared with tests/crash
 
@@ -62,27 +65,12 @@ def run_scenario(
     scenario = harness.Scenario(work / name, SCENARIOS[name], codex_url=codex_url, store=store)
     total = scenario.clean()
     chosen = harness.pick_points(total, points, seed)
-    outcomes = []
-    for i, n in enumerate(chosen, 1):
-        outcome = scenario.point(n)
-        outcomes.append(outcome)
-        mark = "ok" if outcome.survived else "FAILED"
-        print(f"  {name} {i}/{len(chosen)} point {n} ({outcome.step}): {mark}", flush=True)
-    failed = [o for o in outcomes if not o.survived]
+    outcomes = _run_points(name, chosen, lambda _i, n: scenario.point(n))
     return {
         "backends": SCENARIOS[name],
         "checkpoints_in_clean_run": total,
         "archives_in_clean_run": len(scenario.expected[f"{SCENARIOS[name][0]}.archives"]),
-        "points_run": len(outcomes),
-        "killed_at_point": sum(o.killed for o in outcomes),
-        "survived": len(outcomes) - len(failed),
-        "step_kinds_hit": dict(Counter(_kind(o.step) for o in outcomes)),
-        "failures": [
-            {"point": o.point, "step": o.step, "differences": o.differences} for o in failed
-        ],
-        "seconds": harness.elapsed(started),
-        "date": _now(),
-        "commit": _commit(),
+        **_summary(outcomes, started),
     }
 
 
@@ -95,16 +83,10 @@ def run_member_scenario(
     _, phase = MEMBER_SCENARIOS[name]
     steps = member.points_in(phase)
     chosen = [steps[i - 1] for i in harness.pick_points(len(steps), points, seed)]
-    outcomes = []
-    restarts: Counter[str] = Counter()
-    for i, n in enumerate(chosen, 1):
-        restart = "fetch" if i % 2 else "start"
-        outcome = member.point(n, restart)
-        restarts[outcome.step.rsplit("(then ", 1)[1].rstrip(")")] += 1
-        outcomes.append(outcome)
-        mark = "ok" if outcome.survived else "FAILED"
-        print(f"  {name} {i}/{len(chosen)} point {n} ({outcome.step}): {mark}", flush=True)
-    failed = [o for o in outcomes if not o.survived]
+    outcomes = _run_points(
+        name, chosen, lambda i, n: member.point(n, "fetch" if i % 2 else "start")
+    )
+    restarts = Counter(o.step.rsplit("(then ", 1)[1].rstrip(")") for o in outcomes)
     return {
         "backends": [member.backend],
         "role": "member",
@@ -112,10 +94,31 @@ def run_member_scenario(
         "checkpoints_in_clean_run": len(member.steps),
         "checkpoints_in_phase": len(steps),
         "archives_in_clean_run": len(member.archives),
+        "restarts": dict(restarts),
+        **_summary(outcomes, started),
+    }
+
+
+def _run_points(
+    name: str, chosen: list[int], run_point: Callable[[int, int], harness.Outcome]
+) -> list[harness.Outcome]:
+    """Run the `chosen` points in turn (`run_point(i, point)`, i from 1), printing each."""
+    outcomes = []
+    for i, n in enumerate(chosen, 1):
+        outcome = run_point(i, n)
+        outcomes.append(outcome)
+        mark = "ok" if outcome.survived else "FAILED"
+        print(f"  {name} {i}/{len(chosen)} point {n} ({outcome.step}): {mark}", flush=True)
+    return outcomes
+
+
+def _summary(outcomes: list[harness.Outcome], started: float) -> dict[str, Any]:
+    """What every scenario's result records of its points, and when and where it ran."""
+    failed = [o for o in outcomes if not o.survived]
+    return {
         "points_run": len(outcomes),
         "killed_at_point": sum(o.killed for o in outcomes),
         "survived": len(outcomes) - len(failed),
-        "restarts": dict(restarts),
         "step_kinds_hit": dict(Counter(_kind(o.step) for o in outcomes)),
         "failures": [
             {"point": o.point, "step": o.step, "differences": o.differences} for o in failed

@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "archive_service_cli"]
@@ -42,20 +44,34 @@ def run(
 
 class Background:
     """A long-running CLI command (codex-node, seed) read line by line; with `ready`, until
-    that line."""
+    that line. With `drain`, what it writes after that line is read and dropped in a thread
+    (a full pipe would block it at its next log line)."""
 
-    def __init__(self, *args: str | Path, ready: str | None = None) -> None:
+    def __init__(
+        self,
+        *args: str | Path,
+        ready: str | None = None,
+        env: Mapping[str, str] | None = None,
+        drain: bool = False,
+    ) -> None:
         self.args = args
         self.proc = subprocess.Popen(
             [*CLI, *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "COLUMNS": "400"},
+            env=env if env is not None else {**os.environ, "COLUMNS": "400"},
         )
         self.lines: list[str] = []
         if ready is not None:
             self.wait_for(ready, timeout=60)
+        if drain:
+            threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
 
     def wait_for(self, text: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

@@ -11,11 +11,14 @@ A field key is (number << 3 | wire type): varint = 0, length-delimited = 2.
 
 from __future__ import annotations
 
+import pytest
+
 from archive_service.archives import encode_archive
 from archive_service.ids import content_topic, keccak256, waku_message_hash
 from archive_service.index import archive_id, metadata_to_pb
 from archive_service.types import ArchiveMetadata, StoredMessage
 from archive_service.wire import app_pb, pb
+from archive_service.wire.parsing import parse, parse_or_none
 
 FROM, TO = 1577836800, 1578441600
 TOPICS = (bytes.fromhex("01020304"), bytes.fromhex("aabbccdd"))
@@ -140,3 +143,14 @@ def test_application_metadata_type_43() -> None:
     assert envelope.SerializeToString() == (
         b"\x0a\x41" + b"\x05" * 65 + b"\x12\x02\x08\x01" + b"\x18\x2b"
     )
+
+
+def test_parse_decodes_or_raises_the_callers_error_with_protobufs_reason() -> None:
+    assert parse(pb.WakuMessageArchiveMetadata, METADATA_BYTES, ValueError) == metadata_to_pb(
+        METADATA
+    )
+    truncated = METADATA_BYTES[:-1]
+    with pytest.raises(KeyError, match="Error parsing message"):
+        parse(pb.WakuMessageArchiveMetadata, truncated, KeyError)
+    assert parse_or_none(pb.WakuMessageArchiveMetadata, truncated) is None
+    assert parse_or_none(pb.WakuMessageArchiveMetadata, METADATA_BYTES) == metadata_to_pb(METADATA)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
-from google.protobuf.message import DecodeError
 
 from archive_service.crypto.keystore import RatchetKeyStore
 from archive_service.errors import (
@@ -31,6 +30,7 @@ from archive_service.errors import (
 )
 from archive_service.ids import keccak256
 from archive_service.wire import enc_pb
+from archive_service.wire.parsing import parse_or_none
 
 MAX_SEQ_NO_DELTA = 100_000
 KEY_BUMP_MS = 10
@@ -73,19 +73,10 @@ def _hr_part(
     return None
 
 
-def _parse_envelope(data: bytes) -> enc_pb.ProtocolMessage | None:
-    message = enc_pb.ProtocolMessage()
-    try:
-        message.ParseFromString(data)
-    except DecodeError:
-        return None
-    return message
-
-
 def is_hash_ratchet_message(data: bytes, installation_id: str = NO_INSTALLATION) -> bool:
     """True if `data` parses as a ProtocolMessage carrying a hash-ratchet header: how readers
     tell an encrypted archive or index from plaintext."""
-    message = _parse_envelope(data)
+    message = parse_or_none(enc_pb.ProtocolMessage, data)
     return message is not None and _hr_part(message, installation_id) is not None
 
 
@@ -172,7 +163,7 @@ class HashRatchet:
     def decrypt(self, group_id: bytes, data: bytes) -> bytes:
         """Raises NoGroupKeyError (postpone), DecryptionError (corrupt or forged),
         RatchetSeqNoTooHighError, MalformedArchiveError (not a ProtocolMessage)."""
-        message = _parse_envelope(data)
+        message = parse_or_none(enc_pb.ProtocolMessage, data)
         if message is None:
             raise MalformedArchiveError(
                 f"{len(data)} bytes are not a hash-ratchet ProtocolMessage (protobuf parse "

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coincurve import PrivateKey, PublicKey
-from google.protobuf.message import DecodeError
 
 from archive_service.errors import InvalidInputError, SignatureError
 from archive_service.ids import keccak256
 from archive_service.wire import app_pb, pb
+from archive_service.wire.parsing import parse
 
 ARCHIVE_LINK_TYPE = app_pb.ApplicationMetadataMessage.COMMUNITY_MESSAGE_ARCHIVE_LINK  # 43
 SIGNATURE_LEN = 65
@@ -71,13 +71,13 @@ def verify_archive_link(
 ) -> LinkMessage:
     """Parse a link message and recover its signer. With `expected_community_id`, a message
     signed by any other key raises SignatureError."""
-    envelope = app_pb.ApplicationMetadataMessage()
-    try:
-        envelope.ParseFromString(message)
-    except DecodeError as exc:
-        raise InvalidInputError(
-            f"{len(message)} bytes are not an ApplicationMetadataMessage ({exc})"
-        ) from None
+    envelope = parse(
+        app_pb.ApplicationMetadataMessage,
+        message,
+        lambda reason: InvalidInputError(
+            f"{len(message)} bytes are not an ApplicationMetadataMessage ({reason})"
+        ),
+    )
     if envelope.type != ARCHIVE_LINK_TYPE:
         raise InvalidInputError(
             f"application message type {envelope.type} is not an archive link "
@@ -106,11 +106,11 @@ def verify_archive_link(
             f"archive link is signed by 0x{community_id.hex()}, not by the community key "
             f"0x{expected_community_id.hex()}; ignoring it"
         )
-    link = pb.CommunityMessageArchiveLink()
-    try:
-        link.ParseFromString(envelope.payload)
-    except DecodeError as exc:
-        raise InvalidInputError(
-            f"archive link payload is not a CommunityMessageArchiveLink ({exc})"
-        ) from None
+    link = parse(
+        pb.CommunityMessageArchiveLink,
+        envelope.payload,
+        lambda reason: InvalidInputError(
+            f"archive link payload is not a CommunityMessageArchiveLink ({reason})"
+        ),
+    )
     return LinkMessage(community_id=community_id, clock=link.clock, link=link.archive_link)

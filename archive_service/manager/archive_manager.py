@@ -25,20 +25,10 @@ from archive_service.errors import ArchiveServiceError, ConfigError, InvalidInpu
 from archive_service.events import ArchiveLinkIgnored
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, PublishResult
+from archive_service.manager import links
+from archive_service.manager.context import ManagerContext, ManagerPart
 from archive_service.manager.downloads import Downloads
 from archive_service.manager.imports import Importer
-from archive_service.manager.links import (
-    HeldLink,
-    LinkDecision,
-    LinkFacts,
-    LinkReason,
-    backend_for_link,
-    decide_archive_link,
-    decide_join_link,
-    interrupted_link,
-    links_to_resume,
-    refuse_unverified,
-)
 from archive_service.manager.migration import MigrationReport, republish
 from archive_service.manager.owner import OwnerTasks, community_topics
 from archive_service.plugins import backend_factories, canonical_backend_name, event_emitter
@@ -47,7 +37,7 @@ from archive_service.store import ArchiveLinkState, Community, Store
 log = logging.getLogger(__name__)
 
 
-class ArchiveManager:
+class ArchiveManager(ManagerPart):
     def __init__(
         self,
         *,
@@ -58,19 +48,19 @@ class ArchiveManager:
         config: Config,
         clock: Clock | None = None,
     ) -> None:
-        self.store = store
-        self.crypto = crypto
-        self.backends = dict(backends)
-        self.pm = pm
-        self.config = config
-        self.clock = clock or SystemClock()
-        self.emit = event_emitter(pm)
-        shared = {"store": store, "backends": self.backends, "config": config, "clock": self.clock}
-        self.owner = OwnerTasks(crypto=crypto, pm=pm, emit=self.emit, **shared)
-        self.importer = Importer(
-            pm=pm, emit=self.emit, downloads_busy=lambda cid: self.downloads.busy(cid), **shared
+        context = ManagerContext(
+            store=store,
+            crypto=crypto,
+            backends=dict(backends),
+            pm=pm,
+            config=config,
+            clock=clock or SystemClock(),
+            emit=event_emitter(pm),
         )
-        self.downloads = Downloads(emit=self.emit, importer=self.importer, **shared)
+        super().__init__(context)
+        self.owner = OwnerTasks(context)
+        self.importer = Importer(context, downloads_busy=lambda cid: self.downloads.busy(cid))
+        self.downloads = Downloads(context, importer=self.importer)
 
     # lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -97,14 +87,14 @@ class ArchiveManager:
             state = self.store.get_archive_link(community_id, name)
             stored = state.link
             held = []
-            for link, newest in links_to_resume(stored, recorded, name):
+            for link, newest in links.links_to_resume(stored, recorded, name):
                 try:
                     entries = await backend.read_index(community_id, link)
                 except ArchiveServiceError as exc:
                     log.info("not resuming %s via %s: %s", link, name, exc)
                     continue
-                held.append(HeldLink(link, newest, entries))
-            link = interrupted_link(held, recorded)
+                held.append(links.HeldLink(link, newest, entries))
+            link = links.interrupted_link(held, recorded)
             if link is None and state.accepted and state.accepted != stored:
                 link = state.accepted  # accepted, killed before anything was recorded
             if link is not None:
@@ -167,15 +157,15 @@ class ArchiveManager:
         self.owner.republish_links(community)
 
     # member: links --------------------------------------------------------------------------
-    async def handle_archive_link_message(self, message: bytes) -> LinkDecision:
+    async def handle_archive_link_message(self, message: bytes) -> links.LinkDecision:
         """status-go HandleCommunityMessageArchiveLink (§7.4): decide, then act."""
         try:
             link_message = verify_archive_link(message)
         except ArchiveServiceError as exc:
-            return self._reported(refuse_unverified(str(exc)))
+            return self._reported(links.refuse_unverified(str(exc)))
         cid, link = link_message.community_id, link_message.link
         backend = self._backend_for_link(link)
-        facts = LinkFacts(
+        facts = links.LinkFacts(
             community=self.store.get_community(cid),
             backend=backend,
             stored=self.store.get_archive_link(cid, backend) if backend else ArchiveLinkState(),
@@ -185,7 +175,7 @@ class ArchiveManager:
             resumed_in_flight=backend is not None
             and self.downloads.resumed_in_flight(cid, backend, link),
         )
-        decision = decide_archive_link(link_message, facts)
+        decision = links.decide_archive_link(link_message, facts)
         if decision.accepted:
             self.store.accept_archive_link(cid, decision.backend, link, decision.clock)
             if facts.in_flight:
@@ -194,25 +184,27 @@ class ArchiveManager:
                 # RESUMED with nothing in flight (a member killed mid-import): the run finds
                 # every archive on disk and downloads nothing; the imports continue meanwhile.
                 self.downloads.schedule(cid, decision.backend, link)
-            if decision.reason is LinkReason.RESUMED:
+            if decision.reason is links.LinkReason.RESUMED:
                 self.importer.ensure(cid)
         return self._reported(decision)
 
-    async def handle_request_to_join_response(self, community_id: bytes, link: str) -> LinkDecision:
+    async def handle_request_to_join_response(
+        self, community_id: bytes, link: str
+    ) -> links.LinkDecision:
         """A link in an accepted request-to-join response downloads without the clock and
         last-seen gates (as upstream), but still needs a backend for it."""
-        decision = decide_join_link(community_id, link, self._backend_for_link(link))
+        decision = links.decide_join_link(community_id, link, self._backend_for_link(link))
         if decision.accepted:
             self.store.accept_archive_link(community_id, decision.backend, link, None)
             self.downloads.schedule(community_id, decision.backend, link)
         return self._reported(decision)
 
     def _backend_for_link(self, link: str) -> str | None:
-        return backend_for_link(
+        return links.backend_for_link(
             link, self.downloads.order(), lambda name, text: self.backends[name].handles_link(text)
         )
 
-    def _reported(self, decision: LinkDecision) -> LinkDecision:
+    def _reported(self, decision: links.LinkDecision) -> links.LinkDecision:
         """Log and emit a refusal (ArchiveLinkIgnored) with its reason; pass it on."""
         if decision.accepted:
             return decision

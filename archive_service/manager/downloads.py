@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from archive_service.clock import Clock, wait_event
-from archive_service.config import Config
+from archive_service.clock import wait_event
 from archive_service.errors import ArchiveServiceError, ArchiveTimeoutError, NoGroupKeyError
 from archive_service.events import (
-    ArchiveEvent,
     DownloadingHistoryArchivesFinished,
     HistoryArchivesDownloadCompleted,
     HistoryArchivesDownloadFailed,
     HistoryArchivesSeeding,
 )
 from archive_service.ids import community_hex
-from archive_service.interface import ArchiveBackend, DownloadTaskInfo
+from archive_service.interface import DownloadTaskInfo
+from archive_service.manager.context import ManagerContext, ManagerPart
 from archive_service.manager.imports import Importer, KeyWaits, no_key_backoff
 from archive_service.manager.links import preference_order, supersedes
-from archive_service.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +52,9 @@ class _Outcome:
     no_key: bool = False  # the index needs a group key this node does not hold yet
 
 
-class Downloads:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        backends: Mapping[str, ArchiveBackend],
-        config: Config,
-        clock: Clock,
-        emit: Callable[[ArchiveEvent], None],
-        importer: Importer,
-    ) -> None:
-        self.store = store
-        self.backends = backends
-        self.config = config
-        self.clock = clock
-        self.emit = emit
+class Downloads(ManagerPart):
+    def __init__(self, context: ManagerContext, *, importer: Importer) -> None:
+        super().__init__(context)
         self.importer = importer
         self._states: dict[bytes, _DownloadState] = {}
         self._stopping = False

@@ -16,25 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pluggy
 
 from archive_service.backoff import Backoff
 from archive_service.clock import Clock, wait_event
-from archive_service.config import Config, ImportSettings
+from archive_service.config import ImportSettings
 from archive_service.errors import ConfigError, NoGroupKeyError
 from archive_service.events import (
-    ArchiveEvent,
     DownloadingHistoryArchivesFinished,
     HistoryArchiveImported,
     HistoryArchiveImportFailed,
     ImportingHistoryArchiveMessages,
 )
 from archive_service.ids import community_hex
-from archive_service.interface import ArchiveBackend
-from archive_service.store import Store
+from archive_service.manager.context import ManagerContext, ManagerPart
 from archive_service.wire import pb
 
 log = logging.getLogger(__name__)
@@ -91,30 +89,15 @@ class _ImportState(KeyWaits):
     gave_up: set[str] = field(default_factory=set)  # surfaced; not retried this run
 
 
-class Importer:
+class Importer(ManagerPart):
     """One import loop per community; `downloads_busy(community)` says whether downloads
     are still pending or running, so the last of the two to finish announces the end."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        backends: Mapping[str, ArchiveBackend],
-        pm: pluggy.PluginManager,
-        config: Config,
-        clock: Clock,
-        emit: Callable[[ArchiveEvent], None],
-        downloads_busy: Callable[[bytes], bool],
-    ) -> None:
-        self.store = store
-        self.backends = backends
-        self.pm = pm
-        self.config = config
-        self.clock = clock
-        self.emit = emit
+    def __init__(self, context: ManagerContext, *, downloads_busy: Callable[[bytes], bool]) -> None:
+        super().__init__(context)
         self.downloads_busy = downloads_busy
-        cfg = config.import_
-        self.limiter = RateLimiter(cfg.fast_rate if cfg.fast else cfg.slow_rate, clock)
+        cfg = self.config.import_
+        self.limiter = RateLimiter(cfg.fast_rate if cfg.fast else cfg.slow_rate, self.clock)
         self._gate = asyncio.Event()
         self._gate_task: asyncio.Task[None] | None = None
         self._states: dict[bytes, _ImportState] = {}

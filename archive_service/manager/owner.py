@@ -8,19 +8,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-import pluggy
-
 from archive_service.archives import MessageSource
-from archive_service.clock import Clock, now_ms
-from archive_service.config import Config
+from archive_service.clock import now_ms
 from archive_service.creation import create_history_archives
-from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.crypto.signing import sign_archive_link
 from archive_service.errors import ArchiveServiceError, ConfigError, InvalidInputError
-from archive_service.events import ArchiveEvent, HistoryArchivesSeeding, HistoryArchivesUnseeded
+from archive_service.events import HistoryArchivesSeeding, HistoryArchivesUnseeded
 from archive_service.ids import community_hex, topic_from_chat_id, universal_chat_id
 from archive_service.interface import ArchiveBackend, PublishResult
-from archive_service.store import Community, Store
+from archive_service.manager.context import ManagerContext, ManagerPart
+from archive_service.store import Community
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +32,9 @@ def community_topics(community: Community) -> list[bytes]:
     return topics
 
 
-class OwnerTasks:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        crypto: HashRatchet,
-        backends: Mapping[str, ArchiveBackend],
-        pm: pluggy.PluginManager,
-        config: Config,
-        clock: Clock,
-        emit: Callable[[ArchiveEvent], None],
-    ) -> None:
-        self.store = store
-        self.crypto = crypto
-        self.backends = backends
-        self.pm = pm
-        self.config = config
-        self.clock = clock
-        self.emit = emit
+class OwnerTasks(ManagerPart):
+    def __init__(self, context: ManagerContext) -> None:
+        super().__init__(context)
         self._tasks: dict[bytes, asyncio.Task[None]] = {}
 
     def halt(self) -> list[asyncio.Task[None]]:

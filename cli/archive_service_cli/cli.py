@@ -197,12 +197,13 @@ def compare(
       archive-service compare --scenario large-community --messages 5000
     """
     from archive_service_cli.compare import CompareSettings, run_cli
+    from archive_service_cli.scenario import HistoryShape
 
     # Only the history options given: they also override a scenario preset's history.
     given = {"messages": messages, "days": days, "topics": topics, "seed": seed}
     history = {key: value for key, value in given.items() if value is not None}
     settings = CompareSettings(
-        **history,
+        history=HistoryShape(**history),
         history_options=history,
         encrypted=encrypted,
         backends=tuple(b.strip() for b in backends.split(",") if b.strip()),

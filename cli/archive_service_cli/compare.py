@@ -23,8 +23,6 @@ import os
 import platform
 import shutil
 import sqlite3
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,6 +54,7 @@ from archive_service.host import InProcessBus
 from archive_service.ids import community_hex
 from archive_service.interface import ArchiveBackend, PublishResult
 from archive_service.store import Community, Store
+from archive_service_cli.childproc import Channel, Failed, redirect_output, run_child
 from archive_service_cli.lab import (
     EventLog,
     EventRecorder,
@@ -66,6 +65,7 @@ from archive_service_cli.lab import (
 )
 from archive_service_cli.report import summarize
 from archive_service_cli.resources import ResourceMeter, ResourceUsage
+from archive_service_cli.scenario import DEFAULT_CODEX_PROFILE, HistoryShape
 from archive_service_cli.synthetic import generate_history
 
 log = logging.getLogger(__name__)
@@ -87,20 +87,17 @@ class MessageSetMismatchError(CompareError):
 
 @dataclass(frozen=True)
 class CompareSettings:
-    messages: int = 20_000
-    days: float = 28.0
-    topics: int = 5
-    seed: int = 1
+    history: HistoryShape = field(default_factory=HistoryShape)  # when there is no --db
     encrypted: bool = False
     backends: tuple[str, ...] = DEFAULT_BACKENDS
     repeat: int = 1
     db: Path | None = None
     out: Path = Path("compare-report")
     timeout: float = 600.0  # seconds per side of one run
-    codex_profile: str = "measured-2026-11"  # the local Codex node's performance profile
+    codex_profile: str = DEFAULT_CODEX_PROFILE  # the local Codex node's performance profile
     scenario_options: dict[str, Any] = field(default_factory=dict)  # see scenario.py
     # The history options the user gave (messages, days, topics, seed): they override a
-    # scenario preset's history too, where the fields above would be the defaults.
+    # scenario preset's history too, where `history` holds the defaults for the others.
     history_options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -134,36 +131,31 @@ class History:
 
 
 # messages between the parent and the side processes ----------------------------------------
-@dataclass(frozen=True)
-class _OwnerSpec:
+@dataclass(frozen=True, kw_only=True)
+class _SideSpec:
     backend: str
     workdir: Path
-    history: History
     log_path: Path
-    codex_profile: str = "measured-2026-11"
+    codex_profile: str = DEFAULT_CODEX_PROFILE
 
 
-@dataclass(frozen=True)
-class _MemberSpec:
-    backend: str
-    workdir: Path
+@dataclass(frozen=True, kw_only=True)
+class _OwnerSpec(_SideSpec):
+    history: History
+
+
+@dataclass(frozen=True, kw_only=True)
+class _MemberSpec(_SideSpec):
     community: Community
     group_keys: tuple[GroupKey, ...]
     shared: dict[str, Any]
     link_message: bytes
-    log_path: Path
     timeout: float
-    codex_profile: str = "measured-2026-11"
 
 
 @dataclass(frozen=True)
 class _Event:
     event: ArchiveEvent
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: str
 
 
 @dataclass(frozen=True)
@@ -207,20 +199,7 @@ class MemberResult:
 
 
 # side processes ----------------------------------------------------------------------------
-class _Channel:
-    """A side's end of the pipe. Events may be emitted from worker threads, and two threads
-    writing one Connection at once would interleave their pickles."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._lock = threading.Lock()
-
-    def send(self, message: object) -> None:
-        with self._lock, contextlib.suppress(OSError):  # parent gone: the run is lost anyway
-            self.conn.send(message)
-
-
-def _side_recorder(channel: _Channel, role: str) -> tuple[EventLog, EventRecorder]:
+def _side_recorder(channel: Channel, role: str) -> tuple[EventLog, EventRecorder]:
     """Records every event of the side's node and forwards it to the parent for progress."""
     events = EventLog()
     events.listeners.append(lambda record: channel.send(_Event(record.event)))
@@ -294,42 +273,20 @@ async def member_storage(backend: ArchiveBackend, data_dir: Path) -> int:
     return tree_bytes(data_dir / backend.name)
 
 
-def _redirect_output(log_path: Path) -> None:
-    """A side process writes nothing to the terminal the parent draws its table on."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s",
-        force=True,
-    )
-
-
 def _side_main(conn: Connection, spec: _OwnerSpec | _MemberSpec) -> None:
     """Entry point of a side process (must be importable for the spawn start method)."""
-    _redirect_output(spec.log_path)
-    channel = _Channel(conn)
-    try:
+    redirect_output(spec.log_path)
+
+    async def main(channel: Channel) -> None:
         if isinstance(spec, _OwnerSpec):
-            asyncio.run(_owner(channel, spec))
+            await _owner(channel, spec)
         else:
-            asyncio.run(_member(channel, spec))
-    except BaseException as exc:
-        log.exception("side process failed")
-        message = str(exc) if isinstance(exc, ArchiveServiceError) else repr(exc)
-        channel.send(_Failed(f"{type(exc).__name__}: {message}"))
-        sys.exit(1)
-    finally:
-        conn.close()
+            await _member(channel, spec)
+
+    run_child(conn, main, "side")
 
 
-async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
+async def _owner(channel: Channel, spec: _OwnerSpec) -> None:
     history = spec.history
     events, recorder = _side_recorder(channel, "owner")
     links = InProcessBus(auto_deliver=False)  # the parent carries the link to the member
@@ -390,7 +347,7 @@ async def _owner(channel: _Channel, spec: _OwnerSpec) -> None:
         channel.send(OwnerDone(meter.stop()))
 
 
-async def _member(channel: _Channel, spec: _MemberSpec) -> None:
+async def _member(channel: Channel, spec: _MemberSpec) -> None:
     events, recorder = _side_recorder(channel, "member")
     async with contextlib.AsyncExitStack() as stack:
         node = await assemble_node(
@@ -501,7 +458,7 @@ class _Side:
                 if isinstance(message, _Event):
                     on_event(self.label, message.event)
                     continue
-                if isinstance(message, _Failed):
+                if isinstance(message, Failed):
                     raise CompareError(
                         f"{self.backend} {self.role} failed: {message.error} (log: {self.log_path})"
                     )
@@ -547,17 +504,18 @@ def prepare_history(settings: CompareSettings, workdir: Path, console_note: Even
         console_note(f"copying history from {settings.db}")
         copy_database(settings.db, path)
     else:
+        shape = settings.history
         console_note(
-            f"generating {settings.messages:,} messages over {settings.days:g} days "
-            f"in {settings.topics} topics (seed {settings.seed})"
+            f"generating {shape.messages:,} messages over {shape.days:g} days "
+            f"in {shape.topics} topics (seed {shape.seed})"
         )
         with Store(path) as store:
             generate_history(
                 store,
-                messages=settings.messages,
-                days=settings.days,
-                topics=settings.topics,
-                seed=settings.seed,
+                messages=shape.messages,
+                days=shape.days,
+                topics=shape.topics,
+                seed=shape.seed,
             )
     with Store(path) as store:
         owned = [c for c in store.list_communities() if c.is_control_node]
@@ -579,7 +537,8 @@ def prepare_history(settings: CompareSettings, workdir: Path, console_note: Even
             raise StoreError(
                 f"the community in {settings.db} has no messages to archive"
                 if settings.db
-                else f"--messages {settings.messages} generated nothing to archive; pass more"
+                else f"--messages {settings.history.messages} generated nothing to archive; "
+                "pass more"
             )
         return History(
             db=path,
@@ -610,13 +569,17 @@ def run_once(
     logs: Path,
     timeout: float,
     on_event: EventSink,
-    codex_profile: str = "measured-2026-11",
+    codex_profile: str = DEFAULT_CODEX_PROFILE,
 ) -> dict[str, Any]:
     """One owner + one member over `backend`; returns the run record (see `report`)."""
     tag = f"{backend}-{repeat + 1}"
     run_dir = workdir / tag
     owner_spec = _OwnerSpec(
-        backend, run_dir, history, logs / f"{tag}-owner.log", codex_profile=codex_profile
+        backend=backend,
+        workdir=run_dir,
+        history=history,
+        log_path=logs / f"{tag}-owner.log",
+        codex_profile=codex_profile,
     )
     owner = _Side("owner", f"{backend} #{repeat + 1} owner", owner_spec)
     member: _Side | None = None
@@ -800,10 +763,10 @@ def run_compare(
         "version": REPORT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {
-            "messages": settings.messages,
-            "days": settings.days,
-            "topics": settings.topics,
-            "seed": settings.seed,
+            "messages": settings.history.messages,
+            "days": settings.history.days,
+            "topics": settings.history.topics,
+            "seed": settings.history.seed,
             "encrypted": history.community.encrypted,
             "backends": list(settings.backends),
             "repeat": settings.repeat,
@@ -853,9 +816,18 @@ def fresh_run_dirs(out: Path) -> tuple[Path, Path]:
     return work, logs
 
 
-def print_failure(label: str, exc: BaseException | str) -> None:
-    """The one line a failed `compare` run leaves, on stderr (stdout carries the results)."""
-    Console(stderr=True).print(f"[bold red]{label}:[/] {exc}", soft_wrap=True, highlight=False)
+def reported_failure(exc: ArchiveServiceError | KeyboardInterrupt) -> int:
+    """Print why a `compare` run stopped, in one line on stderr (stdout carries the results);
+    its exit code (1: the run failed, 3: members' messages differ, 130: interrupted)."""
+    errors = Console(stderr=True, soft_wrap=True, highlight=False)
+    if isinstance(exc, KeyboardInterrupt):
+        errors.print("[yellow]interrupted[/]")
+        return 130
+    if isinstance(exc, MessageSetMismatchError):
+        errors.print(f"[bold red]verification failed:[/] {exc}")
+        return 3
+    errors.print(f"[bold red]error:[/] {exc}")
+    return 1
 
 
 def run_cli(settings: CompareSettings, console: Console) -> int:
@@ -870,15 +842,8 @@ def run_cli(settings: CompareSettings, console: Console) -> int:
             outcome = run_compare(
                 settings, on_event=progress.on_event, note=progress.progress.console.print
             )
-    except MessageSetMismatchError as exc:
-        print_failure("verification failed", exc)
-        return 3
-    except ArchiveServiceError as exc:
-        print_failure("error", exc)
-        return 1
-    except KeyboardInterrupt:
-        print_failure("interrupted", "the run was stopped")
-        return 130
+    except (ArchiveServiceError, KeyboardInterrupt) as exc:
+        return reported_failure(exc)
     console.print(table(outcome.report))
     console.print(f"[dim]{TABLE_NOTE}[/]")
     console.print(f"[green]{verification_line(outcome.report)}[/]")

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pluggy
-from google.protobuf.message import DecodeError
 
 from archive_service.archives import decode_archive
 from archive_service.crypto.hashratchet import HashRatchet
@@ -24,6 +23,7 @@ from archive_service.plugins import backend_factories
 from archive_service.types import IndexEntry
 from archive_service.varint import decode as decode_varint
 from archive_service.wire import app_pb, enc_pb, pb
+from archive_service.wire.parsing import parse_or_none
 from archive_service_cli.hookspecs import with_application_hooks
 
 MiB = 1024 * 1024
@@ -120,12 +120,11 @@ def _metadata(md: pb.WakuMessageArchiveMetadata) -> dict[str, Any]:
 
 
 def _link_message(data: bytes) -> dict[str, Any] | None:
-    envelope = app_pb.ApplicationMetadataMessage()
-    try:
-        envelope.ParseFromString(data)
-    except DecodeError:
-        return None
-    if envelope.type != app_pb.ApplicationMetadataMessage.COMMUNITY_MESSAGE_ARCHIVE_LINK:
+    envelope = parse_or_none(app_pb.ApplicationMetadataMessage, data)
+    if (
+        envelope is None
+        or envelope.type != app_pb.ApplicationMetadataMessage.COMMUNITY_MESSAGE_ARCHIVE_LINK
+    ):
         return None
     try:
         link = verify_archive_link(data)
@@ -141,10 +140,8 @@ def _link_message(data: bytes) -> dict[str, Any] | None:
 
 
 def _encrypted_envelope(data: bytes) -> dict[str, Any] | None:
-    message = enc_pb.ProtocolMessage()
-    try:
-        message.ParseFromString(data)
-    except DecodeError:
+    message = parse_or_none(enc_pb.ProtocolMessage, data)
+    if message is None:
         return None
     for key, encrypted in message.encrypted_message.items():
         if encrypted.HasField("HR_header"):

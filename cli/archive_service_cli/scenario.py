@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from archive_service.errors import InvalidInputError
+from archive_service.presets import preset_names, read_preset
 
 MAX_MEMBERS = 20
 OWNER_LEAVES = ("never", "after-publish", "after-first-complete")
 ENGINES = ("auto", "namespace", "application")
 DEFAULT_CODEX_PROFILE = "measured-2026-11"
-PRESET_SUFFIX = ".toml"
 
 
 class ScenarioError(InvalidInputError):
@@ -199,30 +198,20 @@ def parse_scenario(text: str, source: str, default_name: str) -> Scenario:
         raise ScenarioError(f"scenario {source}: {exc}") from None
 
 
+CHOICES = "a preset ({names}) or a TOML file"  # what an unknown scenario's error offers
+
+
 def presets() -> list[str]:
     """Names of the bundled scenarios."""
-    folder = resources.files(__package__).joinpath("scenarios")
-    return sorted(
-        e.name.removesuffix(PRESET_SUFFIX) for e in folder.iterdir() if e.name.endswith(".toml")
-    )
+    return preset_names(__package__, "scenarios")
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """A bundled preset by name, else a TOML file by path."""
-    text = str(name_or_path)
-    if isinstance(name_or_path, str) and text in presets():
-        resource = resources.files(__package__).joinpath("scenarios", text + PRESET_SUFFIX)
-        return parse_scenario(resource.read_text(encoding="utf-8"), text, text)
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise ScenarioError(
-            f"no scenario {text!r}: give a preset ({', '.join(presets())}) or a TOML file"
-        )
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read scenario {path}: {exc}") from None
-    return parse_scenario(content, str(path), path.stem)
+    found = read_preset(
+        __package__, "scenarios", name_or_path, kind="scenario", offer=CHOICES, error=ScenarioError
+    )
+    return parse_scenario(found.text, found.source, found.default_name)
 
 
 def with_overrides(scenario: Scenario, **changes: Any) -> Scenario:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archive_service.errors import ConfigError
+from archive_service.fsutil import pid_alive
 from archive_service_cli.scenario import Shaping
 
 PREFIX = "asv-scen"
@@ -130,16 +131,6 @@ def run_namespaces() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX + "-")]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale() -> list[str]:
     """Delete namespaces of earlier runs whose process is gone; returns their names."""
     removed = []
@@ -148,7 +139,7 @@ def clean_stale() -> list[str]:
             pid = int(name.split("-")[2])
         except (IndexError, ValueError):
             pid = -1
-        if pid != os.getpid() and not _pid_alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             _run("ip", "netns", "delete", name)
             removed.append(name)
     return removed

@@ -25,7 +25,6 @@ import logging
 import math
 import multiprocessing
 import shutil
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -51,17 +50,17 @@ from archive_service.host import InProcessBus, PublishedLink
 from archive_service.node import ArchiveNode
 from archive_service.plugins import backend_factories, canonical_backend_name, plugin_manager
 from archive_service.store import Community
+from archive_service_cli.childproc import Channel, Failed, redirect_output, run_child
 from archive_service_cli.compare import (
     CompareError,
     CompareSettings,
     History,
-    _redirect_output,
     copy_database,
     fresh_run_dirs,
     member_storage,
     message_digest,
     owner_storage,
-    print_failure,
+    reported_failure,
 )
 from archive_service_cli.lab import EventLog, EventRecorder, NodeRecipe, assemble_node
 from archive_service_cli.scenario import Scenario
@@ -143,11 +142,6 @@ class Final:  # any node, when it leaves
 
 
 @dataclass(frozen=True)
-class Failed:
-    error: str
-
-
-@dataclass(frozen=True)
 class Dial:  # parent -> torrent member: more peers
     peers: tuple[tuple[str, int], ...]
 
@@ -158,30 +152,19 @@ class Leave:  # parent -> node
 
 
 # child side ---------------------------------------------------------------------------------
-class _Pipe:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def send(self, message: object) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send(message)
+_Pipe = Channel  # a node's end of the pipe to the parent
 
 
 def node_main(conn: Connection, spec: NodeSpec) -> None:
     """Entry point of a node process (importable for spawn)."""
     if spec.netns:
         enter_namespace(spec.netns)  # first, while the process has one thread
-    _redirect_output(spec.log_path)
-    pipe = _Pipe(conn)
-    try:
-        asyncio.run(_owner(pipe, spec) if spec.role == "owner" else _member(pipe, spec))
-    except BaseException as exc:
-        log.exception("node process failed")
-        message = str(exc) if isinstance(exc, ArchiveServiceError) else repr(exc)
-        pipe.send(Failed(f"{type(exc).__name__}: {message}"))
-        sys.exit(1)
-    finally:
-        conn.close()
+    redirect_output(spec.log_path)
+    run_child(
+        conn,
+        lambda pipe: _owner(pipe, spec) if spec.role == "owner" else _member(pipe, spec),
+        "node",
+    )
 
 
 async def _node(
@@ -788,11 +771,7 @@ def run_scenario(
     plan = plan_engine(scenario.shaping)
     note(f"shaping engine: {plan.engine} ({plan.why})")
     work, logs = fresh_run_dirs(out)
-    shape = scenario.history
-    settings = CompareSettings(
-        messages=shape.messages, days=shape.days, topics=shape.topics, seed=shape.seed
-    )
-    history = prepare_history(settings, work, note)
+    history = prepare_history(CompareSettings(history=scenario.history), work, note)
     runs = [
         run_swarm(scenario, backend, history, work, logs, plan, timeout, note)
         for backend in backends
@@ -806,7 +785,7 @@ def run_scenario(
 def scenario_from_settings(settings: CompareSettings) -> Scenario:
     """The scenario `compare` options describe: a preset or file (`--scenario`), else the
     default one with compare's history, then every option given on the command line."""
-    from archive_service_cli.scenario import HistoryShape, load_scenario, with_overrides
+    from archive_service_cli.scenario import load_scenario, with_overrides
 
     options = dict(settings.scenario_options)
     source = options.pop("scenario", None)
@@ -814,8 +793,7 @@ def scenario_from_settings(settings: CompareSettings) -> Scenario:
         base = load_scenario(source)
         base = replace(base, history=replace(base.history, **settings.history_options))
     else:
-        history = HistoryShape(settings.messages, settings.days, settings.topics, settings.seed)
-        base = Scenario(history=history)
+        base = Scenario(history=settings.history)
     return with_overrides(base, codex_profile=settings.codex_profile, **options)
 
 
@@ -844,12 +822,8 @@ def run_scenario_cli(settings: CompareSettings, console: Console) -> int:
             timeout=settings.timeout,
             note=lambda text: console.print(f"[dim]{text}[/]"),
         )
-    except ArchiveServiceError as exc:
-        print_failure("error", exc)
-        return 1
-    except KeyboardInterrupt:
-        print_failure("interrupted", "the run was stopped")
-        return 130
+    except (ArchiveServiceError, KeyboardInterrupt) as exc:
+        return reported_failure(exc)
     table = Table(title=f"scenario {scenario.name}")
     for column in ("backend", "complete", "full import median", "p90", "max", "all complete",
                    "uplink bound", "owner uploaded", "on the wire"):  # fmt: skip

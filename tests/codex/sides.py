@@ -9,24 +9,22 @@ from pathlib import Path
 
 from archive_service_codex.backend import CodexBackend
 from archive_service_codex.settings import CodexSettings
+from backend_side import RecordsEvents, recording_context
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import ArchiveEvent
-from archive_service.interface import BackendContext, Timeouts
+from archive_service.interface import Timeouts
 from archive_service.store import Store
 
 
 @dataclass
-class Side:
+class Side(RecordsEvents):
     """One archive-service node: its store, crypto, events and Codex backend."""
 
     backend: CodexBackend
     store: Store
     crypto: HashRatchet
     events: list[ArchiveEvent] = field(default_factory=list)
-
-    def of(self, kind: type[ArchiveEvent]) -> list[ArchiveEvent]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 class Sides:
@@ -47,17 +45,12 @@ class Sides:
         store = Store(self.root / name / "archive-service.sqlite")
         crypto = HashRatchet(store)
         events: list[ArchiveEvent] = []
-
-        def emit(event: ArchiveEvent) -> None:
-            events.append(event)
-            if on_event is not None:
-                on_event(event)
-
-        context = BackendContext(
-            data_dir=self.root / name / "codex",
-            store=store,
-            crypto=crypto,
-            emit=emit,
+        context = recording_context(
+            self.root / name / "codex",
+            store,
+            crypto,
+            events,
+            on_event=on_event,
             timeouts=timeouts,
             max_download_concurrency=concurrency,
         )

@@ -20,6 +20,7 @@ from archive_service_codex.client import CodexClient, CodexUnavailable, DataItem
 from archive_service_codex.settings import CodexSettings
 from archive_service_codex.verify import CodexIntegrityError
 from archive_service_codex_node import LocalCodexNode
+from local_http import serve
 from sides import Side, Sides
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish
 
@@ -41,7 +42,7 @@ from archive_service.events import (
     IndexDownloadCompleted,
 )
 from archive_service.index import archive_id, encode_index, metadata_to_pb
-from archive_service.interface import BackendContext, Timeouts
+from archive_service.interface import BackendContext, PublishResult, Timeouts
 from archive_service.plugins import backend_factories, plugin_manager
 from archive_service.store import Store
 from archive_service.types import ArchiveMetadata, BuiltArchive, StoredMessage
@@ -94,9 +95,22 @@ async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     await sides.close()
 
 
+@pytest.fixture
+async def owner_member(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> tuple[Side, Side]:
+    """An owner on node A and a member on node B, with the default settings."""
+    return await make_side("owner", node_a), await make_side("member", node_b)
+
+
 def week_messages(week: int, count: int = 60, size: int = 9000) -> list[StoredMessage]:
     """Payloads big enough for multi-block archives."""
     return weekly_history.week_messages(week, count, size)
+
+
+async def publish_two_weeks(owner: Side) -> PublishResult:
+    """The owner publishes weeks 0 and 1 (two archives)."""
+    return await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
 
 
 # owner → member ------------------------------------------------------------------------------
@@ -150,12 +164,9 @@ async def test_owner_publishes_on_a_member_downloads_through_b(
     assert member_entries == owner_entries
 
 
-async def test_a_second_run_downloads_nothing(
-    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
-) -> None:
-    owner = await make_side("owner", node_a)
-    member = await make_side("member", node_b)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+async def test_a_second_run_downloads_nothing(owner_member: tuple[Side, Side]) -> None:
+    owner, member = owner_member
+    result = await publish_two_weeks(owner)
     first = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
     assert first.total_downloaded == 2
     member.events.clear()
@@ -165,10 +176,9 @@ async def test_a_second_run_downloads_nothing(
 
 
 async def test_encrypted_index_without_the_key_is_a_typed_error(
-    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+    owner_member: tuple[Side, Side],
 ) -> None:
-    owner = await make_side("owner", node_a)
-    member = await make_side("member", node_b)
+    owner, member = owner_member
     owner.crypto.generate_group_key(COMMUNITY)
     result = await publish(owner, week_messages(0), T0, T0 + WEEK, encrypt=True)
     with pytest.raises(NoGroupKeyError):
@@ -178,11 +188,10 @@ async def test_encrypted_index_without_the_key_is_a_typed_error(
 
 # incremental publication -----------------------------------------------------------------------
 async def test_second_week_extends_the_index_and_removes_the_old_one(
-    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+    owner_member: tuple[Side, Side], node_a: LocalCodexNode
 ) -> None:
-    owner = await make_side("owner", node_a)
-    member = await make_side("member", node_b)
-    first = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    owner, member = owner_member
+    first = await publish_two_weeks(owner)
     ids_before = {e.archive_id: e for e in await owner.backend.read_index(COMMUNITY)}
     await member.backend.download_history_archives(COMMUNITY, first.link, asyncio.Event())
 
@@ -219,7 +228,7 @@ async def test_a_node_that_lost_the_old_index_still_gets_a_full_index(
     make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
 ) -> None:
     owner = await make_side("owner", node_a)
-    first = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    first = await publish_two_weeks(owner)
     async with CodexClient(node_a.api_url) as a:
         await a.delete(first.link)  # the node lost it (upstream would start a fresh index)
     second = await publish(owner, week_messages(2), T0 + 2 * WEEK, T0 + 3 * WEEK)
@@ -233,7 +242,7 @@ async def test_seed_restores_what_the_node_lost_from_local_copies(
     make_side, node_a: LocalCodexNode
 ) -> None:
     owner = await make_side("owner", node_a)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    result = await publish_two_weeks(owner)
     entries = await owner.backend.read_index(COMMUNITY)
     async with CodexClient(node_a.api_url) as a:
         await a.delete(result.link)
@@ -573,7 +582,7 @@ async def test_per_archive_and_overall_timeouts_are_separate(
     make_side, node_a: LocalCodexNode, codex_node_factory
 ) -> None:
     owner = await make_side("owner", node_a)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    result = await publish_two_weeks(owner)
     entries = await owner.backend.read_index(COMMUNITY)
     async with CodexClient(node_a.api_url) as a:
         for entry in entries:
@@ -614,7 +623,7 @@ async def test_windows_held_through_another_backend_are_skipped(
     make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
 ) -> None:
     owner = await make_side("owner", node_a)
-    result = await publish(owner, week_messages(0) + week_messages(1), T0, T0 + 2 * WEEK)
+    result = await publish_two_weeks(owner)
     member = await make_side("member", node_b)
     # Week 0 was already downloaded as a BitTorrent archive (another ID, same window).
     member.store.save_archive_id(
@@ -690,12 +699,8 @@ async def lying_proxy(codex_node_factory) -> AsyncIterator[tuple[str, dict[str, 
 
     app = web.Application(client_max_size=64 << 20)
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/api/codex/v1", lies
+    runner, url = await serve(app)
+    yield url + "/api/codex/v1", lies
     await runner.cleanup()
     await http.aclose()
 

@@ -26,6 +26,7 @@ from archive_service_codex.verify import (
 from archive_service_codex_node import LocalCodexNode
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from local_http import serve
 
 from archive_service.crypto.hashratchet import HashRatchet
 from archive_service.events import HistoryArchiveDownloadFailed
@@ -165,12 +166,8 @@ async def corrupting_proxy(
 
     app = web.Application()
     app.router.add_route("*", "/api/codex/v1/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield node_a, node_b, f"http://127.0.0.1:{port}/api/codex/v1", corrupt
+    runner, url = await serve(app)
+    yield node_a, node_b, url + "/api/codex/v1", corrupt
     await runner.cleanup()
     await http.aclose()
 

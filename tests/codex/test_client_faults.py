@@ -27,6 +27,7 @@ from archive_service_codex.client import (
     CodexUnavailable,
     RetryPolicy,
 )
+from local_http import serve
 
 CID = "zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy"
 PREFIX = "/api/codex/v1"
@@ -63,12 +64,8 @@ async def script() -> AsyncIterator[Script]:
     s = Script()
     app = web.Application(client_max_size=64 << 20)
     app.router.add_route("*", "/{tail:.*}", s.dispatch)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    s.url = f"http://127.0.0.1:{port}{PREFIX}"
+    runner, url = await serve(app, shutdown_timeout=0.1)
+    s.url = url + PREFIX
     yield s
     await runner.cleanup()
 

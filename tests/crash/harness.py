@@ -29,24 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cli_process
 from archive_service_torrent.index import decode_torrent_index
 from archive_service_torrent.magnet import parse_magnet
 from archive_service_torrent.metainfo import parse_metainfo
+from cli_process import CLI, LOOPBACK_TORRENT
 
 from archive_service.crypto.signing import verify_archive_link
 from archive_service.index import metadata_from_pb
 from archive_service.wire import pb
 
 CRASHPOINT = Path(__file__).resolve().parent / "crashpoint.py"
-CLI = [sys.executable, "-m", "archive_service_cli"]
-LOOPBACK_TORRENT = """
-[backend.torrent]
-listen_interface = "127.0.0.1"
-announce = []
-enable_dht = false
-loopback_only = true
-magnet_peer_hints = true
-"""
 END = 1_707_868_800  # --to of every run: 2024-02-14, six weeks after the generated start
 NOTHING_TO_ARCHIVE = "nothing to archive"
 
@@ -344,48 +337,12 @@ SAME_LINK = "link refused: same-link"  # the same command after a finished fetch
 IMPORT_STEPS = ("store.import_archive", "store.set_archive_imported", "event imported")
 
 
-class Background:
-    """A long-running CLI command (`seed`, `codex-node`), read line by line until its ready
-    line, then drained in a thread (a full pipe would block it at its next log line)."""
+class Background(cli_process.Background):
+    """A long-running CLI command (`seed`, `codex-node`) of a scenario: read until its ready
+    line, then drained; the scenario's environment."""
 
     def __init__(self, *args: str | Path, ready: str) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=_env(),
-        )
-        self.lines: list[str] = []
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if ready in line:
-                threading.Thread(target=self._drain, daemon=True).start()
-                return
-        raise RuntimeError(f"{args} ended early:\n{''.join(self.lines)}")
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-
-    def value(self, prefix: str) -> str:
-        for line in self.lines:
-            if prefix in line:
-                return line.split(prefix, 1)[1].split()[0]
-        raise RuntimeError(f"no {prefix!r} in {self.lines}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(*args, ready=ready, env=_env(), drain=True)
 
 
 def message_hashes(db: Path) -> set[str]:

@@ -39,19 +39,11 @@ from archive_service_codex.client import CodexSizeLimitError
 from archive_service_codex.client import Manifest as ManifestJson
 from archive_service_codex.index import codex_entries, decode_codex_index
 from archive_service_codex.verify import CidVerifier, CodexIntegrityError, upload_cid
-from archive_service_torrent import bencode
+from archive_service_torrent import bencode, metainfo
 from archive_service_torrent.download import check_entries
 from archive_service_torrent.index import decode_torrent_index, torrent_entries
 from archive_service_torrent.layout import DATA_FILE, INDEX_FILE, PIECE_LENGTH, padded_size
 from archive_service_torrent.magnet import format_magnet, parse_magnet
-from archive_service_torrent.metainfo import (
-    build_info,
-    build_metainfo,
-    check_archive_layout,
-    hash_pieces,
-    parse_info,
-    parse_metainfo,
-)
 from archive_service_torrent.settings import TorrentSettings
 
 from archive_service.archives import build_archives, decode_archive, messages_from_list
@@ -202,10 +194,10 @@ def _torrent_files() -> tuple[bytes, bytes]:
     data = b"".join(d + bytes(padded_size(len(d))[1]) for _, d in _plain_archives())
     index = encode_index(_torrent_index(), world().community_id, None)
     name = "0x" + world().community_id.hex()
-    info = build_info(
-        name, [(DATA_FILE, len(data)), (INDEX_FILE, len(index))], hash_pieces(data + index)
+    info = metainfo.build_info(
+        name, [(DATA_FILE, len(data)), (INDEX_FILE, len(index))], metainfo.hash_pieces(data + index)
     )
-    meta = build_metainfo(
+    meta = metainfo.build_metainfo(
         info, ["udp://tracker.example:6969", "http://t.example/announce"], "0x04" + "ab" * 64, 1
     )
     return meta.encode(), meta.info_bytes
@@ -327,8 +319,8 @@ def run_envelope(data: bytes) -> object:
 
 
 def run_torrent_file(data: bytes) -> object:
-    meta = parse_metainfo(data)
-    check_archive_layout(
+    meta = metainfo.parse_metainfo(data)
+    metainfo.check_archive_layout(
         meta.info,
         "0x" + world().community_id.hex(),
         max_index=_TORRENT.max_index_bytes,
@@ -339,8 +331,8 @@ def run_torrent_file(data: bytes) -> object:
 
 def run_torrent_info(data: bytes) -> object:
     """Metadata received from peers (ut_metadata), as `accept_member_metadata` checks it."""
-    info = parse_info(data)
-    return check_archive_layout(
+    info = metainfo.parse_info(data)
+    return metainfo.check_archive_layout(
         info,
         "0x" + world().community_id.hex(),
         max_index=_TORRENT.max_index_bytes,

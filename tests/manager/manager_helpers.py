@@ -7,12 +7,14 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import pytest
 from archive_service_cli.lab import Lab, RecordedEvent
 from archive_service_cli.synthetic import DAY, DEFAULT_START_TS, generate_history
 
 from archive_service.events import ArchiveEvent
+from archive_service.interface import ArchiveBackend, DownloadTaskInfo
 from archive_service.node import ArchiveNode
 from archive_service.store import Community
 
@@ -43,6 +45,15 @@ def owner_community(
         lab.owner.store.save_community(community)
         lab.owner.crypto.generate_group_key(community.id)
     return community
+
+
+def joined_member(lab: Lab, **history: Any) -> tuple[ArchiveNode, Community]:
+    """The lab's first member, joined to a new owner community (`history`: owner_community's
+    options)."""
+    member = lab.members[0]
+    community = owner_community(lab, **history)
+    lab.join(member, community)
+    return member, community
 
 
 def windows_downloaded(member: ArchiveNode, community: Community) -> Counter[tuple[int, int]]:
@@ -78,3 +89,25 @@ async def next_event(
             return await arrived
     finally:
         lab.events.listeners.remove(listener)
+
+
+def watch_downloads(
+    monkeypatch: pytest.MonkeyPatch,
+    backend: ArchiveBackend,
+    *,
+    started: Callable[[str], None] | None = None,
+    hold: asyncio.Event | None = None,
+) -> None:
+    """Make `backend`'s downloads call `started(link)` as each begins and, with `hold`, wait
+    for it before returning what the backend's own download returned."""
+    download = backend.download_history_archives
+
+    async def watched(community_id: bytes, link: str, *args: Any, **kw: Any) -> DownloadTaskInfo:
+        if started is not None:
+            started(link)
+        info = await download(community_id, link, *args, **kw)
+        if hold is not None:
+            await hold.wait()
+        return info
+
+    monkeypatch.setattr(backend, "download_history_archives", watched)

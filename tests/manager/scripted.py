@@ -285,7 +285,11 @@ async def scripted_node(
     index_retries: int = 1,
     interval: float = WEEK,
     start: float = T0,
+    community: Community | None = None,
+    stored: Sequence[StoredMessage] = (),
 ) -> AsyncIterator[Node]:
+    """A started node on scripted backends and a manual clock. `community` and `stored` (its
+    messages) are saved once the manager has started, as a test does first thing."""
     clock = ManualClock(start)
     store = Store(tmp_path / "node.sqlite")
     crypto = HashRatchet(store)
@@ -309,6 +313,10 @@ async def scripted_node(
         store=store, crypto=crypto, backends=made, pm=pm, config=config, clock=clock
     )
     await manager.start()
+    if community is not None:
+        store.save_community(community)
+    if stored:
+        store.save_waku_messages(stored)
     try:
         yield Node(store, clock, host, made, manager, config)
     finally:
@@ -333,9 +341,14 @@ def messages(
     ]
 
 
+def signed_community() -> tuple[bytes, Community]:
+    """A joined community and the owner's private key, to sign its archive links with."""
+    private, community_id = generate_community_key()
+    return private, Community(id=community_id, joined=True)
+
+
 def member_community() -> Community:
-    _, community_id = generate_community_key()
-    return Community(id=community_id, joined=True)
+    return signed_community()[1]
 
 
 def owner_community() -> Community:
@@ -361,3 +374,12 @@ def publish(
         ("0x" + hashlib.sha256(backend.encode() + a.data).hexdigest(), a) for a in built
     ]
     return link
+
+
+def published(count: int, *, step: int = 60) -> tuple[Medium, bytes, Community, str]:
+    """A new medium, and a joined community (with its owner's private key) whose `count`
+    messages, one every `step` seconds from T0, are archived behind one scripted link."""
+    medium = Medium()
+    private, community = signed_community()
+    link = publish(medium, "scripted", community, messages(community, count, T0, step))
+    return medium, private, community, link

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import libtorrent as lt
 import pytest
-from archive_service_cli.lab import Lab
+from archive_service_cli.lab import FAST_IMPORT, Lab
 from manager_helpers import (
     START,
     WEEK,
     backend_of_downloads,
+    joined_member,
     next_event,
     owner_community,
+    watch_downloads,
     windows_downloaded,
 )
 
@@ -29,7 +31,6 @@ from archive_service.events import (
     HistoryArchivesDownloadFailed,
     IndexDownloadCompleted,
 )
-from archive_service.interface import ArchiveReady, DownloadTaskInfo
 from archive_service.manager import LinkReason
 from archive_service.store import Community
 
@@ -76,9 +77,7 @@ async def test_owner_and_two_members_end_with_the_owners_messages(
 async def test_link_gates_say_why_a_link_is_refused(tmp_path: Path) -> None:
     async with Lab(tmp_path, backends=["torrent"], members=1) as lab:
         assert lab.owner is not None
-        member = lab.members[0]
-        community = owner_community(lab, messages=200, days=7)
-        lab.join(member, community)
+        member, community = joined_member(lab, messages=200, days=7)
         lab.bus.auto_deliver = False
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
         ((_, _, link, message),) = lab.bus.sent
@@ -124,9 +123,7 @@ async def test_newer_link_supersedes_the_running_download(
 ) -> None:
     async with Lab(tmp_path, backends=[backend], members=1) as lab:
         assert lab.owner is not None
-        member = lab.members[0]
-        community = owner_community(lab, messages=3000, days=14)
-        lab.join(member, community)
+        member, community = joined_member(lab, messages=3000, days=14)
         lab.bus.auto_deliver = False
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
         await lab.owner.manager.create_and_seed_history_archive(
@@ -137,20 +134,10 @@ async def test_newer_link_supersedes_the_running_download(
         # The owner no longer serves link1 (it moved to link2), so a download of link1 keeps
         # waiting for its index: it is provably running when link2 arrives.
         started = asyncio.Event()
-        download = member.backends[backend].download_history_archives
-
-        async def announcing_download(
-            community_id: bytes,
-            link: str,
-            cancel: asyncio.Event,
-            archive_ready: ArchiveReady | None = None,
-        ) -> DownloadTaskInfo:
-            if link == link1:
-                started.set()
-            return await download(community_id, link, cancel, archive_ready)
-
-        monkeypatch.setattr(
-            member.backends[backend], "download_history_archives", announcing_download
+        watch_downloads(
+            monkeypatch,
+            member.backends[backend],
+            started=lambda link: started.set() if link == link1 else None,
         )
         assert (await member.manager.handle_archive_link_message(msg1)).accepted
         await asyncio.wait_for(started.wait(), 30)
@@ -177,9 +164,7 @@ async def test_member_restarted_mid_import_resumes_and_imports_everything_once(
         tmp_path, backends=["codex"], members=1, import_settings=slow, clock=clock
     ) as lab:
         assert lab.owner is not None
-        member = lab.members[0]
-        community = owner_community(lab, messages=3000, days=21)
-        lab.join(member, community)
+        member, community = joined_member(lab, messages=3000, days=21)
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + 3 * WEEK)
         await lab.bus.drain()
         await next_event(lab, "member1", HistoryArchiveImported)
@@ -277,9 +262,7 @@ async def test_archive_under_an_older_key_waits_for_that_key_while_others_import
 async def test_owner_restarted_mid_interval_creates_at_the_boundary(tmp_path: Path) -> None:
     async with Lab(tmp_path, backends=["torrent"], members=1, interval=WEEK) as lab:
         assert lab.owner is not None
-        member = lab.members[0]
-        community = owner_community(lab, messages=1000, days=14)
-        lab.join(member, community)
+        member, community = joined_member(lab, messages=1000, days=14)
         # Week 1 was archived before the restart; its end date is the partition start.
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + WEEK)
         await lab.settle(community)
@@ -343,19 +326,10 @@ async def test_overdue_owner_creates_at_once_and_empty_store_only_starts_the_int
 
 async def test_corrupted_archive_is_surfaced_after_bounded_attempts(tmp_path: Path) -> None:
     # The import gate stays closed until the archive on disk has been damaged.
-    gated = ImportSettings(
-        initial_delay=3600,
-        fast=True,
-        fast_rate=10_000,
-        tick=0.001,
-        error_backoff=0.05,
-        max_attempts=3,
-    )
+    gated = FAST_IMPORT.model_copy(update={"initial_delay": 3600, "max_attempts": 3})
     async with Lab(tmp_path, backends=["torrent"], members=1, import_settings=gated) as lab:
         assert lab.owner is not None
-        member = lab.members[0]
-        community = owner_community(lab, messages=900, days=21)
-        lab.join(member, community)
+        member, community = joined_member(lab, messages=900, days=21)
         await lab.owner.manager.create_and_seed_history_archive(community, START, START + 3 * WEEK)
         await lab.bus.drain()
         # Downloaded, not imported: the import gate is still closed.
@@ -394,23 +368,9 @@ async def test_archives_import_before_the_download_run_returns(
     fetched once; the torrent delivers (and so imports first) the newest window."""
     async with Lab(tmp_path, backends=[backend], members=1) as lab:
         assert lab.owner is not None
-        member = lab.members[0]
-        community = owner_community(lab, messages=2400, days=42)
-        lab.join(member, community)
+        member, community = joined_member(lab, messages=2400, days=42)
         release = asyncio.Event()
-        download = member.backends[backend].download_history_archives
-
-        async def held_download(
-            community_id: bytes,
-            link: str,
-            cancel: asyncio.Event,
-            archive_ready: ArchiveReady | None = None,
-        ) -> DownloadTaskInfo:
-            info = await download(community_id, link, cancel, archive_ready)
-            await release.wait()
-            return info
-
-        monkeypatch.setattr(member.backends[backend], "download_history_archives", held_download)
+        watch_downloads(monkeypatch, member.backends[backend], hold=release)
         await lab.owner.manager.create_and_seed_history_archive(
             community, lab.owner.manager.partition_start(community), START + 6 * WEEK
         )

@@ -8,10 +8,20 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from scripted import T0, WEEK, Medium, member_community, messages, publish, scripted_node
+from scripted import (
+    T0,
+    WEEK,
+    Medium,
+    member_community,
+    messages,
+    publish,
+    published,
+    scripted_node,
+    signed_community,
+)
 
 from archive_service.config import ImportSettings
-from archive_service.crypto.signing import generate_community_key, sign_archive_link
+from archive_service.crypto.signing import sign_archive_link
 from archive_service.errors import DecryptionError, NoGroupKeyError
 from archive_service.events import (
     ArchiveLinkIgnored,
@@ -23,22 +33,13 @@ from archive_service.events import (
     HistoryArchivesSeeding,
 )
 from archive_service.manager import LinkReason
-from archive_service.store import Community
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def signed_community() -> tuple[bytes, Community]:
-    private, community_id = generate_community_key()
-    return private, Community(id=community_id, joined=True)
-
-
 async def test_a_signed_link_is_decided_stored_and_downloaded(tmp_path: Path) -> None:
-    medium = Medium()
-    private, community = signed_community()
-    link = publish(medium, "scripted", community, messages(community, 12, T0))
-    async with scripted_node(tmp_path, medium=medium) as node:
-        node.store.save_community(community)
+    medium, private, community, link = published(12)
+    async with scripted_node(tmp_path, medium=medium, community=community) as node:
         handle = node.manager.handle_archive_link_message
         decision = await handle(sign_archive_link(private, 1234, link))
         assert decision.accepted and (decision.backend, decision.clock) == ("scripted", 1234)
@@ -70,8 +71,7 @@ async def test_a_newer_link_cancels_the_running_download(tmp_path: Path) -> None
     private, community = signed_community()
     first = publish(medium, "scripted", community, messages(community, 5, T0))
     second = publish(medium, "scripted", community, messages(community, 8, T0))
-    async with scripted_node(tmp_path, medium=medium) as node:
-        node.store.save_community(community)
+    async with scripted_node(tmp_path, medium=medium, community=community) as node:
         backend = node.backends["scripted"]
         backend.hold.add(first)
         assert (
@@ -92,12 +92,11 @@ async def test_a_newer_link_cancels_the_running_download(tmp_path: Path) -> None
 async def test_missing_key_for_an_index_backs_off_doubling_then_retries_on_a_new_key(
     tmp_path: Path,
 ) -> None:
-    medium = Medium()
-    community = member_community()
-    link = publish(medium, "scripted", community, messages(community, 5, T0))
+    medium, _, community, link = published(5)
     settings = ImportSettings(initial_delay=0, fast=True, fast_rate=1000, no_key_backoff=100)
-    async with scripted_node(tmp_path, medium=medium, import_settings=settings) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=settings, community=community
+    ) as node:
         backend = node.backends["scripted"]
         backend.failures["download"] = [NoGroupKeyError("no key") for _ in range(3)]
         await node.manager.handle_request_to_join_response(community.id, link)
@@ -128,8 +127,9 @@ async def test_import_errors_back_off_doubling_and_give_up_after_max_attempts(
     settings = ImportSettings(
         initial_delay=0, fast=True, fast_rate=1000, tick=0.5, error_backoff=2, max_attempts=3
     )
-    async with scripted_node(tmp_path, medium=medium, import_settings=settings) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=settings, community=community
+    ) as node:
         backend = node.backends["scripted"]
         (bad, _), (good, _) = medium.published[link]
         reads: list[tuple[float, str]] = []
@@ -169,12 +169,11 @@ async def test_import_errors_back_off_doubling_and_give_up_after_max_attempts(
 async def test_missing_key_for_an_archive_postpones_it_until_the_key_arrives(
     tmp_path: Path,
 ) -> None:
-    medium = Medium()
-    community = member_community()
-    link = publish(medium, "scripted", community, messages(community, 10, T0))
+    medium, _, community, link = published(10)
     settings = ImportSettings(initial_delay=0, fast=True, fast_rate=1000, no_key_backoff=50)
-    async with scripted_node(tmp_path, medium=medium, import_settings=settings) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=settings, community=community
+    ) as node:
         backend = node.backends["scripted"]
         backend.failures["read"] = [NoGroupKeyError("key 2 missing") for _ in range(2)]
         await node.manager.handle_request_to_join_response(community.id, link)
@@ -197,12 +196,11 @@ async def test_missing_key_for_an_archive_postpones_it_until_the_key_arrives(
 
 
 async def test_import_waits_for_the_initial_delay_unless_opened_now(tmp_path: Path) -> None:
-    medium = Medium()
-    community = member_community()
-    link = publish(medium, "scripted", community, messages(community, 10, T0))
+    medium, _, community, link = published(10)
     settings = ImportSettings(initial_delay=300, fast=True, fast_rate=1000)
-    async with scripted_node(tmp_path, medium=medium, import_settings=settings) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=settings, community=community
+    ) as node:
         await node.manager.handle_request_to_join_response(community.id, link)
         await node.idle(community.id)
         assert [t - T0 for t, _ in node.host.batches] == [300]
@@ -210,8 +208,9 @@ async def test_import_waits_for_the_initial_delay_unless_opened_now(tmp_path: Pa
 
     other = member_community()
     link = publish(medium, "scripted", other, messages(other, 10, T0))
-    async with scripted_node(tmp_path / "b", medium=medium, import_settings=settings) as node:
-        node.store.save_community(other)
+    async with scripted_node(
+        tmp_path / "b", medium=medium, import_settings=settings, community=other
+    ) as node:
         await node.manager.handle_request_to_join_response(other.id, link)
         # No clock advance here: the import gate stays closed.
         await asyncio.wait_for(node.host.next_event(HistoryArchivesDownloadCompleted), 10)
@@ -222,11 +221,8 @@ async def test_import_waits_for_the_initial_delay_unless_opened_now(tmp_path: Pa
 
 
 async def test_pending_imports_resume_at_start(tmp_path: Path) -> None:
-    medium = Medium()
-    community = member_community()
-    link = publish(medium, "scripted", community, messages(community, 10, T0))
-    async with scripted_node(tmp_path, medium=medium) as node:
-        node.store.save_community(community)
+    medium, _, community, link = published(10)
+    async with scripted_node(tmp_path, medium=medium, community=community) as node:
         node.backends["scripted"].hold.add("nothing")
         await node.manager.handle_request_to_join_response(community.id, link)
         await node.run_until(node.host.next_event(HistoryArchivesDownloadCompleted))

@@ -29,9 +29,9 @@ async def test_a_new_link_is_seeded_before_the_old_one_is_unseeded_then_announce
     tmp_path: Path,
 ) -> None:
     community = owner_community()
-    async with scripted_node(tmp_path) as node:
-        node.store.save_community(community)
-        node.store.save_waku_messages(messages(community, 30, T0, step=12 * 3600))
+    async with scripted_node(
+        tmp_path, community=community, stored=messages(community, 30, T0, step=12 * 3600)
+    ) as node:
         backend = node.backends["scripted"]
         first = await node.manager.create_and_seed_history_archive(community, T0, T0 + WEEK)
         link1 = first["scripted"].link
@@ -99,8 +99,7 @@ async def test_init_seeds_existing_links_and_stop_unseeds_them(
 ) -> None:
     caplog.set_level(logging.INFO)
     community = owner_community()
-    async with scripted_node(tmp_path) as node:
-        node.store.save_community(community)
+    async with scripted_node(tmp_path, community=community) as node:
         backend = node.backends["scripted"]
         backend.links[community.id] = "scripted:7"
         node.store.set_last_archive_end_date(community.id, int(T0 - DAY))
@@ -165,9 +164,9 @@ async def test_an_owner_that_is_not_yet_due_waits_for_the_rest_of_the_interval(
     tmp_path: Path,
 ) -> None:
     community = owner_community()
-    async with scripted_node(tmp_path) as node:
-        node.store.save_community(community)
-        node.store.save_waku_messages(messages(community, 20, T0 - 2 * DAY, step=3600))
+    async with scripted_node(
+        tmp_path, community=community, stored=messages(community, 20, T0 - 2 * DAY, step=3600)
+    ) as node:
         await node.manager.init_history_archive_tasks([community])
         assert not node.host.of(HistoryArchivesCreated)
         await node.clock.wait_for_sleeper()

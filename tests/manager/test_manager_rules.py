@@ -17,6 +17,7 @@ from scripted import (
     messages,
     owner_community,
     publish,
+    published,
     scripted_node,
 )
 
@@ -49,9 +50,7 @@ def pacing(*, fast: bool, rate: float, chunk_size: int = 10) -> ImportSettings:
 async def test_import_batches_are_paced_at_the_configured_rate(
     tmp_path: Path, fast: bool, rate: float
 ) -> None:
-    medium = Medium()
-    community = member_community()
-    link = publish(medium, "scripted", community, messages(community, 35, T0))
+    medium, _, community, link = published(35)
     async with scripted_node(
         tmp_path, medium=medium, import_settings=pacing(fast=fast, rate=rate)
     ) as node:
@@ -72,8 +71,9 @@ async def test_set_import_speed_switches_the_pace(tmp_path: Path) -> None:
     stored = messages(community, 20, T0) + messages(community, 20, T0 + WEEK)
     link = publish(medium, "scripted", community, stored)
     settings = pacing(fast=False, rate=1.0)
-    async with scripted_node(tmp_path, medium=medium, import_settings=settings) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=settings, community=community
+    ) as node:
         node.manager.set_import_speed(fast=True)  # 100 batches/s
         await node.manager.handle_request_to_join_response(community.id, link)
         await node.idle(community.id)
@@ -90,11 +90,10 @@ async def test_set_import_speed_switches_the_pace(tmp_path: Path) -> None:
 async def test_index_timeout_is_retried_index_retries_times(
     tmp_path: Path, retries: int, timeouts: int, calls: int, completed: bool
 ) -> None:
-    medium = Medium()
-    community = member_community()
-    link = publish(medium, "scripted", community, messages(community, 5, T0))
-    async with scripted_node(tmp_path, medium=medium, index_retries=retries) as node:
-        node.store.save_community(community)
+    medium, _, community, link = published(5)
+    async with scripted_node(
+        tmp_path, medium=medium, index_retries=retries, community=community
+    ) as node:
         backend = node.backends["scripted"]
         backend.failures["download"] = [ArchiveTimeoutError("index") for _ in range(timeouts)]
         await node.manager.handle_request_to_join_response(community.id, link)
@@ -113,12 +112,11 @@ async def test_index_timeout_is_retried_index_retries_times(
 async def test_host_receives_batches_of_chunk_size_and_a_shorter_last_one(
     tmp_path: Path, chunk: int, sizes: list[int]
 ) -> None:
-    medium = Medium()
-    community = member_community()
-    link = publish(medium, "scripted", community, messages(community, 25, T0))
+    medium, _, community, link = published(25)
     settings = pacing(fast=True, rate=1000, chunk_size=chunk)
-    async with scripted_node(tmp_path, medium=medium, import_settings=settings) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=settings, community=community
+    ) as node:
         await node.manager.handle_request_to_join_response(community.id, link)
         await node.idle(community.id)
         assert [n for _, n in node.host.batches] == sizes
@@ -135,9 +133,9 @@ async def test_owner_interval_survives_a_failed_week(
     tmp_path: Path, failure: BaseException, caplog: pytest.LogCaptureFixture
 ) -> None:
     community = owner_community()
-    async with scripted_node(tmp_path) as node:
-        node.store.save_community(community)
-        node.store.save_waku_messages(messages(community, 50, T0 - 3 * DAY, step=3600))
+    async with scripted_node(
+        tmp_path, community=community, stored=messages(community, 50, T0 - 3 * DAY, step=3600)
+    ) as node:
         # The last archive ended half an interval ago: the next run is due in half an interval.
         node.store.set_last_archive_end_date(community.id, T0 - 3 * DAY)
         backend = node.backends["scripted"]
@@ -167,8 +165,9 @@ async def test_a_backend_crashing_in_download_does_not_stop_the_other_backend(
     stored = messages(community, 30, T0)
     crashing_link = publish(medium, "alpha", community, stored)
     good_link = publish(medium, "beta", community, stored)
-    async with scripted_node(tmp_path, backends=["alpha", "beta"], medium=medium) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, backends=["alpha", "beta"], medium=medium, community=community
+    ) as node:
         alpha = node.backends["alpha"]
         alpha.failures["download"] = [RuntimeError("bug in the plugin")]
         # alpha is preferred, so its crash comes first; beta's link waits behind it.

@@ -9,34 +9,26 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from scripted import T0, Medium, messages, publish, scripted_node
+from scripted import T0, Medium, messages, publish, published, scripted_node, signed_community
 
 from archive_service.config import ImportSettings
-from archive_service.crypto.signing import generate_community_key, sign_archive_link
+from archive_service.crypto.signing import sign_archive_link
 from archive_service.events import HistoryArchiveImported, HistoryArchivesDownloadCompleted
 from archive_service.hookspecs import hookimpl
 from archive_service.host import StoreImporter
 from archive_service.manager import LinkReason
 from archive_service.manager.imports import whole_archive_import
 from archive_service.plugins import plugin_manager
-from archive_service.store import Community, Store
+from archive_service.store import Store
 from archive_service.wire import pb
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def signed_community() -> tuple[bytes, Community]:
-    private, community_id = generate_community_key()
-    return private, Community(id=community_id, joined=True)
-
-
 async def test_an_archive_is_imported_while_later_ones_still_download(tmp_path: Path) -> None:
-    medium = Medium()
-    _, community = signed_community()
     # Four weekly archives of 7 messages each (one per day).
-    link = publish(medium, "scripted", community, messages(community, 28, T0, step=24 * 3600))
-    async with scripted_node(tmp_path, medium=medium) as node:
-        node.store.save_community(community)
+    medium, _, community, link = published(28, step=24 * 3600)
+    async with scripted_node(tmp_path, medium=medium, community=community) as node:
         backend = node.backends["scripted"]
         release = asyncio.Event()
         backend.hold_after[(link, 1)] = release
@@ -75,8 +67,7 @@ async def test_a_superseding_link_mid_run_keeps_what_was_imported_and_finishes(
     stored = messages(community, 21, T0, step=24 * 3600)
     first = publish(medium, "scripted", community, stored[:14])
     second = publish(medium, "scripted", community, stored)
-    async with scripted_node(tmp_path, medium=medium) as node:
-        node.store.save_community(community)
+    async with scripted_node(tmp_path, medium=medium, community=community) as node:
         backend = node.backends["scripted"]
         backend.hold_after[(first, 1)] = asyncio.Event()  # never released: superseded
         imported = node.host.next_event(HistoryArchiveImported)
@@ -95,12 +86,11 @@ async def test_a_superseding_link_mid_run_keeps_what_was_imported_and_finishes(
 async def test_a_start_resumes_the_imports_and_the_download_a_stop_interrupted(
     tmp_path: Path,
 ) -> None:
-    medium = Medium()
-    _, community = signed_community()
-    link = publish(medium, "scripted", community, messages(community, 21, T0, step=24 * 3600))
+    medium, _, community, link = published(21, step=24 * 3600)
     closed = ImportSettings(initial_delay=10_000, fast=True, fast_rate=1000, tick=0.1)
-    async with scripted_node(tmp_path, medium=medium, import_settings=closed) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=closed, community=community
+    ) as node:
         backend = node.backends["scripted"]
         held = backend.hold_after[(link, 2)] = asyncio.Event()
         await node.manager.handle_request_to_join_response(community.id, link)
@@ -127,12 +117,11 @@ async def test_a_start_resumes_the_imports_and_the_download_a_stop_interrupted(
 
 
 async def test_the_stored_link_again_resumes_imports_a_killed_member_left(tmp_path: Path) -> None:
-    medium = Medium()
-    private, community = signed_community()
-    link = publish(medium, "scripted", community, messages(community, 14, T0, step=24 * 3600))
+    medium, private, community, link = published(14, step=24 * 3600)
     closed = ImportSettings(initial_delay=10_000, fast=True, fast_rate=1000, tick=0.1)
-    async with scripted_node(tmp_path, medium=medium, import_settings=closed) as node:
-        node.store.save_community(community)
+    async with scripted_node(
+        tmp_path, medium=medium, import_settings=closed, community=community
+    ) as node:
         handle = node.manager.handle_archive_link_message
         assert (await handle(sign_archive_link(private, 5, link))).accepted
         worker = node.manager.downloads.worker(community.id)
@@ -203,11 +192,8 @@ async def test_the_embedded_importer_commits_each_archive_whole(tmp_path: Path) 
 async def test_the_same_message_during_a_run_resumed_at_start_waits_for_that_run(
     tmp_path: Path,
 ) -> None:
-    medium = Medium()
-    private, community = signed_community()
-    link = publish(medium, "scripted", community, messages(community, 21, T0, step=24 * 3600))
-    async with scripted_node(tmp_path, medium=medium) as node:
-        node.store.save_community(community)
+    medium, private, community, link = published(21, step=24 * 3600)
+    async with scripted_node(tmp_path, medium=medium, community=community) as node:
         backend = node.backends["scripted"]
         held = backend.hold_after[(link, 2)] = asyncio.Event()
         handle = node.manager.handle_archive_link_message

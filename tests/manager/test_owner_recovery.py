@@ -17,9 +17,12 @@ pytestmark = pytest.mark.timeout(60)
 
 async def test_the_end_date_is_recovered_from_the_least_advanced_backend(tmp_path: Path) -> None:
     community = owner_community()
-    async with scripted_node(tmp_path, backends=("alpha", "beta")) as node:
-        node.store.save_community(community)
-        node.store.save_waku_messages(messages(community, 10, T0))
+    async with scripted_node(
+        tmp_path,
+        backends=("alpha", "beta"),
+        community=community,
+        stored=messages(community, 10, T0),
+    ) as node:
         alpha, beta = node.backends["alpha"], node.backends["beta"]
         ends = {"alpha": T0 + 3 * WEEK, "beta": T0 + 2 * WEEK}
         alpha.committed_end = lambda cid: ends["alpha"]  # type: ignore[method-assign]
@@ -45,9 +48,9 @@ async def test_a_committed_link_never_announced_is_announced_by_the_next_run(
     tmp_path: Path,
 ) -> None:
     community = owner_community()
-    async with scripted_node(tmp_path) as node:
-        node.store.save_community(community)
-        node.store.save_waku_messages(messages(community, 10, T0))
+    async with scripted_node(
+        tmp_path, community=community, stored=messages(community, 10, T0)
+    ) as node:
         backend = node.backends["scripted"]
         await node.manager.create_and_seed_history_archive(community, T0, T0 + WEEK)
         announced = node.store.get_archive_link(community.id, "scripted").link
@@ -79,9 +82,9 @@ async def test_the_stored_link_is_the_announced_one_and_peer_hints_are_not_news(
     # (`seed`) must store the link it sends, and a link whose content did not change is not
     # announced again by `create` or a start.
     community = owner_community()
-    async with scripted_node(tmp_path) as node:
-        node.store.save_community(community)
-        node.store.save_waku_messages(messages(community, 10, T0))
+    async with scripted_node(
+        tmp_path, community=community, stored=messages(community, 10, T0)
+    ) as node:
         backend = node.backends["scripted"]
         type(backend).same_content = classmethod(  # type: ignore[method-assign]
             lambda cls, a, b: a.split("#")[0] == b.split("#")[0]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from archive_service_cli.compare import CompareSettings
 from archive_service_cli.scenario import (
+    HistoryShape,
     ScenarioError,
     load_scenario,
     parse_scenario,
@@ -107,7 +108,9 @@ def test_history_options_given_on_the_command_line_override_a_preset() -> None:
     plain = scenario_from_settings(CompareSettings(scenario_options=preset))
     assert plain.history.messages == load_scenario("large-community").history.messages
     given = {"messages": 5000, "seed": 9}
-    settings = CompareSettings(**given, history_options=given, scenario_options=preset)
+    settings = CompareSettings(
+        history=HistoryShape(**given), history_options=given, scenario_options=preset
+    )
     chosen = scenario_from_settings(settings)
     assert (chosen.history.messages, chosen.history.seed, chosen.members) == (5000, 9, 20)
     assert chosen.history.days == plain.history.days  # not given: the preset's

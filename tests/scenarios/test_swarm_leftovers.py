@@ -18,11 +18,7 @@ from scenarios.conftest import BACKENDS, TINY_HISTORY, tiny_scenario
 
 
 def tiny_history(work: Path) -> History:
-    shape = TINY_HISTORY
-    settings = CompareSettings(
-        messages=shape.messages, days=shape.days, topics=shape.topics, seed=shape.seed
-    )
-    return prepare_history(settings, work, lambda _text: None)
+    return prepare_history(CompareSettings(history=TINY_HISTORY), work, lambda _text: None)
 
 
 def swarm(scenario: Scenario, backend: str, history: History, out: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pytest
 import weekly_history
 from archive_service_torrent.backend import TorrentBackend
 from archive_service_torrent.settings import TorrentSettings
+from backend_side import RecordsEvents, recording_context
 from weekly_history import COMMUNITY, T0, TOPICS, WEEK, publish  # noqa: F401  (re-exported)
 
 from archive_service.crypto.hashratchet import HashRatchet
@@ -32,7 +33,7 @@ OWNER_KEY_HEX = "0x04" + "ab" * 64
 
 
 @dataclass
-class Side:
+class Side(RecordsEvents):
     """One archive-service node: its store, crypto, events and BitTorrent backend."""
 
     name: str
@@ -42,9 +43,6 @@ class Side:
     root: Path
     events: list[ArchiveEvent] = field(default_factory=list)
 
-    def of(self, kind: type[ArchiveEvent]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
 
 MakeSide = Callable[..., Any]
 
@@ -52,18 +50,12 @@ MakeSide = Callable[..., Any]
 def side_context(
     root: Path, store: Store, crypto: HashRatchet, events: list[ArchiveEvent], **kw: Any
 ) -> BackendContext:
-    on_event = kw.pop("on_event", None)
-
-    def emit(event: ArchiveEvent) -> None:
-        events.append(event)
-        if on_event is not None:
-            on_event(event)
-
-    return BackendContext(
-        data_dir=root / "torrent",
-        store=store,
-        crypto=crypto,
-        emit=emit,
+    return recording_context(
+        root / "torrent",
+        store,
+        crypto,
+        events,
+        on_event=kw.pop("on_event", None),
         timeouts=kw.pop("timeouts", None) or Timeouts(index=10, archive=20, download=60),
         node_public_key_hex=OWNER_KEY_HEX,
         max_download_concurrency=kw.pop("concurrency", 4),

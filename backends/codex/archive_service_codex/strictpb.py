@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
+
+from archive_service.wire.parsing import parse as wire_parse
 
 _VARINT, _LENGTH_DELIMITED = 0, 2
 
@@ -21,10 +23,9 @@ M = TypeVar("M", bound=Message)
 
 def parse(message_class: type[M], data: bytes) -> M:
     """Decode `data`; ValueError when it is not a well-formed `message_class`."""
-    try:
-        message = message_class.FromString(data)
-    except DecodeError as exc:
-        raise ValueError(str(exc) or "malformed protobuf") from None
+    message = wire_parse(
+        message_class, data, lambda reason: ValueError(reason or "malformed protobuf")
+    )
     _check(message)
     return message
 

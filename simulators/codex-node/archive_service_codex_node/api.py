@@ -44,6 +44,7 @@ from archive_service_codex_node.validation import (
 )
 
 if TYPE_CHECKING:
+    from archive_service_codex_node.downloads import BackgroundDownload
     from archive_service_codex_node.server import LocalCodexNode
 
 log = logging.getLogger(__name__)
@@ -327,21 +328,24 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
                 engine.fetch_in_background(manifest)
         return json_response(item)
 
-    def download_params(request: web.Request) -> tuple[int, Cid] | web.Response:
-        """The download ID and the dataset CID of a download route (the CID checked first)."""
-        cid = cid_param(request)
-        if isinstance(cid, web.Response):
-            return cid
-        raw = request.match_info["downloadId"]
-        if not raw.isascii() or not raw.isdigit() or int(raw) >= 1 << 64:
-            return error(400, "Invalid download ID")
-        return int(raw), cid
+    def download_route(
+        answer: Callable[[BackgroundDownload | None], web.StreamResponse],
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """A route of one background download, by dataset CID (checked first) and download
+        ID: 400 for a malformed one, else `answer` with the download (None: there is none)."""
 
-    async def download_progress(request: web.Request) -> web.StreamResponse:
-        params = download_params(request)
-        if isinstance(params, web.Response):
-            return params
-        download = downloads.find(*params)
+        async def handler(request: web.Request) -> web.StreamResponse:
+            cid = cid_param(request)
+            if isinstance(cid, web.Response):
+                return cid
+            raw = request.match_info["downloadId"]
+            if not raw.isascii() or not raw.isdigit() or int(raw) >= 1 << 64:
+                return error(400, "Invalid download ID")
+            return answer(downloads.find(int(raw), cid))
+
+        return handler
+
+    def progress(download: BackgroundDownload | None) -> web.StreamResponse:
         if download is None:
             return json_response({"active": False})
         return json_response(
@@ -353,15 +357,14 @@ def add_api_routes(app: web.Application, node: LocalCodexNode) -> None:
             }
         )
 
-    async def cancel_download(request: web.Request) -> web.StreamResponse:
-        params = download_params(request)
-        if isinstance(params, web.Response):
-            return params
-        download = downloads.find(*params)
+    def cancel(download: BackgroundDownload | None) -> web.StreamResponse:
         if download is None:
             return error(404, "Background download not found")
         downloads.cancel(download)
         return web.Response(status=204)
+
+    download_progress = download_route(progress)
+    cancel_download = download_route(cancel)
 
     def manifest_cid_param(request: web.Request) -> Cid | web.Response:
         cid = cid_param(request)

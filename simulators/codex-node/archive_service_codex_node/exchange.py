@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from archive_service_codex.cid import DIGEST_LEN, InvalidCidError, block_cid_for_leaf, parse_cid
+from archive_service_codex.cid import (
+    DIGEST_LEN,
+    Cid,
+    InvalidCidError,
+    block_cid_for_leaf,
+    parse_cid,
+)
 
 from archive_service.errors import InvalidInputError
 from archive_service_codex_node.peers import EXCHANGE_PREFIX, PEER_HEADER
@@ -73,21 +80,29 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
             pass  # the asker went away (stopped, or gave up on a slow answer)
         return response
 
-    async def block(request: web.Request) -> web.Response:
-        try:
-            cid = parse_cid(request.match_info["cid"])
-        except InvalidCidError:
-            return web.Response(status=400)
-        data = node.store.get(cid)
-        return web.Response(status=404) if data is None else await serve_blocks(request, [data])
+    def stored(
+        lookup: Callable[[Cid], bytes | None],
+        answer: Callable[[web.Request, bytes], Awaitable[web.StreamResponse]],
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """A route of what the store holds under the path's CID: 400 for a malformed CID,
+        404 when `lookup` finds nothing, else `answer` with what it found. (`lookup` reads
+        `node.store` per request: the node has no store until it starts.)"""
 
-    async def tree(request: web.Request) -> web.Response:
-        try:
-            cid = parse_cid(request.match_info["cid"])
-        except InvalidCidError:
-            return web.Response(status=400)
-        leaves = node.store.tree_leaves(cid)
-        return web.Response(status=404) if leaves is None else octets(leaves)
+        async def handler(request: web.Request) -> web.StreamResponse:
+            try:
+                cid = parse_cid(request.match_info["cid"])
+            except InvalidCidError:
+                return web.Response(status=400)
+            found = lookup(cid)
+            return web.Response(status=404) if found is None else await answer(request, found)
+
+        return handler
+
+    async def one_block(request: web.Request, data: bytes) -> web.StreamResponse:
+        return await serve_blocks(request, [data])
+
+    async def leaves(_request: web.Request, tree_leaves: bytes) -> web.StreamResponse:
+        return octets(tree_leaves)
 
     async def run(request: web.Request) -> web.Response:
         try:
@@ -108,18 +123,12 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
             blocks.append(data)
         return await serve_blocks(request, blocks)
 
-    async def presence(request: web.Request) -> web.Response:
-        try:
-            tree = parse_cid(request.match_info["cid"])
-        except InvalidCidError:
-            return web.Response(status=400)
-        leaves = node.store.tree_leaves(tree)
-        if leaves is None:
-            return web.Response(status=404)
-        count = len(leaves) // DIGEST_LEN
+    async def presence(_request: web.Request, tree_leaves: bytes) -> web.StreamResponse:
+        count = len(tree_leaves) // DIGEST_LEN
         bitmap = bytearray((count + 7) // 8)
         for i in range(count):
-            if node.store.has(block_cid_for_leaf(leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN])):
+            leaf = tree_leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN]
+            if node.store.has(block_cid_for_leaf(leaf)):
                 bitmap[i >> 3] |= 1 << (i & 7)
         return web.Response(status=404) if not any(bitmap) else octets(bytes(bitmap))
 
@@ -136,7 +145,19 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
 
     app.router.add_post(EXCHANGE_PREFIX + "/hello", hello)
     app.router.add_get(EXCHANGE_PREFIX + "/stats", stats, allow_head=False)
-    app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}/presence", presence, allow_head=False)
+    app.router.add_get(
+        EXCHANGE_PREFIX + "/trees/{cid}/presence",
+        stored(lambda cid: node.store.tree_leaves(cid), presence),
+        allow_head=False,
+    )
     app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}/blocks", run, allow_head=False)
-    app.router.add_get(EXCHANGE_PREFIX + "/blocks/{cid}", block, allow_head=False)
-    app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}", tree, allow_head=False)
+    app.router.add_get(
+        EXCHANGE_PREFIX + "/blocks/{cid}",
+        stored(lambda cid: node.store.get(cid), one_block),
+        allow_head=False,
+    )
+    app.router.add_get(
+        EXCHANGE_PREFIX + "/trees/{cid}",
+        stored(lambda cid: node.store.tree_leaves(cid), leaves),
+        allow_head=False,
+    )

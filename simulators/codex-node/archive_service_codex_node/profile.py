@@ -18,13 +18,12 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, fields
-from importlib import resources
 from pathlib import Path
 
 from archive_service.errors import InvalidInputError
+from archive_service.presets import preset_names, read_preset
 
 DEFAULT_PROFILE = "unthrottled"  # the simulator's own default: tests must not slow down
-PROFILE_SUFFIX = ".toml"
 
 
 class ProfileError(InvalidInputError):
@@ -75,14 +74,13 @@ def _toml_string(text: str) -> str:
     return f'"{escaped}"'
 
 
+# What an unknown profile's error offers.
+CHOICES = "a bundled profile ({names}) or the path of a profile TOML file"
+
+
 def bundled_profiles() -> list[str]:
     """Names of the profiles shipped with the simulator."""
-    folder = resources.files(__package__).joinpath("profiles")
-    return sorted(
-        entry.name.removesuffix(PROFILE_SUFFIX)
-        for entry in folder.iterdir()
-        if entry.name.endswith(PROFILE_SUFFIX)
-    )
+    return preset_names(__package__, "profiles")
 
 
 def parse_profile(text: str, source: str, default_name: str) -> PerformanceProfile:
@@ -120,21 +118,10 @@ def parse_profile(text: str, source: str, default_name: str) -> PerformanceProfi
 def load_profile(name_or_path: str | Path) -> PerformanceProfile:
     """A bundled profile by name (`measured-2026-11`, `unthrottled`), else a TOML file by path.
     Raises ProfileError naming the bundled profiles when neither exists."""
-    text = str(name_or_path)
-    if isinstance(name_or_path, str) and text in bundled_profiles():
-        resource = resources.files(__package__).joinpath("profiles", text + PROFILE_SUFFIX)
-        return parse_profile(resource.read_text(encoding="utf-8"), text, text)
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise ProfileError(
-            f"no profile {text!r}: give a bundled profile ({', '.join(bundled_profiles())}) "
-            "or the path of a profile TOML file"
-        )
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc}") from None
-    return parse_profile(content, str(path), path.stem)
+    found = read_preset(
+        __package__, "profiles", name_or_path, kind="profile", offer=CHOICES, error=ProfileError
+    )
+    return parse_profile(found.text, found.source, found.default_name)
 
 
 __all__ = [

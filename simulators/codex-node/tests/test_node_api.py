@@ -14,6 +14,7 @@ from archive_service_codex_node.testing import blocks_reach
 
 SOME = b"some file contents"
 SOME_CID = "zDvZRwzm1ePSzKSXt57D5YxHwcSDmsCyYN65wW4HT7fuX9HrzFXy"
+SOME_BLOCK = "zDxWB8ED98hxJ51XwYaoQAwMdskCcmTaPR6Ce2wq88bjvjXRYuR9"  # its one block
 ARCHIVE_HEADERS = {
     "Content-Type": "application/octet-stream",
     "Content-Disposition": 'filename="archive-data.bin"',
@@ -178,9 +179,8 @@ async def test_local_download_errors(codex_node: LocalCodexNode, http: httpx.Asy
         "The requested CID could not be retrieved (Block not found in local store).",
     )
     await http.post(base + "/data", content=SOME)
-    block = "zDxWB8ED98hxJ51XwYaoQAwMdskCcmTaPR6Ce2wq88bjvjXRYuR9"
     assert_error(
-        await http.get(f"{base}/data/{block}"),
+        await http.get(f"{base}/data/{SOME_BLOCK}"),
         404,
         "CID has invalid content type for manifest {$cid}",
     )
@@ -357,8 +357,7 @@ async def test_delete_of_a_dataset_block_keeps_it(
 ) -> None:
     base = codex_node.api_url
     await http.post(base + "/data", content=SOME)
-    block = "zDxWB8ED98hxJ51XwYaoQAwMdskCcmTaPR6Ce2wq88bjvjXRYuR9"
-    assert (await http.delete(f"{base}/data/{block}")).status_code == 204
+    assert (await http.delete(f"{base}/data/{SOME_BLOCK}")).status_code == 204
     # Still referenced by the dataset's tree: the download keeps working.
     assert (await http.get(f"{base}/data/{SOME_CID}")).content == SOME
 

@@ -46,6 +46,14 @@ async def upload(http: httpx.AsyncClient, node: LocalCodexNode, data: bytes, **k
     return r.text
 
 
+async def random_dataset(
+    http: httpx.AsyncClient, node: LocalCodexNode, blocks: int, extra: int = 0
+) -> tuple[bytes, str]:
+    """`blocks` random 64 KiB blocks (and `extra` bytes) uploaded to `node`: data and CID."""
+    data = os.urandom(blocks * 65536 + extra)
+    return data, await upload(http, node, data)
+
+
 async def space(http: httpx.AsyncClient, node: LocalCodexNode) -> dict[str, int]:
     return (await http.get(node.api_url + "/space")).json()
 
@@ -92,8 +100,7 @@ async def test_background_fetch_completes(
     codex_cluster: ClusterFactory, http: httpx.AsyncClient
 ) -> None:
     a, b = await codex_cluster(2)
-    data = os.urandom(20 * 65536)
-    cid = await upload(http, a, data)
+    data, cid = await random_dataset(http, a, 20)
     r = await http.post(f"{b.api_url}/data/{cid}/network")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
@@ -218,8 +225,7 @@ async def test_local_download_fetches_missing_blocks_on_demand(
     """As the real node: once the manifest is local, GET /data/{cid} streams through the
     network store, fetching (and keeping) the blocks it lacks."""
     a, b = await codex_cluster(2)
-    data = os.urandom(3 * 65536)
-    cid = await upload(http, a, data)
+    data, cid = await random_dataset(http, a, 3)
     assert (await http.get(f"{b.api_url}/data/{cid}/network/manifest")).status_code == 200
     r = await http.get(f"{b.api_url}/data/{cid}")
     assert r.content == data
@@ -230,8 +236,7 @@ async def test_concurrent_streams_of_one_dataset(
     codex_cluster: ClusterFactory, http: httpx.AsyncClient
 ) -> None:
     a, b, c = await codex_cluster(3)
-    data = os.urandom(40 * 65536 + 1)
-    cid = await upload(http, a, data)
+    data, cid = await random_dataset(http, a, 40, extra=1)
     results = await asyncio.gather(
         *(http.get(f"{node.api_url}/data/{cid}/network/stream") for node in (b, b, c, c))
     )
@@ -243,8 +248,7 @@ async def test_a_peer_serving_wrong_bytes_is_not_believed(
     codex_cluster: ClusterFactory, http: httpx.AsyncClient
 ) -> None:
     a, b = await codex_cluster(2)
-    data = os.urandom(2 * 65536)
-    cid = await upload(http, a, data)
+    data, cid = await random_dataset(http, a, 2)
     # Corrupt A's copy of the second block on disk (a faulty or lying peer).
     manifest = a.store.get_manifest(parse_cid(cid))
     assert manifest is not None

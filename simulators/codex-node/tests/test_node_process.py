@@ -36,6 +36,12 @@ def pattern(size: int, seed: int = 0) -> bytes:
     return bytes(out[:size])
 
 
+async def upload_pattern(http: httpx.AsyncClient, api_url: str, seed: int) -> tuple[bytes, str]:
+    """24 MiB of `pattern` uploaded through `api_url`: the data and its CID."""
+    data = pattern(24 * MiB, seed=seed)
+    return data, (await http.post(api_url + "/data", content=data)).text
+
+
 def high_water_rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -94,8 +100,7 @@ async def test_serving_peer_killed_mid_stream_then_restarted(
     codex_process: ProcessFactory, codex_node_factory: NodeFactory, http: httpx.AsyncClient
 ) -> None:
     owner = await codex_process("owner")
-    data = pattern(24 * MiB, seed=1)
-    cid = (await http.post(owner.api_url + "/data", content=data)).text
+    data, cid = await upload_pattern(http, owner.api_url, seed=1)
     member = await codex_node_factory("member", bootstrap=[owner.spr])
 
     url = f"{member.api_url}/data/{cid}/network/stream"
@@ -114,8 +119,7 @@ async def test_streaming_node_killed_mid_stream_keeps_what_it_fetched(
     codex_process: ProcessFactory, codex_node_factory: NodeFactory, http: httpx.AsyncClient
 ) -> None:
     owner = await codex_node_factory("owner")
-    data = pattern(24 * MiB, seed=2)
-    cid = (await http.post(owner.api_url + "/data", content=data)).text
+    data, cid = await upload_pattern(http, owner.api_url, seed=2)
     member = await codex_process("member", "--bootstrap-node", owner.spr)
 
     received = await read_some_then_stop(
