@@ -327,6 +327,11 @@ class Store:
                     self._in_load = True
                     yield True
                     self._in_load = False
+                    # The load's dirty pages go to the file now (as a spill would: the journal
+                    # still rolls them back), and the flusher syncs them while the indexes are
+                    # built: the commit is left to write and sync only the new index pages.
+                    c.cache_flush()
+                    flusher.sync_now()
                     for sql in indexes:
                         c.execute(sql)
                     c.execute("COMMIT")  # synchronous=NORMAL: fsyncs
@@ -868,29 +873,40 @@ class Store:
 
 
 class _Flusher:
-    """Flushes a Store's database file to disk every FLUSH_SECONDS from a thread, so the disk
-    writes while the bulk load computes. Its descriptor stays open until Store.close(): closing
-    any descriptor of a file drops every POSIX lock this process holds on it, SQLite's too."""
+    """Flushes a Store's database file to disk every FLUSH_SECONDS (or at once, sync_now) from a
+    thread, so the disk writes while the bulk load computes. Its descriptor stays open until
+    Store.close(): closing any descriptor of a file drops every POSIX lock this process holds on
+    it, SQLite's too."""
 
     def __init__(self, store: Store) -> None:
         self._fd = os.open(store.path, os.O_RDONLY)
         store._flush_fds.append(self._fd)
-        self._stopped = threading.Event()
+        self._stopped = False
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-flush", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
-        while not self._stopped.wait(_FLUSH_SECONDS):
+        while True:
+            self._wake.wait(_FLUSH_SECONDS)
+            self._wake.clear()
+            if self._stopped:
+                return
             try:
                 sync(self._fd)
             except OSError:
                 return  # only an optimisation: the commit's own fsync reports real errors
 
+    def sync_now(self) -> None:
+        """Start a flush now instead of at the next interval (returns without waiting)."""
+        self._wake.set()
+
     def stop(self) -> None:
-        if self._stopped.is_set():
+        if self._stopped:
             return
-        self._stopped.set()
+        self._stopped = True
+        self._wake.set()
         self._thread.join()
 
 

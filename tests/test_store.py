@@ -550,6 +550,58 @@ def test_bulk_load_error_rolls_the_new_store_back(tmp_path: Path) -> None:
     assert schema(path) == schema(tmp_path / "plain.sqlite")
 
 
+# Killed (SIGKILL) as the fast path starts rebuilding the indexes, after the load: it prints
+# how large the file already is, then dies.
+_KILLED_AT_INDEX_BUILD = """
+import os, signal, sys
+from archive_service.store import Community, Store
+from archive_service.types import StoredMessage
+
+class KillAtIndexBuild:
+    def __init__(self, conn):
+        self._conn = conn
+    def execute(self, sql, *args):
+        if sql.startswith("CREATE INDEX"):
+            print(os.path.getsize(sys.argv[1]), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self._conn.execute(sql, *args)
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+s = Store(sys.argv[1], cache_mb=256)  # the whole load fits in the page cache: no spills
+s._conn = KillAtIndexBuild(s._conn)
+with s.bulk_load(2000):
+    s.save_community(Community(id=bytes(33)))
+    s.save_waku_messages(
+        StoredMessage(b"s" * 65, ts, b"\\x01\\x02\\x03\\x04", os.urandom(2000), b"", os.urandom(32))
+        for ts in range(2000)
+    )
+"""
+
+
+def test_bulk_load_killed_while_rebuilding_indexes_leaves_the_empty_store(
+    tmp_path: Path,
+) -> None:
+    # The load's pages are written to the file before the indexes are rebuilt (so the file is
+    # synced meanwhile, not all at the commit); a kill then still rolls back to the empty store.
+    path = tmp_path / "new.sqlite"
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_INDEX_BUILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    assert int(run.stdout) > 2000 * 2000  # the rows were in the file before the index build
+    assert (tmp_path / "new.sqlite-journal").exists()  # hot: the next open rolls back
+    with Store(path, create=False) as s:
+        assert s.count_waku_messages() == 0 and s.list_communities() == []
+        assert s.journal_mode == "wal"
+        indexes = s._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        assert "waku_messages_timestamp_topic" in {name for (name,) in indexes}
+    assert raw(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 # A reader of the store's file with the standard library's sqlite3, in its own process: two
 # SQLite libraries in one process do not see each other's locks (POSIX locks are per process,
 # and each library keeps its own table of them), so an in-process sqlite3 connection is not

@@ -52,7 +52,11 @@ DAY = 24 * 3600
 DEFAULT_START_TS = 1_704_067_200  # 2024-01-01T00:00:00Z: fixed so a seed fixes every hash
 BATCH = 50_000  # messages per random stream and per transaction: bounded memory, progress
 _FAST_BATCH = 10_000  # rows per batch inside Store.bulk_load's one transaction
-# Below this, starting a generator process (~0.3 s to its first batch) costs more than it saves.
+# The writer draws this many rows itself: all of a history up to this size (a generator process
+# would cost more than it saves), and the head of a larger one while the generator process
+# starts (~0.3 s from its launch to its first batch: interpreter, NumPy, this module), which it
+# then continues from the next row. Drawing these in the writer costs ~0.1 s (NumPy's import
+# and the draws); waiting for the process instead left the writer idle for the whole start.
 _INLINE_MAX = BATCH
 
 # Payload sizes in bytes. Chat traffic (text, reactions, edits, membership updates: protobuf,
@@ -156,7 +160,7 @@ def iter_messages(
 
 def _stream(*labels: object) -> np.random.Generator:
     """An independent random stream named by labels (any seed, negative ones included)."""
-    import numpy as np  # only where histories are drawn: not in the process that inserts them
+    import numpy as np  # only once a history is drawn: `archive-service` starts without it
 
     name = ":".join(str(label) for label in labels).encode()
     return np.random.Generator(np.random.PCG64(int.from_bytes(hashlib.sha256(name).digest())))
@@ -169,15 +173,22 @@ def _column_batches(
     seed: int,
     start_ts: int,
     rows_per_batch: int = BATCH,
+    first_row: int = 0,
+    end_row: int | None = None,
 ) -> Iterator[Columns]:
     """The history in batches of at most rows_per_batch (<= BATCH) rows, as columns already in
     waku_messages' encodings: the inserting process then does no per-row Python work.
+    Only rows first_row..end_row (default: all): the same rows as the whole history's there
+    (a random stream is drawn whole; only the rows outside are not sliced or hashed).
 
     Blobs are bytearray slices of one random pool: no copy into bytes objects, and the store's
     driver (apsw) binds any buffer."""
     import numpy as np
 
     check_arguments(messages, days, len(community.topics))
+    end_row = messages if end_row is None else end_row
+    if not 0 <= first_row <= end_row <= messages:
+        raise ValueError(f"rows {first_row}..{end_row} outside 0..{messages}")
     pool = bytearray(_stream("pool", seed).bytes(_POOL_SIZE))
     pool_max = _POOL_SIZE - MEDIA_MAX
     topic_texts = [topic_hex(t) for t in community.topics]
@@ -199,7 +210,7 @@ def _column_batches(
     span = int(days * DAY)
     padding = bytearray()  # status-go leaves it empty; one shared (never mutated) value
 
-    for first in range(0, messages, BATCH):
+    for first in range(first_row - first_row % BATCH, end_row, BATCH):
         n = min(BATCH, messages - first)
         rng = _stream("messages", seed, first // BATCH)
         u = rng.random((7, n))
@@ -226,8 +237,8 @@ def _column_batches(
         tails = np.hstack((topic_names[topics], ts_ns)).tobytes()
         tail_len = topic_names.shape[1] + 8
 
-        for part in range(0, n, rows_per_batch):
-            end = min(part + rows_per_batch, n)
+        for part in range(max(first_row - first, 0), min(end_row - first, n), rows_per_batch):
+            end = min(part + rows_per_batch, n, end_row - first)
             payloads = [
                 pool[a : a + size]
                 for a, size in zip(starts[part:end].tolist(), sizes[part:end].tolist(), strict=True)
@@ -269,6 +280,7 @@ def _child_main() -> None:
         args["seed"],
         args["start_ts"],
         args["rows_per_batch"],
+        args["first_row"],
     ):
         data = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
         out.write(_FRAME.pack(len(data)))
@@ -309,6 +321,7 @@ def _batches(
     in a child process while this one inserts: a thread would contend for the GIL with
     the driver's per-row work. A plain subprocess, not multiprocessing: that would re-import the
     caller's __main__ (spawn) or fork a process that may hold other threads' locks (fork).
+    The first _INLINE_MAX rows are drawn here while the child starts (it begins after them).
     Memory stays bounded: the child is at most a few batches ahead."""
     if messages <= _INLINE_MAX:
         yield from _column_batches(community, messages, days, seed, start_ts, rows_per_batch)
@@ -322,6 +335,7 @@ def _batches(
         "seed": seed,
         "start_ts": start_ts,
         "rows_per_batch": rows_per_batch,
+        "first_row": _INLINE_MAX,
     }
     code = "from archive_service_cli.synthetic import _child_main; _child_main()"
     # NumPy's BLAS threads would only compete with this process for the second core.
@@ -339,6 +353,9 @@ def _batches(
         )
         reader.start()
         try:
+            yield from _column_batches(
+                community, messages, days, seed, start_ts, rows_per_batch, end_row=_INLINE_MAX
+            )
             while True:
                 frame = frames.get()
                 if frame is None:
