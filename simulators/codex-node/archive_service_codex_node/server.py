@@ -93,6 +93,7 @@ class LocalCodexNode(StartStop):
         }
         self.limits = NodeLimits(self.profile, self.clock, **self.link)
         self.served: Counter[str] = Counter()  # block-exchange bytes sent per asking peer
+        self.requests: Counter[str] = Counter()  # block requests served / aborted by the asker
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._lock_fd: int | None = None
@@ -131,6 +132,7 @@ class LocalCodexNode(StartStop):
         self.limits = NodeLimits(self.profile, self.clock, **self.link)
         self._network.limits = self.limits
         self.served = Counter()
+        self.requests = Counter()
         self._engine = Engine(self._store, self._network, self.limits)
         self._downloads = BackgroundDownloads(self._engine)
         app = web.Application(middlewares=[presto_errors], client_max_size=1 << 20)
@@ -161,6 +163,12 @@ class LocalCodexNode(StartStop):
         log.info("REST service started address=%s peerId=%s", self.api_url, self.peer_id)
 
     async def stop(self) -> None:
+        if self._network is not None:
+            log.info(
+                "exchange: served %d bytes, requests %s",
+                sum(self.served.values()),
+                dict(sorted({**self.requests, **self._network.requests}.items())),
+            )
         if self._downloads is not None:
             await self._downloads.stop()
             self._downloads = None

@@ -172,3 +172,35 @@ async def test_stale_presence_serves_while_it_is_asked_again(
     fresh = await joiner.network.presence(tree, refresh=True)  # joins that round
     assert set(fresh.have) == {owner.peer_id}
     assert await joiner.network.presence(tree) is fresh
+
+
+async def test_a_member_that_joined_earlier_learns_of_a_later_one(
+    codex_node_factory: NodeFactory,
+) -> None:
+    owner = await codex_node_factory("owner")
+    early = await codex_node_factory("early", bootstrap=[owner.spr])
+    late = await codex_node_factory("late", bootstrap=[owner.spr])
+    assert early.peer_id in late.network.peers  # from the owner's table
+    await late.network.greeted()
+    assert late.peer_id in early.network.peers  # the late one said hello
+
+
+async def test_members_behind_a_narrow_owner_line_trade_instead_of_asking_it_again(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    """Four members fetch at once from an owner whose uplink is 2 MiB/s (the bound: 2 s). They
+    take from each other what another member holds and ask the owner only for the rest, so
+    the owner sends the dataset about once, not once per member."""
+    owner = await codex_node_factory("owner", uplink_bytes_per_s=32 * BLOCK)
+    members = [await codex_node_factory(f"m{k}", bootstrap=[owner.spr]) for k in range(4)]
+    for member in members:
+        await member.network.greeted()
+    data = os.urandom(64 * BLOCK)
+    cid = await upload(http, owner, data)
+
+    got = await asyncio.gather(*(network_download(http, m, cid) for m in members))
+    assert all(g == data for g in got)
+    owner_sent = sum(owner.served.values())
+    assert owner_sent <= 1.75 * len(data), f"owner sent {owner_sent / len(data):.2f}x"
+    assert sum(sum(m.served.values()) for m in members) >= 2 * len(data)
+    assert not owner.requests["aborted"]
