@@ -68,7 +68,7 @@ class DatasetFetch:
         self._leaves = leaves
         self._cids: dict[int, Cid] = {}
         self._reader = 0
-        self._origin = (rng or random.Random()).randrange(self.count) if self.count else 0
+        self._salt = (rng or random.Random()).getrandbits(32)  # this download's block order
         self._inflight: dict[int, asyncio.Task[None]] = {}  # block index → its request
         self._fetched: set[int] = set()  # kept by this download: not charged as local reads
         self._unkept: dict[int, bytes] = {}  # fetched but refused by the quota
@@ -191,10 +191,9 @@ class DatasetFetch:
             for i in wanted
         }
         orphans = [i for i in wanted if not sources[i]]
-        # Rarest first, then from this download's random origin onwards.
+        # Rarest first, then in this download's own random order.
         order = sorted(
-            (i for i in wanted if holders[i]),
-            key=lambda i: (len(sources[i]), (i - self._origin) % self.count),
+            (i for i in wanted if holders[i]), key=lambda i: (len(sources[i]), self._rank(i))
         )
         peers = sorted(
             (self.net.peers[p] for p in held if p in self.net.peers),
@@ -215,6 +214,11 @@ class DatasetFetch:
                 self._launch(run, self._keep_run(request, run[0], len(run)))
                 order = [i for i in order if i not in self._inflight]
         return orphans
+
+    def _rank(self, i: int) -> int:
+        """Block i's place in this download's random order (a multiplicative hash: members
+        that start together ask a shared holder for different blocks)."""
+        return ((i ^ self._salt) * 2654435761) & 0xFFFFFFFF
 
     def _eligible(self, peer_id: str, sources: list[str]) -> bool:
         """No other source of the block (holder or peer fetching it) is more than
