@@ -7,13 +7,13 @@ DHT lookup would find them).
 
 Like a want-list exchange, a node learns which peers have which blocks of a dataset: it asks
 every known peer for its presence bitmap of the dataset's tree (`/trees/{treeCid}/presence`),
-again when no known holder has a wanted block and when the answers are older than
-PRESENCE_MAX_AGE. Each run of blocks goes to the holder of the whole run with the fewest
-requests in flight (then the fewest bytes sent to us), so the load spreads over every member
-that holds the data and a dataset completes from members after its uploader left. A block no
-known holder has is asked of every known peer, holders and connected ones first; when nobody
-has it, the request is retried `block_retries` times, `retry_interval` apart, and then fails
-with the real node's `Error retries exhausted`.
+again when the answers are older than PRESENCE_MAX_AGE; while a download runs it watches each
+peer instead (a held request answered when that peer's blocks change, with the blocks it is
+fetching too). Runs of blocks are requested of one peer at a time (`request_run`), which
+measures that peer's rate; blockfetch.py decides which run goes to which peer. A single block
+(a manifest, or a block no known holder has) is asked of the known holders, least loaded
+first, then of every known peer; when nobody has it, the request is retried `block_retries`
+times, `retry_interval` apart, and then fails with the real node's `Error retries exhausted`.
 """
 
 from __future__ import annotations

@@ -71,8 +71,10 @@ class LocalCodexNode(StartStop):
         legacy_build: bool = False,
         uplink_bytes_per_s: float | None = None,
         downlink_bytes_per_s: float | None = None,
+        request_timeout: float = 30.0,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.request_timeout = request_timeout  # a block request with no byte this long fails
         self.profile = profile if isinstance(profile, PerformanceProfile) else load_profile(profile)
         self.api = ApiGeneration(api)
         self.network_miss_wait = network_miss_wait
@@ -126,6 +128,7 @@ class LocalCodexNode(StartStop):
             self._identity,
             block_retries=self.block_retries,
             retry_interval=self.retry_interval,
+            request_timeout=self.request_timeout,
             clock=self.clock,
         )
         await self._network.start()

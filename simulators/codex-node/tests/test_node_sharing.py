@@ -204,3 +204,41 @@ async def test_members_behind_a_narrow_owner_line_trade_instead_of_asking_it_aga
     assert owner_sent <= 1.75 * len(data), f"owner sent {owner_sent / len(data):.2f}x"
     assert sum(sum(m.served.values()) for m in members) >= 2 * len(data)
     assert not owner.requests["aborted"]
+
+
+async def test_a_slow_run_is_not_aborted_while_its_bytes_flow(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    """A run from a narrow line takes longer than the request timeout, but a block arrives
+    every 1/16 s: nothing is aborted and asked again (the owner's line would pay twice)."""
+    owner = await codex_node_factory("owner", uplink_bytes_per_s=16 * BLOCK)
+    member = await codex_node_factory("member", bootstrap=[owner.spr], request_timeout=0.3)
+    data = os.urandom(24 * BLOCK)  # runs of 1, 2, 4, 8 and 9 blocks: the last ones take > 0.3 s
+    cid = await upload(http, owner, data)
+    assert await network_download(http, member, cid) == data
+    assert member.network.requests["timed_out"] == 0
+    assert not owner.requests["aborted"]
+    assert sum(owner.served.values()) == len(data) + len(owner.store.get(parse_cid(cid)) or b"")
+
+
+async def test_a_watch_answers_when_the_holder_gets_blocks(
+    codex_cluster: ClusterFactory, http: httpx.AsyncClient
+) -> None:
+    a, b = await codex_cluster(2)
+    cid = await upload(http, a, os.urandom(8 * BLOCK))
+    tree = tree_of(a, cid)
+    watch = f"http://{b.host}:{b.port}/_local/v1/trees/{tree}/presence"
+    first = await http.get(watch, params={"after": -1})  # answered at once: B holds nothing
+    assert first.status_code == 404
+    version = first.headers["X-Local-Presence-Version"]
+
+    held = asyncio.ensure_future(http.get(watch, params={"after": version}))
+    await http.get(f"{b.api_url}/debug/info")  # a round trip at B: the watch is there first
+    assert not held.done()  # held: B's blocks have not changed yet
+    assert await network_download(http, b, cid)  # B fetches: its watchers hear of it
+    answer = await held
+    assert answer.status_code == 200
+    assert int(answer.headers["X-Local-Presence-Version"]) > int(version)
+    assert len(answer.content) == 2  # held bitmap ‖ pending bitmap (8 blocks: a byte each)
+    # The plain have-list (no `after`) still answers the held bitmap alone.
+    assert (await http.get(watch)).content == bytes([0xFF])
