@@ -601,13 +601,17 @@ class PeerNetwork:
         if data is None:
             self._forget(tree, peer)
             return None
-        elapsed = self.clock.now() - asked_at
-        if elapsed > 0:
-            measured = len(data) / elapsed
-            previous = self._rates.get(peer.peer_id)
-            self._rates[peer.peer_id] = measured if previous is None else (previous + measured) / 2
+        self.record_rate(peer.peer_id, len(data), self.clock.now() - asked_at)
         self._last_run[peer.peer_id] = count
         return data
+
+    def record_rate(self, peer_id: str, amount: int, seconds: float) -> None:
+        """One run request from `peer_id` delivered `amount` bytes in `seconds` (averaged
+        with the earlier ones; no time passed on the node's clock: not measured)."""
+        if seconds > 0:
+            measured = amount / seconds
+            previous = self._rates.get(peer_id)
+            self._rates[peer_id] = measured if previous is None else (previous + measured) / 2
 
     async def want_leaves(self, tree: Cid, count: int) -> bytes:
         """The leaf list of a dataset tree, checked against the tree root."""

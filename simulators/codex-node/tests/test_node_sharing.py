@@ -11,7 +11,8 @@ import httpx
 import pytest
 from archive_service_codex.cid import block_cid_for_leaf, parse_cid
 from archive_service_codex_node import LocalCodexNode
-from archive_service_codex_node.peers import PRESENCE_MAX_AGE, has_bit
+from archive_service_codex_node.blockfetch import DatasetFetch
+from archive_service_codex_node.peers import PRESENCE_MAX_AGE, TreePresence, has_bit
 
 from archive_service.clock import SystemClock
 
@@ -242,3 +243,44 @@ async def test_a_watch_answers_when_the_holder_gets_blocks(
     assert len(answer.content) == 2  # held bitmap ‖ pending bitmap (8 blocks: a byte each)
     # The plain have-list (no `after`) still answers the held bitmap alone.
     assert (await http.get(watch)).content == bytes([0xFF])
+
+
+async def test_a_slow_holder_is_not_asked_for_what_a_faster_peer_holds_or_fetches(
+    codex_cluster: ClusterFactory, http: httpx.AsyncClient
+) -> None:
+    owner, fast, joiner = await codex_cluster(3)
+    cid = await upload(http, owner, os.urandom(8 * BLOCK))
+    manifest = owner.store.get_manifest(parse_cid(cid))
+    assert manifest is not None
+    leaves = owner.store.tree_leaves(manifest.tree_cid)
+    assert leaves is not None
+    net = joiner.network
+    assert {owner.peer_id, fast.peer_id} <= set(net.peers)
+    net.record_rate(owner.peer_id, BLOCK, 1.0)  # a narrow line shared with many members
+    net.record_rate(fast.peer_id, 100 * BLOCK, 1.0)
+
+    async def plan(
+        have: dict[str, bytes], pending: dict[str, bytes]
+    ) -> tuple[dict[str, int], set[int]]:
+        """The joiner's planner: run requests per peer and the blocks asked for (the requests
+        are then dropped)."""
+        fetch = DatasetFetch(net, joiner.store, manifest, leaves)
+        known = TreePresence(net.clock.now(), have, pending)
+        assert fetch._plan(known, list(range(8))) == []
+        runs = {p: net.runs_in_flight(p) for p in (owner.peer_id, fast.peer_id)}
+        blocks = set(fetch._inflight)
+        for task in list(fetch._requests):
+            task.cancel()
+        await asyncio.gather(*fetch._requests, return_exceptions=True)
+        return runs, blocks
+
+    # The fast member holds blocks 0-3 and is fetching 4-7: the owner is asked for nothing.
+    runs, blocks = await plan(
+        {owner.peer_id: b"\xff", fast.peer_id: b"\x0f"}, {fast.peer_id: b"\xf0"}
+    )
+    assert runs == {owner.peer_id: 0, fast.peer_id: 2}
+    assert blocks and blocks <= set(range(4))
+    # Nobody else holds or fetches 4-7: those are the owner's to send, 0-3 the fast one's.
+    runs, blocks = await plan({owner.peer_id: b"\xff", fast.peer_id: b"\x0f"}, {})
+    assert runs == {owner.peer_id: 2, fast.peer_id: 2}
+    assert len(blocks & set(range(4, 8))) == 2  # the owner's runs: a block each at first
