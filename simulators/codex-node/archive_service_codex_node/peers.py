@@ -128,6 +128,7 @@ class PeerNetwork:
         self._last_run: dict[str, int] = {}  # peer id → blocks of its last answered run
         self._change = asyncio.Event()
         self._greeting: asyncio.Task[None] | None = None  # saying hello to learned peers
+        self._stopping = False
         self._held: dict[Cid, tuple[int, asyncio.Event | None]] = {}  # our holdings' versions
         self._watchers: Counter[Cid] = Counter()  # downloads watching a tree's presence
         self._fetching: dict[Cid, Counter[int]] = {}  # tree → blocks we are fetching now
@@ -144,6 +145,10 @@ class PeerNetwork:
         )
 
     async def stop(self) -> None:
+        self._stopping = True
+        for _, event in self._held.values():  # answer held watches: the server can stop
+            if event is not None:
+                event.set()
         tasks = [*self._inflight.values(), *self._presence_refresh.values()]
         if self._greeting is not None:
             tasks.append(self._greeting)
@@ -412,7 +417,7 @@ class PeerNetwork:
         """Returns when this node's holdings of `tree` are past version `after`, or after
         `timeout` seconds (the server side of a watch)."""
         version, event = self._held.get(tree, (0, None))
-        if version != after:
+        if version != after or self._stopping:
             return
         if event is None:
             event = asyncio.Event()
