@@ -347,12 +347,13 @@ class PeerNetwork:
 
     async def presence(self, tree: Cid, *, refresh: bool = False) -> TreePresence:
         """What the known peers hold of `tree`. Asked of all of them at once when not known
-        yet or `refresh` (and awaited); when older than PRESENCE_MAX_AGE, asked again in the
-        background while the old answers serve (a slow or unreachable peer does not stall
-        the download). Concurrent askers share one round."""
+        yet or `refresh` (and awaited); when older than PRESENCE_MAX_AGE and not watched
+        (`watch`), asked again in the background while the old answers serve (a slow or
+        unreachable peer does not stall the download). Concurrent askers share one round."""
         known = self._presence.get(tree)
         if known is not None and not refresh:
-            if self.clock.now() - known.checked_at >= PRESENCE_MAX_AGE:
+            watched = tree in self._watchers  # then the watches keep it fresh
+            if not watched and self.clock.now() - known.checked_at >= PRESENCE_MAX_AGE:
                 self._refresh_presence(tree)
             return known
         return await asyncio.shield(self._refresh_presence(tree))
@@ -375,7 +376,10 @@ class PeerNetwork:
         peers = list(self.peers.values())
         path = f"/trees/{tree.text}/presence"
         answers = await asyncio.gather(*(self._get(peer, path, _MAX_PRESENCE) for peer in peers))
-        result = TreePresence(asked_at)
+        previous = self._presence.get(tree)
+        result = TreePresence(asked_at, version=previous.version + 1 if previous else 0)
+        if previous is not None:
+            result.pending = dict(previous.pending)  # only watches tell what peers fetch
         for peer, bitmap in zip(peers, answers, strict=True):
             if bitmap:
                 result.have[peer.peer_id] = bitmap
