@@ -6,13 +6,14 @@ Like a want-list exchange, and so that a holder's line is not spent twice on the
 - each peer gets at most MAX_RUNS_PER_PEER run requests at a time from this node, so a slow
   holder (an owner whose uplink many members share) is not handed a queue that other holders
   could have served;
-- a block goes to the holder that delivers fastest: a holder measured more than SLOW_FACTOR
-  times slower than another holder of the block is not asked for it (a peer not measured yet
-  counts as fast, so every holder is tried); with an owner behind a narrow line, members
-  take the blocks other members hold from them and ask the owner only for the rest;
-- the rarest blocks first (held by the fewest known peers), from a point of the dataset
-  chosen at random per download, so members that start together ask a shared holder for
-  different blocks and then trade them, instead of all asking for the same first run;
+- a block goes to a holder that delivers fast: a holder measured more than SLOW_FACTOR times
+  slower than another source of the block (a peer holding it, or fetching it now as its
+  watch says) is not asked for it (a peer not measured yet counts as fast, so every holder
+  is tried); with an owner behind a narrow line, members take from each other what another
+  member holds or is about to hold, and ask the owner only for the rest;
+- the rarest blocks first (with the fewest sources), each download in its own random order
+  (a hash of the index), so members that start together ask a shared holder for different
+  blocks and then trade them, instead of all asking for the same first run;
 - a request holds about RUN_TARGET_S of the holder's measured rate (1…RUN_BLOCKS
   consecutive blocks; INITIAL_RUN_BLOCKS before it is measured), so a slow holder is asked
   for a block or two at a time and no member queues megabytes there.
