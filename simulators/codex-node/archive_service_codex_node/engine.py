@@ -16,19 +16,17 @@ from archive_service_codex.cid import (
     InvalidManifestError,
     Manifest,
     ManifestCoder,
-    block_cid_for_leaf,
     decode_manifest,
 )
 
 from archive_service.errors import BackendError, InvalidInputError
+from archive_service_codex_node.blockfetch import DatasetFetch
 from archive_service_codex_node.blockstore import BlockStore, QuotaExceededError
 from archive_service_codex_node.peers import BlockNotFoundError, PeerNetwork
 from archive_service_codex_node.ratelimit import NodeLimits
 
 log = logging.getLogger(__name__)
 
-PREFETCH_WINDOW = 64  # blocks fetched ahead of a reader (4 MiB)
-RUN_BLOCKS = 16  # blocks asked of a peer in one request
 MAX_BLOCK_SIZE = 1 << 20  # logos-storage allows up to 512 KiB; Codex uploads use 64 KiB
 MAX_BLOCKS = 1 << 22  # 256 GiB of 64 KiB blocks; the leaf list is then 128 MiB
 # The node's literal text: the Nim source forgot the `&` of its format string.
@@ -157,57 +155,12 @@ class Engine:
         self.store.put_tree(manifest.tree_cid, leaves, verified=True)
         return leaves
 
-    async def _fetch_data_block(
-        self, cid: Cid, leaf: bytes, size: int, tree: Cid, index: int
-    ) -> bytes:
-        data = self.store.get(cid)
-        if data is not None:
-            return data
-        data = await self.net.want_block(cid, leaf=leaf, size=size, tree=tree, index=index)
-        try:
-            self.store.put(cid, data)
-        except QuotaExceededError as exc:
-            log.warning("fetched block %s not kept: %s", cid, exc)
-        return data
-
     # --- datasets -------------------------------------------------------------------------------
-
-    async def _fetch_run(self, manifest: Manifest, start: int, leaves: bytes) -> list[bytes]:
-        """Missing blocks start… (consecutive) from one peer in one request, else one by one
-        (each with the retry budget). Every block is verified and kept."""
-        size = manifest.block_size
-        count = len(leaves) // DIGEST_LEN
-        cids = [
-            block_cid_for_leaf(leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN]) for i in range(count)
-        ]
-        data = await self.net.ask_run(manifest.tree_cid, start, leaves, size)
-        if data is None:
-            return list(
-                await asyncio.gather(
-                    *(
-                        self._fetch_data_block(
-                            cid,
-                            leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN],
-                            size,
-                            manifest.tree_cid,
-                            start + i,
-                        )
-                        for i, cid in enumerate(cids)
-                    )
-                )
-            )
-        blocks = [data[i * size : (i + 1) * size] for i in range(count)]
-        for cid, block in zip(cids, blocks, strict=True):
-            try:
-                self.store.put(cid, block)
-            except QuotaExceededError as exc:
-                log.warning("fetched block %s not kept: %s", cid, exc)
-        return blocks
 
     async def iter_dataset(self, manifest: Manifest) -> AsyncIterator[bytes]:
         """The dataset's bytes in block-sized pieces (padding stripped), in order. Missing
-        blocks are fetched from peers in runs of up to RUN_BLOCKS, at most PREFETCH_WINDOW
-        blocks ahead of the reader (so memory stays bounded), and kept."""
+        blocks are fetched from the peers that hold them and kept (blockfetch.py); blocks
+        held already are read at the profile's local read rate."""
         if manifest.protected:
             raise BackendError("erasure-coded datasets are not supported by the local node")
         # Checked before anything is allocated: a manifest is whatever its author wrote.
@@ -223,54 +176,15 @@ class Engine:
         count, size = manifest.block_count, manifest.block_size
         if len(leaves) != count * DIGEST_LEN:
             raise BackendError(f"tree {manifest.tree_cid} does not match manifest {manifest.cid}")
-
-        def leaf(i: int) -> bytes:
-            return leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN]
-
-        runs: dict[int, tuple[asyncio.Task[list[bytes]], int]] = {}  # index → (run, offset)
-        tasks: list[asyncio.Task[list[bytes]]] = []
-        scheduled = 0
-        try:
+        async with DatasetFetch(self.net, self.store, manifest, leaves) as fetch:
             for i in range(count):
-                while scheduled < min(count, i + PREFETCH_WINDOW):
-                    first = scheduled
-                    while (
-                        scheduled < count
-                        and scheduled - first < RUN_BLOCKS
-                        and not self.store.has(block_cid_for_leaf(leaf(scheduled)))
-                    ):
-                        scheduled += 1
-                    if scheduled == first:  # local: read when its turn comes
-                        scheduled += 1
-                        continue
-                    task = asyncio.ensure_future(
-                        self._fetch_run(
-                            manifest, first, leaves[first * DIGEST_LEN : scheduled * DIGEST_LEN]
-                        )
-                    )
-                    tasks.append(task)
-                    for j in range(first, scheduled):
-                        runs[j] = (task, j - first)
-                entry = runs.pop(i, None)
-                local = None if entry is not None else self.store.get(block_cid_for_leaf(leaf(i)))
-                if entry is not None:
-                    data: bytes | memoryview = (await entry[0])[entry[1]]
-                elif local is not None:
-                    await self.limits.local_read(len(local))
-                    data = local
-                else:  # was local when scheduled, gone since
-                    data = await self._fetch_data_block(
-                        block_cid_for_leaf(leaf(i)), leaf(i), size, manifest.tree_cid, i
-                    )
+                data, fetched = await fetch.block(i)
+                if not fetched:
+                    await self.limits.local_read(len(data))
                 if i == count - 1:
                     yield data[: manifest.dataset_size - i * size]
                 else:
                     yield data
-        finally:
-            for task in tasks:
-                if task.done() and not task.cancelled():
-                    task.exception()  # a prefetch that failed after the reader went away
-                task.cancel()
 
     def fetch_in_background(self, manifest: Manifest) -> None:
         async def run() -> None:

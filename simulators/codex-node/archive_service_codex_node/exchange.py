@@ -11,7 +11,11 @@ part of the Codex REST API and no real Codex node speaks it.
   404 unless this node has all of them (N ≤ 64): one request per run instead of per block.
 - `GET /_local/v1/trees/{treeCid}/presence` → which blocks of the dataset this node holds, a
   bitmap (block i is bit i % 8, least significant first, of byte i // 8), or 404 when it
-  holds no block of it: the have-list of a want-list exchange.
+  holds no block of it: the have-list of a want-list exchange. With `?after=V` (the
+  `X-Local-Presence-Version` of an earlier answer; -1 at first) it is a watch: held until
+  this node's blocks of the dataset change, at most PRESENCE_WAIT_S, as presence updates are
+  pushed; it then answers the held bitmap followed by a bitmap of the same length of the
+  blocks this node is fetching now (what its want-list would show).
 - `GET /_local/v1/stats` → `{"profile": name, "served": {peerId: bytes}, "received":
   {peerId: bytes}}`: block-exchange bytes per peer, for reports on separate processes.
 
@@ -36,7 +40,12 @@ from archive_service_codex.cid import (
 )
 
 from archive_service.errors import InvalidInputError
-from archive_service_codex_node.peers import EXCHANGE_PREFIX, PEER_HEADER
+from archive_service_codex_node.peers import (
+    EXCHANGE_PREFIX,
+    PEER_HEADER,
+    PRESENCE_WAIT_S,
+    VERSION_HEADER,
+)
 
 if TYPE_CHECKING:
     from archive_service_codex_node.server import LocalCodexNode
@@ -70,14 +79,20 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         response.content_length = sum(len(block) for block in blocks)
         await response.prepare(request)
+        node.requests["served"] += 1
+        sent = 0
         try:
             for block in blocks:
                 await node.limits.exchange(peer, len(block))
                 await response.write(block)
                 node.served[peer] += len(block)
+                sent += len(block)
             await response.write_eof()
         except ConnectionResetError:
-            pass  # the asker went away (stopped, or gave up on a slow answer)
+            # The asker went away (stopped, or gave up on a slow answer): what was sent is
+            # wasted uplink, counted for reports.
+            node.requests["aborted"] += 1
+            node.requests["aborted_bytes"] += sent
         return response
 
     def stored(
@@ -123,20 +138,40 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
             blocks.append(data)
         return await serve_blocks(request, blocks)
 
-    async def presence(_request: web.Request, tree_leaves: bytes) -> web.StreamResponse:
-        count = len(tree_leaves) // DIGEST_LEN
+    async def presence(request: web.Request) -> web.Response:
+        try:
+            tree = parse_cid(request.match_info["cid"])
+        except InvalidCidError:
+            return web.Response(status=400)
+        watch = request.query.get("after")
+        if watch is not None:  # held until our blocks of the tree change
+            with contextlib.suppress(ValueError):
+                await node.network.holdings_change(tree, int(watch), PRESENCE_WAIT_S)
+        version = {VERSION_HEADER: str(node.network.holdings_version(tree))}
+        leaves = node.store.tree_leaves(tree)
+        if leaves is None:
+            return web.Response(status=404, headers=version)
+        count = len(leaves) // DIGEST_LEN
         bitmap = bytearray((count + 7) // 8)
         for i in range(count):
-            leaf = tree_leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN]
+            leaf = leaves[i * DIGEST_LEN : (i + 1) * DIGEST_LEN]
             if node.store.has(block_cid_for_leaf(leaf)):
                 bitmap[i >> 3] |= 1 << (i & 7)
-        return web.Response(status=404) if not any(bitmap) else octets(bytes(bitmap))
+        body = bytes(bitmap)
+        if watch is not None:
+            body += node.network.fetching_bitmap(tree, count)
+        if not any(body):
+            return web.Response(status=404, headers=version)
+        return web.Response(
+            body=body, headers={"Content-Type": "application/octet-stream", **version}
+        )
 
     async def stats(request: web.Request) -> web.Response:
         body = {
             "profile": node.limits.profile.name,
             "served": dict(node.served),
             "received": dict(node.network.received),
+            "requests": {**node.requests, **node.network.requests},
         }
         return web.Response(
             body=json.dumps(body, separators=(",", ":")).encode(),
@@ -147,7 +182,7 @@ def add_exchange_routes(app: web.Application, node: LocalCodexNode) -> None:
     app.router.add_get(EXCHANGE_PREFIX + "/stats", stats, allow_head=False)
     app.router.add_get(
         EXCHANGE_PREFIX + "/trees/{cid}/presence",
-        stored(lambda cid: node.store.tree_leaves(cid), presence),
+        presence,
         allow_head=False,
     )
     app.router.add_get(EXCHANGE_PREFIX + "/trees/{cid}/blocks", run, allow_head=False)

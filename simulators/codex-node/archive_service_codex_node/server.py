@@ -71,8 +71,10 @@ class LocalCodexNode(StartStop):
         legacy_build: bool = False,
         uplink_bytes_per_s: float | None = None,
         downlink_bytes_per_s: float | None = None,
+        request_timeout: float = 30.0,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.request_timeout = request_timeout  # a block request with no byte this long fails
         self.profile = profile if isinstance(profile, PerformanceProfile) else load_profile(profile)
         self.api = ApiGeneration(api)
         self.network_miss_wait = network_miss_wait
@@ -93,6 +95,7 @@ class LocalCodexNode(StartStop):
         }
         self.limits = NodeLimits(self.profile, self.clock, **self.link)
         self.served: Counter[str] = Counter()  # block-exchange bytes sent per asking peer
+        self.requests: Counter[str] = Counter()  # block requests served / aborted by the asker
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._lock_fd: int | None = None
@@ -125,12 +128,14 @@ class LocalCodexNode(StartStop):
             self._identity,
             block_retries=self.block_retries,
             retry_interval=self.retry_interval,
+            request_timeout=self.request_timeout,
             clock=self.clock,
         )
         await self._network.start()
         self.limits = NodeLimits(self.profile, self.clock, **self.link)
         self._network.limits = self.limits
         self.served = Counter()
+        self.requests = Counter()
         self._engine = Engine(self._store, self._network, self.limits)
         self._downloads = BackgroundDownloads(self._engine)
         app = web.Application(middlewares=[presto_errors], client_max_size=1 << 20)
@@ -161,6 +166,12 @@ class LocalCodexNode(StartStop):
         log.info("REST service started address=%s peerId=%s", self.api_url, self.peer_id)
 
     async def stop(self) -> None:
+        if self._network is not None:
+            log.info(
+                "exchange: served %d bytes, requests %s",
+                sum(self.served.values()),
+                dict(sorted({**self.requests, **self._network.requests}.items())),
+            )
         if self._downloads is not None:
             await self._downloads.stop()
             self._downloads = None

@@ -256,10 +256,14 @@ async def test_a_peer_serving_wrong_bytes_is_not_believed(
     assert leaves is not None
     second = block_cid_for_leaf(leaves[32:64])
     overwrite(Path(a.store._path(second)), b"\x00" * 65536)
-    r = await http.get(f"{b.api_url}/data/{cid}/network/stream")
-    # A notices the damage when reading and drops the block; B never gets it.
-    assert r.status_code in (200, 500)
-    assert r.content != data
+    # A notices the damage when reading and drops the block; B never gets it. B fails the
+    # download before its first byte (500) or part-way, after the good first block.
+    try:
+        r = await http.get(f"{b.api_url}/data/{cid}/network/stream")
+        assert r.status_code in (200, 500)
+        assert r.content != data
+    except httpx.RemoteProtocolError:
+        pass  # the stream ended short of its Content-Length
     assert not b.store.has(second)
     assert not a.store.has(second)
 

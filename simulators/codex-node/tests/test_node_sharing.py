@@ -11,7 +11,8 @@ import httpx
 import pytest
 from archive_service_codex.cid import block_cid_for_leaf, parse_cid
 from archive_service_codex_node import LocalCodexNode
-from archive_service_codex_node.peers import PRESENCE_MAX_AGE, has_bit
+from archive_service_codex_node.blockfetch import DatasetFetch
+from archive_service_codex_node.peers import PRESENCE_MAX_AGE, TreePresence, has_bit
 
 from archive_service.clock import SystemClock
 
@@ -172,3 +173,114 @@ async def test_stale_presence_serves_while_it_is_asked_again(
     fresh = await joiner.network.presence(tree, refresh=True)  # joins that round
     assert set(fresh.have) == {owner.peer_id}
     assert await joiner.network.presence(tree) is fresh
+
+
+async def test_a_member_that_joined_earlier_learns_of_a_later_one(
+    codex_node_factory: NodeFactory,
+) -> None:
+    owner = await codex_node_factory("owner")
+    early = await codex_node_factory("early", bootstrap=[owner.spr])
+    late = await codex_node_factory("late", bootstrap=[owner.spr])
+    assert early.peer_id in late.network.peers  # from the owner's table
+    await late.network.greeted()
+    assert late.peer_id in early.network.peers  # the late one said hello
+
+
+async def test_members_behind_a_narrow_owner_line_trade_instead_of_asking_it_again(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    """Four members fetch at once from an owner whose uplink is 2 MiB/s (the bound: 2 s). They
+    take from each other what another member holds and ask the owner only for the rest, so
+    the owner sends the dataset about once, not once per member."""
+    owner = await codex_node_factory("owner", uplink_bytes_per_s=32 * BLOCK)
+    members = [await codex_node_factory(f"m{k}", bootstrap=[owner.spr]) for k in range(4)]
+    for member in members:
+        await member.network.greeted()
+    data = os.urandom(64 * BLOCK)
+    cid = await upload(http, owner, data)
+
+    got = await asyncio.gather(*(network_download(http, m, cid) for m in members))
+    assert all(g == data for g in got)
+    owner_sent = sum(owner.served.values())
+    assert owner_sent <= 1.75 * len(data), f"owner sent {owner_sent / len(data):.2f}x"
+    assert sum(sum(m.served.values()) for m in members) >= 2 * len(data)
+    assert not owner.requests["aborted"]
+
+
+async def test_a_slow_run_is_not_aborted_while_its_bytes_flow(
+    codex_node_factory: NodeFactory, http: httpx.AsyncClient
+) -> None:
+    """A run from a narrow line takes longer than the request timeout, but a block arrives
+    every 1/16 s: nothing is aborted and asked again (the owner's line would pay twice)."""
+    owner = await codex_node_factory("owner", uplink_bytes_per_s=16 * BLOCK)
+    member = await codex_node_factory("member", bootstrap=[owner.spr], request_timeout=0.3)
+    data = os.urandom(24 * BLOCK)  # runs of 1, 2, 4, 8 and 9 blocks: the last ones take > 0.3 s
+    cid = await upload(http, owner, data)
+    assert await network_download(http, member, cid) == data
+    assert member.network.requests["timed_out"] == 0
+    assert not owner.requests["aborted"]
+    assert sum(owner.served.values()) == len(data) + len(owner.store.get(parse_cid(cid)) or b"")
+
+
+async def test_a_watch_answers_when_the_holder_gets_blocks(
+    codex_cluster: ClusterFactory, http: httpx.AsyncClient
+) -> None:
+    a, b = await codex_cluster(2)
+    cid = await upload(http, a, os.urandom(8 * BLOCK))
+    tree = tree_of(a, cid)
+    watch = f"http://{b.host}:{b.port}/_local/v1/trees/{tree}/presence"
+    first = await http.get(watch, params={"after": -1})  # answered at once: B holds nothing
+    assert first.status_code == 404
+    version = first.headers["X-Local-Presence-Version"]
+
+    held = asyncio.ensure_future(http.get(watch, params={"after": version}))
+    await http.get(f"{b.api_url}/debug/info")  # a round trip at B: the watch is there first
+    assert not held.done()  # held: B's blocks have not changed yet
+    assert await network_download(http, b, cid)  # B fetches: its watchers hear of it
+    answer = await held
+    assert answer.status_code == 200
+    assert int(answer.headers["X-Local-Presence-Version"]) > int(version)
+    assert len(answer.content) == 2  # held bitmap ‖ pending bitmap (8 blocks: a byte each)
+    # The plain have-list (no `after`) still answers the held bitmap alone.
+    assert (await http.get(watch)).content == bytes([0xFF])
+
+
+async def test_a_slow_holder_is_not_asked_for_what_a_faster_peer_holds_or_fetches(
+    codex_cluster: ClusterFactory, http: httpx.AsyncClient
+) -> None:
+    owner, fast, joiner = await codex_cluster(3)
+    cid = await upload(http, owner, os.urandom(8 * BLOCK))
+    manifest = owner.store.get_manifest(parse_cid(cid))
+    assert manifest is not None
+    leaves = owner.store.tree_leaves(manifest.tree_cid)
+    assert leaves is not None
+    net = joiner.network
+    assert {owner.peer_id, fast.peer_id} <= set(net.peers)
+    net.record_rate(owner.peer_id, BLOCK, 1.0)  # a narrow line shared with many members
+    net.record_rate(fast.peer_id, 100 * BLOCK, 1.0)
+
+    async def plan(
+        have: dict[str, bytes], pending: dict[str, bytes]
+    ) -> tuple[dict[str, int], set[int]]:
+        """The joiner's planner: run requests per peer and the blocks asked for (the requests
+        are then dropped)."""
+        fetch = DatasetFetch(net, joiner.store, manifest, leaves)
+        known = TreePresence(net.clock.now(), have, pending)
+        assert fetch._plan(known, list(range(8))) == []
+        runs = {p: net.runs_in_flight(p) for p in (owner.peer_id, fast.peer_id)}
+        blocks = set(fetch._inflight)
+        for task in list(fetch._requests):
+            task.cancel()
+        await asyncio.gather(*fetch._requests, return_exceptions=True)
+        return runs, blocks
+
+    # The fast member holds blocks 0-3 and is fetching 4-7: the owner is asked for nothing.
+    runs, blocks = await plan(
+        {owner.peer_id: b"\xff", fast.peer_id: b"\x0f"}, {fast.peer_id: b"\xf0"}
+    )
+    assert runs == {owner.peer_id: 0, fast.peer_id: 2}
+    assert blocks and blocks <= set(range(4))
+    # Nobody else holds or fetches 4-7: those are the owner's to send, 0-3 the fast one's.
+    runs, blocks = await plan({owner.peer_id: b"\xff", fast.peer_id: b"\x0f"}, {})
+    assert runs == {owner.peer_id: 2, fast.peer_id: 2}
+    assert len(blocks & set(range(4, 8))) == 2  # the owner's runs: a block each at first
