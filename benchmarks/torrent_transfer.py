@@ -253,7 +253,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "repeat": args.repeat,
             "download_concurrency": CONCURRENCY,
             "libtorrent": lt.__version__,
-            "sessions": "libtorrent, one process, 127.0.0.1, uTP with 4 MiB socket buffers",
+            "sessions": (
+                "libtorrent, one process, 127.0.0.1, uTP, 4 MiB receive and OS-default send "
+                "socket buffers"
+            ),
             **machine(load_at_start),
         },
         "download_import": transfer_result,
