@@ -646,17 +646,21 @@ class CodexBackend(ArchiveBackend):
             except (TimeoutError, ArchiveServiceError, OSError) as exc:
                 return exc
 
-        # Manifests are looked up ahead of the transfers, in plan order (newest first), at most
-        # `width` waiting: a transfer slot that frees starts its next archive at once instead
-        # of waiting for a REST round trip and the node's fetch of the manifest.
+        # After the newest archive, manifests are looked up ahead of the transfers, in plan
+        # order, at most `width` waiting: a transfer slot that frees starts its next archive at
+        # once instead of waiting for a REST round trip and the node's fetch of the manifest.
         looked_up: asyncio.Queue[tuple[IndexEntry, asyncio.Task[CidVerifier | Exception]] | None]
         looked_up = asyncio.Queue(width)
         # Transferred, not yet committed: removed when a cancel or a timeout ends the run first.
         staged_files: set[AtomicFile] = set()
         last_record: asyncio.Task[None] | None = None
+        newest_recorded = asyncio.Event()  # or failed
 
         async def look_up_in_order(group: asyncio.TaskGroup) -> None:
-            for entry in plan.missing:
+            newest, *rest = plan.missing
+            await looked_up.put((newest, group.create_task(look_up(newest))))
+            await newest_recorded.wait()
+            for entry in rest:
                 await looked_up.put((entry, group.create_task(look_up(entry))))
             for _ in range(width):
                 await looked_up.put(None)  # the transfer slots stop
@@ -747,11 +751,15 @@ class CodexBackend(ArchiveBackend):
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(look_up_in_order(group))
-                    # The newest archive gets the whole bandwidth, so it is imported (and
-                    # readable) as soon as possible; the others then share it.
-                    if await transfer_next(group):
-                        for _ in range(width):
-                            group.create_task(slot(group))
+                    # The newest archive is fetched and recorded alone (the whole bandwidth,
+                    # nothing else asked of the nodes), so it is imported (and readable) as
+                    # soon as possible; the others then share the bandwidth.
+                    await transfer_next(group)
+                    if last_record is not None:
+                        await asyncio.wait([last_record])
+                    newest_recorded.set()
+                    for _ in range(width):
+                        group.create_task(slot(group))
             except BaseExceptionGroup as group_error:
                 # What no archive's failure covers (e.g. the store): raised as itself.
                 raise group_error.exceptions[0] from None
