@@ -26,12 +26,14 @@ import asyncio
 import functools
 import hashlib
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import transfer_common as common
@@ -44,6 +46,7 @@ from archive_service_codex_node.process import NodeProcess
 from archive_service.events import ArchiveEvent
 from archive_service.store import Store
 
+T = TypeVar("T")
 COMMUNITY = bytes.fromhex("02" + "b3" * 32)
 UPLOAD_HEADERS = {
     "Content-Type": UPLOAD_MIMETYPE,
@@ -64,6 +67,14 @@ async def timed(fn: Callable[[], Awaitable[object]]) -> float:
     started = time.perf_counter()
     await fn()
     return time.perf_counter() - started
+
+
+async def cpu_timed(fn: Callable[[], Awaitable[T]], cpu: list[float]) -> T:
+    """`fn`'s result; the CPU seconds this process (every thread) spent on it go to `cpu`."""
+    started = time.process_time()
+    result = await fn()
+    cpu.append(time.process_time() - started)
+    return result
 
 
 def make_backend(
@@ -181,17 +192,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return total_s, downloaded
 
         get_plain, download_ours, download_only = [], [], []
+        # The member's CPU (this process: the nodes run in their own): on a machine with few
+        # CPUs it is taken from the nodes, so it bounds the ratio when the floor is fast.
+        cpu_plain: list[float] = []
+        cpu_ours: list[float] = []
         for i in range(args.repeat):
             await forget(member_node.api_url, [link, *cids])
-            get_plain.append(await timed(plain_download))
+            get_plain.append(await cpu_timed(lambda: timed(plain_download), cpu_plain))
             await forget(member_node.api_url, [link, *cids])
-            total_s, downloaded = await member_run(i)
+            total_s, downloaded = await cpu_timed(functools.partial(member_run, i), cpu_ours)
             download_ours.append(total_s)
             download_only.append(downloaded)
     finally:
         await http.aclose()
         owner_node.terminate()
         member_node.terminate()
+        # Nodes, owners and members leave hundreds of MB per repetition: nothing is kept.
+        shutil.rmtree(root, ignore_errors=True)
 
     return {
         "benchmark": "codex_transfer",
@@ -225,6 +242,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "what": "download_history_archives, each archive imported as it completes",
             **common.rates(get_plain, download_ours, total),
             "download_only": common.rates(get_plain, download_only, total),
+            "member_cpu": {
+                "what": "CPU seconds of the member's process per run, all threads (ours: a fresh "
+                "member started, downloading and importing, stopped)",
+                "floor_s": round(statistics.median(cpu_plain), 3),
+                "ours_s": round(statistics.median(cpu_ours), 3),
+                "samples_floor_s": [round(x, 3) for x in cpu_plain],
+                "samples_ours_s": [round(x, 3) for x in cpu_ours],
+            },
         },
     }
 
@@ -262,6 +287,13 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append(
         f"| CID, node's CidBuilder (info) | {result['cid']['floor']} | {r['floor_mib_s']} "
         f"| {r['ours_mib_s']} | {r['ratio']} | {r['paired_ratio_median']} |"
+    )
+    cpu = result["download_import"]["member_cpu"]
+    lines.append("")
+    lines.append(
+        f"Member process CPU per run (median): {cpu['floor_s']} s for the plain GETs, "
+        f"{cpu['ours_s']} s for the download + import (CID hashing, the local copy, the "
+        "import); the two nodes run on the same CPUs, so the member's CPU is taken from them."
     )
     lines.append("")
     lines.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -173,6 +174,85 @@ async def test_a_second_run_downloads_nothing(owner_member: tuple[Side, Side]) -
     again = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
     assert (again.total_archives, again.total_downloaded, again.bytes_downloaded) == (2, 2, 0)
     assert member.of(HistoryArchiveDownloaded) == []
+
+
+async def test_newest_alone_then_slots_carry_bytes_only(
+    make_side, node_a: LocalCodexNode, node_b: LocalCodexNode
+) -> None:
+    """The newest archive is looked up, fetched and recorded before anything else is asked
+    of the node. After it, a download slot only streams: the next archives' manifests are
+    looked up ahead of it (in plan order), and it takes the next archive while the last one
+    is committed and recorded. With one slot, archives stream one at a time, newest first,
+    and are recorded in that order."""
+    owner = await make_side("owner", node_a)
+    member = await make_side("member", node_b, concurrency=1)
+    weeks = 4
+    messages = [m for w in range(weeks) for m in week_messages(w)]
+    result = await publish(owner, messages, T0, T0 + weeks * WEEK)
+    entries = sorted(await owner.backend.read_index(COMMUNITY), key=lambda e: -e.metadata.from_ts)
+    newest_first = [e.locator["cid"] for e in entries]
+    calls: list[tuple[str, str]] = []
+    third_streams = threading.Event()
+    client = member.backend.client
+    manifest, download_to = client.manifest, client.download_to
+
+    async def manifest_logged(cid: str) -> DataItem:
+        calls.append(("manifest", cid))
+        return await manifest(cid)
+
+    async def download_logged(cid: str, sink: Callable[[bytes], object], **options: object) -> int:
+        calls.append(("transfer", cid))
+        if cid == newest_first[2]:
+            third_streams.set()
+        received = await download_to(cid, sink, **options)  # type: ignore[arg-type]
+        calls.append(("transferred", cid))
+        return received
+
+    # The second archive is recorded only once the third one streams: a slot held until its
+    # archive is recorded would wait here for the whole bound. While the second is held, no
+    # later archive is recorded (they are recorded in the order their bytes arrived).
+    waited: list[bool] = []
+    recorded_while_held: list[bool] = []
+    second_held, later_record = threading.Event(), threading.Event()
+    save = member.store.save_archive_id
+
+    def save_logged(community_id: bytes, archive_id: str, **kwargs: object) -> None:
+        calls.append(("recorded", archive_id))
+        if archive_id == entries[1].archive_id:
+            second_held.set()
+            waited.append(third_streams.wait(timeout=30))
+            recorded_while_held.append(later_record.wait(timeout=1))
+        elif second_held.is_set() and not recorded_while_held:
+            later_record.set()
+        save(community_id, archive_id, **kwargs)  # type: ignore[arg-type]
+
+    client.manifest = manifest_logged  # type: ignore[method-assign]
+    client.download_to = download_logged  # type: ignore[method-assign]
+    member.store.save_archive_id = save_logged  # type: ignore[method-assign]
+
+    info = await member.backend.download_history_archives(COMMUNITY, result.link, asyncio.Event())
+
+    assert (info.total_downloaded, info.failed_archive_ids) == (weeks, [])
+    assert (waited, recorded_while_held) == ([True], [False])
+    calls = [(kind, key) for kind, key in calls if key != result.link]
+    # The newest alone: nothing else is asked before it is recorded.
+    assert calls[:4] == [
+        ("manifest", newest_first[0]),
+        ("transfer", newest_first[0]),
+        ("transferred", newest_first[0]),
+        ("recorded", entries[0].archive_id),
+    ]
+    assert [key for kind, key in calls if kind == "transfer"] == newest_first
+    assert [kind for kind, _ in calls if kind in ("transfer", "transferred")] == [
+        "transfer",
+        "transferred",
+    ] * weeks
+    # Looked up ahead: the third manifest is asked for before the second archive has arrived.
+    assert calls.index(("manifest", newest_first[2])) < calls.index(
+        ("transferred", newest_first[1])
+    )
+    done = member.of(HistoryArchiveDownloaded)
+    assert [e.from_ts for e in done] == [T0 + w * WEEK for w in reversed(range(weeks))]
 
 
 async def test_encrypted_index_without_the_key_is_a_typed_error(

@@ -446,21 +446,33 @@ class CodexBackend(ArchiveBackend):
             # The node keeps a stale copy; the next unseed of it removes it.
             log.warning("could not remove %s %s from the Codex node: %s", what, cid, exc)
 
-    async def _fetch_verified(
-        self, cid: str, max_size: int, sink: Callable[[bytes], object]
-    ) -> None:
-        """Fetch `cid` through the node from the network into `sink`, checked against the CID
-        (CodexIntegrityError when it does not match; `sink` then holds unverified bytes)."""
-        client = self.client
-        item = await client.manifest(cid)
-        verifier = CidVerifier(cid, item.manifest, max_size)
+    async def _look_up(self, cid: str, max_size: int) -> CidVerifier:
+        """The manifest the node serves for `cid` (from peers if need be), checked against the
+        CID before any byte of the dataset is fetched."""
+        item = await self.client.manifest(cid)
+        return CidVerifier(cid, item.manifest, max_size)
+
+    async def _transfer(self, verifier: CidVerifier, sink: Callable[[bytes], object]) -> None:
+        """Fetch the dataset `verifier` checks through the node from the network into `sink`,
+        hashed as it streams (CodexIntegrityError when it is not the CID; `sink` then holds
+        unverified bytes)."""
 
         def checked(chunk: bytes) -> None:
             verifier.update(chunk)
             sink(chunk)
 
-        await client.download_to(cid, checked, network=True, max_size=item.manifest.dataset_size)
+        cid = verifier.cid.text
+        await self.client.download_to(
+            cid, checked, network=True, max_size=verifier.manifest.dataset_size
+        )
         verifier.check()
+
+    async def _fetch_verified(
+        self, cid: str, max_size: int, sink: Callable[[bytes], object]
+    ) -> None:
+        """Fetch `cid` through the node from the network into `sink`, checked against the CID
+        (CodexIntegrityError when it does not match; `sink` then holds unverified bytes)."""
+        await self._transfer(await self._look_up(cid, max_size), sink)
 
     # owner ------------------------------------------------------------------------------
     async def open_publication(self, community_id: bytes, encrypt: bool) -> Publication:
@@ -603,7 +615,7 @@ class CodexBackend(ArchiveBackend):
         if not plan.missing:
             return info
 
-        slots = asyncio.Semaphore(self.context.max_download_concurrency)
+        width = self.context.max_download_concurrency
         done: set[str] = set()
         failed: dict[str, str] = {}
 
@@ -618,50 +630,142 @@ class CodexBackend(ArchiveBackend):
                 )
             )
 
-        async def one(entry: IndexEntry) -> None:
-            async with slots:  # FIFO: archives start newest first
-                try:
-                    async with asyncio.timeout(timeouts.archive):
-                        size = await self._download_archive(community_id, entry)
-                except TimeoutError:
-                    fail(entry, f"timed out after {timeouts.archive:g} s (per-archive timeout)")
-                    return
-                except (ArchiveServiceError, OSError) as exc:
-                    fail(entry, f"{type(exc).__name__}: {exc}")
-                    return
-                meta = entry.metadata
-                await asyncio.to_thread(
-                    self.context.store.save_archive_id,
-                    community_id,
-                    entry.archive_id,
+        def failed_by(entry: IndexEntry, exc: BaseException) -> None:
+            if isinstance(exc, TimeoutError):
+                fail(entry, f"timed out after {timeouts.archive:g} s (per-archive timeout)")
+            else:
+                fail(entry, f"{type(exc).__name__}: {exc}")
+
+        async def look_up(entry: IndexEntry) -> CidVerifier | Exception:
+            """The checked manifest, or why there is none (a failed task would end the
+            task group: the failure is the archive's, reported when its turn comes)."""
+            try:
+                async with asyncio.timeout(timeouts.archive):
+                    cid = entry.locator["cid"]
+                    return await self._look_up(cid, self.config.max_archive_size)
+            except (TimeoutError, ArchiveServiceError, OSError) as exc:
+                return exc
+
+        # After the newest archive, manifests are looked up ahead of the transfers, in plan
+        # order, at most `width` waiting: a transfer slot that frees starts its next archive at
+        # once instead of waiting for a REST round trip and the node's fetch of the manifest.
+        looked_up: asyncio.Queue[tuple[IndexEntry, asyncio.Task[CidVerifier | Exception]] | None]
+        looked_up = asyncio.Queue(width)
+        # Transferred, not yet committed: removed when a cancel or a timeout ends the run first.
+        staged_files: set[AtomicFile] = set()
+        last_record: asyncio.Task[None] | None = None
+        newest_recorded = asyncio.Event()  # or failed
+
+        async def look_up_in_order(group: asyncio.TaskGroup) -> None:
+            newest, *rest = plan.missing
+            await looked_up.put((newest, group.create_task(look_up(newest))))
+            await newest_recorded.wait()
+            for entry in rest:
+                await looked_up.put((entry, group.create_task(look_up(entry))))
+            for _ in range(width):
+                await looked_up.put(None)  # the transfer slots stop
+
+        async def transfer_next(group: asyncio.TaskGroup) -> bool:
+            """Transfer the next archive into a temporary file; its commit and record run
+            after the slot is free (a disk flush needs no transfer slot). False at the end."""
+            nonlocal last_record
+            item = await looked_up.get()
+            if item is None:
+                return False
+            entry, lookup = item
+            path = self.files.archive_path(community_id, entry.archive_id)
+            verifier = await lookup
+            if isinstance(verifier, Exception):
+                failed_by(entry, verifier)
+                return True
+            try:
+                async with asyncio.timeout(timeouts.archive) as budget:
+                    staged = AtomicFile(path)
+                    try:
+                        await self._transfer(verifier, staged.write)
+                    except BaseException:
+                        staged.discard()
+                        raise
+            except (TimeoutError, ArchiveServiceError, OSError) as exc:
+                failed_by(entry, exc)
+                return True
+            staged_files.add(staged)
+            last_record = group.create_task(
+                commit_and_record(entry, staged, verifier.size, budget.when(), last_record)
+            )
+            return True
+
+        async def commit_and_record(
+            entry: IndexEntry,
+            staged: AtomicFile,
+            size: int,
+            deadline: float | None,
+            after: asyncio.Task[None] | None,
+        ) -> None:
+            """Commit the file, then record the archive once `after` (the archive transferred
+            before it) is recorded: archives are recorded in the order their bytes arrived."""
+            try:
+                with staged:  # only verified bytes get the archive's name
+                    async with asyncio.timeout_at(deadline):
+                        await asyncio.to_thread(staged.commit)
+            except (TimeoutError, ArchiveServiceError, OSError) as exc:
+                failed_by(entry, exc)
+                return
+            finally:
+                staged_files.discard(staged)
+            if after is not None:
+                await asyncio.wait([after])
+            meta = entry.metadata
+            await asyncio.to_thread(
+                self.context.store.save_archive_id,
+                community_id,
+                entry.archive_id,
+                backend=self.name,
+                from_ts=meta.from_ts,
+                to_ts=meta.to_ts,
+                link=link,
+            )
+            done.add(entry.archive_id)
+            info.total_downloaded += 1
+            info.bytes_downloaded += size
+            self.context.emit(
+                HistoryArchiveDownloaded(
+                    community_id=hex_id,
                     backend=self.name,
                     from_ts=meta.from_ts,
                     to_ts=meta.to_ts,
-                    link=link,
+                    archive_id=entry.archive_id,
+                    size=size,
+                    downloaded=info.total_downloaded,
+                    total=info.total_archives,
                 )
-                done.add(entry.archive_id)
-                info.total_downloaded += 1
-                info.bytes_downloaded += size
-                self.context.emit(
-                    HistoryArchiveDownloaded(
-                        community_id=hex_id,
-                        backend=self.name,
-                        from_ts=meta.from_ts,
-                        to_ts=meta.to_ts,
-                        archive_id=entry.archive_id,
-                        size=size,
-                        downloaded=info.total_downloaded,
-                        total=info.total_archives,
-                    )
-                )
-                if archive_ready is not None:
-                    archive_ready(entry.archive_id)
+            )
+            if archive_ready is not None:
+                archive_ready(entry.archive_id)
+
+        async def slot(group: asyncio.TaskGroup) -> None:
+            while await transfer_next(group):
+                pass
 
         async def newest_alone_then_the_rest() -> None:
-            # The newest archive gets the whole bandwidth, so it is imported (and readable)
-            # as soon as possible; the others then share it.
-            await one(plan.missing[0])
-            await asyncio.gather(*(one(e) for e in plan.missing[1:]))
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(look_up_in_order(group))
+                    # The newest archive is fetched and recorded alone (the whole bandwidth,
+                    # nothing else asked of the nodes), so it is imported (and readable) as
+                    # soon as possible; the others then share the bandwidth.
+                    await transfer_next(group)
+                    if last_record is not None:
+                        await asyncio.wait([last_record])
+                    newest_recorded.set()
+                    for _ in range(width):
+                        group.create_task(slot(group))
+            except BaseExceptionGroup as group_error:
+                # What no archive's failure covers (e.g. the store): raised as itself.
+                raise group_error.exceptions[0] from None
+            finally:
+                for staged in staged_files:
+                    staged.discard()  # its commit never started
 
         remaining = max(0.0, timeouts.download - (loop.time() - started))
         try:
