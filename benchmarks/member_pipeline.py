@@ -47,6 +47,7 @@ from transfer_common import CONCURRENCY, RESULTS, MiB
 
 from archive_service.archives import build_archives
 from archive_service.crypto.hashratchet import HashRatchet
+from archive_service.plugins import backend_factories, canonical_backend_name, plugin_manager
 from archive_service.store import Store
 from archive_service.types import BuiltArchive
 
@@ -404,7 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    factories = backend_factories(plugin_manager())  # `codex` names logos-storage too
+    args.backends = [
+        canonical_backend_name(factories, b.strip()) for b in args.backends.split(",") if b.strip()
+    ]
     result = asyncio.run(run(args))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "member_pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
