@@ -30,11 +30,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from types import TracebackType
 from typing import Any
 
 from archive_service_codex.cid import DIGEST_LEN, Cid, Manifest, block_cid_for_leaf
 
+from archive_service.asyncutil import StartStop
 from archive_service_codex_node.blockstore import BlockStore, QuotaExceededError
 from archive_service_codex_node.peers import PeerNetwork, TreePresence
 
@@ -49,7 +49,7 @@ MAX_RUNS_PER_PEER = 2  # run requests in flight to one peer (one answering, one 
 SLOW_FACTOR = 4.0  # a holder this many times slower than another holder is not asked
 
 
-class DatasetFetch:
+class DatasetFetch(StartStop):
     """The missing blocks of one dataset, fetched from the peers that hold them while a reader
     takes the dataset block by block (`block(i)`, in order). Use as `async with`."""
 
@@ -78,17 +78,11 @@ class DatasetFetch:
         self._requests: set[asyncio.Task[Any]] = set()
         self._masks: tuple[TreePresence, int, dict[str, int], dict[str, int]] | None = None
 
-    async def __aenter__(self) -> DatasetFetch:
+    async def start(self) -> None:
         await self.net.watch(self.tree)
         self._task = asyncio.ensure_future(self._plan_loop())
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._requests) if t is not None]
         for task in tasks:
             task.cancel()
