@@ -119,7 +119,12 @@ class DatasetFetch(StartStop):
                 return data, i in self._fetched
             request = self._inflight.get(i)
             if request is not None:
-                await asyncio.shield(request)  # its failure is raised; else stored now
+                if request.done():
+                    # Its done callback (settled) is queued but has not run: awaiting a done
+                    # task does not yield, so this loop would spin and it would never run.
+                    await asyncio.sleep(0)
+                else:
+                    await asyncio.shield(request)  # its failure is raised; else stored now
                 continue
             assert self._task is not None
             if self._task.done():

@@ -284,3 +284,31 @@ async def test_a_slow_holder_is_not_asked_for_what_a_faster_peer_holds_or_fetche
     runs, blocks = await plan({owner.peer_id: b"\xff", fast.peer_id: b"\x0f"}, {})
     assert runs == {owner.peer_id: 2, fast.peer_id: 2}
     assert len(blocks & set(range(4, 8))) == 2  # the owner's runs: a block each at first
+
+
+@pytest.mark.timeout(30)
+async def test_a_reader_waits_for_a_finished_request_to_settle_instead_of_spinning(
+    http: httpx.AsyncClient, codex_cluster
+) -> None:
+    """A request that ended without the block (its holder forgotten) whose done callback is
+    still queued: the reader must yield to it, not loop on the done task, which never yields
+    (a hang at 100% CPU seen in CI; without the fix this test hangs until its timeout)."""
+    owner, joiner = await codex_cluster(2)
+    cid = await upload(http, owner, os.urandom(2 * BLOCK))
+    manifest = owner.store.get_manifest(parse_cid(cid))
+    assert manifest is not None
+    leaves = owner.store.tree_leaves(manifest.tree_cid)
+    assert leaves is not None
+    fetch = DatasetFetch(joiner.network, joiner.store, manifest, leaves)
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    finished.set_result(None)  # ended with nothing kept
+    fetch._inflight[0] = finished  # type: ignore[assignment]
+    fetch._task = loop.create_future()  # type: ignore[assignment]  # the planner still works
+    reader = asyncio.ensure_future(fetch.block(0))  # its first step runs before ...
+    loop.call_soon(fetch._inflight.pop, 0)  # ... the request's settled callback
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert 0 not in fetch._inflight and not reader.done()  # settled; the reader waits on
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
