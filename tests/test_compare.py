@@ -156,6 +156,16 @@ def test_a_run_starts_from_nothing_but_keeps_earlier_logs(tmp_path: Path) -> Non
     assert (logs / "torrent-1-owner.log").read_text() == "earlier"
 
 
+def test_a_history_inside_the_run_folder_is_refused_not_deleted(tmp_path: Path) -> None:
+    store = tmp_path / "work" / "history.sqlite"
+    store.parent.mkdir()
+    store.write_bytes(b"the user's store")
+    with pytest.raises(ConfigError, match="which every run empties"):
+        CompareSettings(db=store, out=tmp_path).check()
+    assert store.read_bytes() == b"the user's store"
+    CompareSettings(db=tmp_path / "history.sqlite", out=tmp_path).check()  # beside it: fine
+
+
 def test_compare_unknown_backend_exits_1(tmp_path: Path) -> None:
     result = run_cli("compare", "--backends", "torrent,floppy", "--out", str(tmp_path))
     assert result.returncode == 1

@@ -116,6 +116,13 @@ class CompareSettings:
             raise ConfigError(f"--backends names a backend twice: {','.join(self.backends)}")
         if self.timeout <= 0:
             raise ConfigError(f"--timeout must be > 0 seconds (got {self.timeout})")
+        work = (self.out / "work").resolve()
+        if self.db is not None and self.db.resolve().is_relative_to(work):
+            # Every run empties out/work first (fresh_run_dirs): the store would be deleted.
+            raise ConfigError(
+                f"--db {self.db} is inside {self.out / 'work'}, which every run empties; "
+                "move it or pick another --out"
+            )
 
 
 @dataclass(frozen=True)
